@@ -1,0 +1,115 @@
+// swift-tools-version:6.0
+// SPDX-License-Identifier: Apache-2.0
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode plus the upcoming features the
+/// NIO family turns on.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
+let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "parley",
+    products: [
+        .executable(name: "parley", targets: ["parley"]),
+        .library(name: "NetworkStream", targets: ["NetworkStream"]),
+        .library(name: "MailFixtures", targets: ["MailFixtures"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries found with pkg-config; header-only shims.
+        .systemLibrary(
+            name: "CGnuTLS",
+            pkgConfig: "gnutls",
+            providers: [.apt(["libgnutls28-dev"]), .brew(["gnutls"])]
+        ),
+        .systemLibrary(
+            name: "CPCRE2",
+            pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"]), .brew(["pcre2"])]
+        ),
+
+        // TLS as a NIO channel handler, and byte-oriented regular expressions.
+        .target(name: "GnuTLSNIO", dependencies: ["CGnuTLS", nioCore, nioTLS], swiftSettings: swiftSettings),
+        .target(name: "Patterns", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
+
+        // The connection engine.
+        .target(
+            name: "NetworkStream",
+            dependencies: ["GnuTLSNIO", "Patterns", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+
+        // In-process fake mail servers (depend on the TLS handler and NIO only).
+        .target(
+            name: "MailFixtures",
+            dependencies: ["GnuTLSNIO", nioCore, nioPosix, logging],
+            path: "fixtures/MailFixtures",
+            swiftSettings: swiftSettings
+        ),
+
+        // Scenario model and loader (the only module that imports Yams).
+        .target(
+            name: "Scenario",
+            dependencies: ["Patterns", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Runs scenarios on the engine and emits events.
+        .target(
+            name: "Runner",
+            dependencies: ["Scenario", "NetworkStream", "MailFixtures", "GnuTLSNIO", "Patterns", nioCore, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+
+        // Event consumers: console transcript and machine reports.
+        .target(name: "Reporting", dependencies: ["Runner", "Scenario"], swiftSettings: swiftSettings),
+
+        // Command line: ArgumentParser commands and their testable frontends.
+        .target(
+            name: "ParleyCLI",
+            dependencies: [
+                "Reporting", "Runner", "Scenario", "MailFixtures", "NetworkStream", "GnuTLSNIO", "Patterns",
+                nioPosix, logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "parley", dependencies: ["ParleyCLI"], swiftSettings: swiftSettings),
+
+        // Tests: one target per library target.
+        .testTarget(
+            name: "GnuTLSNIOTests",
+            dependencies: ["GnuTLSNIO", nioCore, nioEmbedded, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "PatternsTests", dependencies: ["Patterns"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NetworkStreamTests",
+            dependencies: ["NetworkStream", "MailFixtures", "GnuTLSNIO", nioCore, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailFixturesTests",
+            dependencies: ["MailFixtures", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], swiftSettings: swiftSettings),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Scenario", "MailFixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runner", "Scenario"], swiftSettings: swiftSettings),
+        .testTarget(name: "ParleyCLITests", dependencies: ["ParleyCLI"], swiftSettings: swiftSettings),
+    ]
+)
