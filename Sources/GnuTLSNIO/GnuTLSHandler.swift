@@ -156,6 +156,36 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
         }
     }
 
+    /// Treats a half-closed input (`ChannelEvent.inputClosed`, seen when the channel allows remote
+    /// half-closure) like an EOF: without the peer's close_notify it is an unclean end.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            switch self.state {
+            case .handshaking:
+                self.fail(
+                    GnuTLSError(
+                        kind: .handshakeFailed,
+                        code: GNUTLS_E_PREMATURE_TERMINATION,
+                        message: "the peer closed its side during the TLS handshake"
+                    ),
+                    context: context
+                )
+            case .active, .outputClosed:
+                self.deliverPlaintext(context: context)
+                context.fireErrorCaught(
+                    GnuTLSError(
+                        kind: .uncleanShutdown,
+                        code: GNUTLS_E_PREMATURE_TERMINATION,
+                        message: "the peer closed its side without a TLS close_notify"
+                    )
+                )
+            case .idle, .closing, .closed:
+                break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     /// Reports an EOF that came without close_notify, then passes `channelInactive` on.
     public func channelInactive(context: ChannelHandlerContext) {
         let previous = self.state
@@ -305,8 +335,10 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
             }
         case .closeNotify:
             // Hand over what came before the close_notify, answer with ours, then close.
-            self.deliverPlaintext(context: context)
-            context.fireChannelReadComplete()
+            if let pending = self.plaintext, pending.readableBytes > 0 {
+                self.deliverPlaintext(context: context)
+                context.fireChannelReadComplete()
+            }
             self.state = .closing
             session.sendCloseNotify()
             self.writeCiphertext(context: context)
