@@ -148,11 +148,21 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
         // ask for more; with autoRead off the connection would stall. Ask on its behalf.
         switch self.state {
         case .handshaking, .active, .outputClosed:
-            if !producedPlaintext, let autoRead = try? context.channel.syncOptions?.getOption(.autoRead), !autoRead {
-                context.read()
+            if !producedPlaintext {
+                self.readIfAutoReadIsOff(context: context)
             }
         default:
             break
+        }
+    }
+
+    /// Asks for a read when the channel does not read by itself.
+    ///
+    /// With `autoRead` off (the engine's stop-process), nobody above knows that the handshake or a
+    /// post-handshake message needs more bytes from the peer, so the handler asks itself.
+    private func readIfAutoReadIsOff(context: ChannelHandlerContext) {
+        if let autoRead = try? context.channel.syncOptions?.getOption(.autoRead), !autoRead {
+            context.read()
         }
     }
 
@@ -259,11 +269,11 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
             let previous = self.state
             self.state = .closing
             self.failBufferedWrites(ChannelError.ioOnClosedChannel)
+            // Only an established session gets a close_notify; after close(mode: .output) it has
+            // already gone out, and mid-handshake there is no session to end cleanly.
             if case .active = previous {
                 self.session?.sendCloseNotify()
                 self.writeCiphertext(context: context)
-            } else if case .outputClosed = previous {
-                // close_notify already went out with close(mode: .output).
             }
             context.close(mode: .all, promise: promise)
         }
@@ -275,6 +285,9 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
     private func startHandshake(context: ChannelHandlerContext) {
         self.state = .handshaking
         self.doHandshakeStep(context: context)
+        if case .handshaking = self.state {
+            self.readIfAutoReadIsOff(context: context)
+        }
     }
 
     /// Runs `gnutls_handshake` once over the buffered ciphertext and acts on the result.
