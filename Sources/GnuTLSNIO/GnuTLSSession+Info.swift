@@ -4,9 +4,9 @@ internal import CGnuTLS
 internal import NIOCore
 
 #if canImport(FoundationEssentials)
-internal import FoundationEssentials
+    internal import FoundationEssentials
 #else
-internal import Foundation
+    internal import Foundation
 #endif
 
 // MARK: - Session facts
@@ -242,7 +242,9 @@ final class X509Certificate {
             subjectAlternativeNames: self.subjectAlternativeNames(),
             notBefore: Date(timeIntervalSince1970: TimeInterval(gnutls_x509_crt_get_activation_time(self.raw))),
             notAfter: Date(timeIntervalSince1970: TimeInterval(gnutls_x509_crt_get_expiration_time(self.raw))),
-            sha256Fingerprint: Self.hex(self.bytes { gnutls_x509_crt_get_fingerprint(self.raw, GNUTLS_DIG_SHA256, $0, $1) }),
+            sha256Fingerprint: Self.hex(
+                self.bytes { gnutls_x509_crt_get_fingerprint(self.raw, GNUTLS_DIG_SHA256, $0, $1) }
+            ),
             serialNumber: Self.hex(self.bytes { gnutls_x509_crt_get_serial(self.raw, $0, $1) })
         )
     }
