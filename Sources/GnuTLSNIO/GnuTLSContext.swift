@@ -56,7 +56,11 @@ public final class GnuTLSContext: Sendable {
         case (let chain?, let key?):
             rc = gnutls_certificate_set_x509_key_file(credentials, chain, key, GNUTLS_X509_FMT_PEM)
             if rc < 0 {
-                throw GnuTLSError.gnutls(.configuration, code: rc, context: "loading certificate \(chain) with key \(key)")
+                throw GnuTLSError.gnutls(
+                    .configuration,
+                    code: rc,
+                    context: "loading certificate \(chain) with key \(key)"
+                )
             }
         case (nil, nil):
             if configuration.role == .server {

@@ -148,12 +148,52 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
         // ask for more; with autoRead off the connection would stall. Ask on its behalf.
         switch self.state {
         case .handshaking, .active, .outputClosed:
-            if !producedPlaintext, let autoRead = try? context.channel.syncOptions?.getOption(.autoRead), !autoRead {
-                context.read()
+            if !producedPlaintext {
+                self.readIfAutoReadIsOff(context: context)
             }
         default:
             break
         }
+    }
+
+    /// Asks for a read when the channel does not read by itself.
+    ///
+    /// With `autoRead` off (the engine's stop-process), nobody above knows that the handshake or a
+    /// post-handshake message needs more bytes from the peer, so the handler asks itself.
+    private func readIfAutoReadIsOff(context: ChannelHandlerContext) {
+        if let autoRead = try? context.channel.syncOptions?.getOption(.autoRead), !autoRead {
+            context.read()
+        }
+    }
+
+    /// Treats a half-closed input (`ChannelEvent.inputClosed`, seen when the channel allows remote
+    /// half-closure) like an EOF: without the peer's close_notify it is an unclean end.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            switch self.state {
+            case .handshaking:
+                self.fail(
+                    GnuTLSError(
+                        kind: .handshakeFailed,
+                        code: GNUTLS_E_PREMATURE_TERMINATION,
+                        message: "the peer closed its side during the TLS handshake"
+                    ),
+                    context: context
+                )
+            case .active, .outputClosed:
+                self.deliverPlaintext(context: context)
+                context.fireErrorCaught(
+                    GnuTLSError(
+                        kind: .uncleanShutdown,
+                        code: GNUTLS_E_PREMATURE_TERMINATION,
+                        message: "the peer closed its side without a TLS close_notify"
+                    )
+                )
+            case .idle, .closing, .closed:
+                break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// Reports an EOF that came without close_notify, then passes `channelInactive` on.
@@ -229,11 +269,11 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
             let previous = self.state
             self.state = .closing
             self.failBufferedWrites(ChannelError.ioOnClosedChannel)
+            // Only an established session gets a close_notify; after close(mode: .output) it has
+            // already gone out, and mid-handshake there is no session to end cleanly.
             if case .active = previous {
                 self.session?.sendCloseNotify()
                 self.writeCiphertext(context: context)
-            } else if case .outputClosed = previous {
-                // close_notify already went out with close(mode: .output).
             }
             context.close(mode: .all, promise: promise)
         }
@@ -245,6 +285,9 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
     private func startHandshake(context: ChannelHandlerContext) {
         self.state = .handshaking
         self.doHandshakeStep(context: context)
+        if case .handshaking = self.state {
+            self.readIfAutoReadIsOff(context: context)
+        }
     }
 
     /// Runs `gnutls_handshake` once over the buffered ciphertext and acts on the result.
@@ -305,8 +348,10 @@ public final class GnuTLSHandler: ChannelInboundHandler, ChannelOutboundHandler,
             }
         case .closeNotify:
             // Hand over what came before the close_notify, answer with ours, then close.
-            self.deliverPlaintext(context: context)
-            context.fireChannelReadComplete()
+            if let pending = self.plaintext, pending.readableBytes > 0 {
+                self.deliverPlaintext(context: context)
+                context.fireChannelReadComplete()
+            }
             self.state = .closing
             session.sendCloseNotify()
             self.writeCiphertext(context: context)

@@ -4,9 +4,9 @@ internal import CGnuTLS
 internal import NIOCore
 
 #if canImport(FoundationEssentials)
-internal import FoundationEssentials
+    internal import FoundationEssentials
 #else
-internal import Foundation
+    internal import Foundation
 #endif
 
 // MARK: - Session facts
@@ -170,10 +170,50 @@ extension GnuTLSSession {
 
 // MARK: - X.509 certificate facts
 
+extension CertificateInfo {
+    /// Reads every certificate in a PEM file, in file order.
+    ///
+    /// Useful for comparing what a peer presented with a certificate on disk (fingerprints) and
+    /// for showing a configured certificate in a report.
+    ///
+    /// - Parameter pemFile: Path of a file with one or more PEM certificates.
+    /// - Returns: The facts of each certificate.
+    /// - Throws: ``GnuTLSError`` of kind `.configuration` when the file cannot be read or parsed.
+    public static func load(pemFile: String) throws -> [CertificateInfo] {
+        var contents = gnutls_datum_t()
+        var rc = gnutls_load_file(pemFile, &contents)
+        guard rc == GNUTLS_E_SUCCESS else {
+            throw GnuTLSError.gnutls(.configuration, code: rc, context: "reading \(pemFile)")
+        }
+        defer { cgnutls_free(contents.data) }
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        var count: UInt32 = 0
+        rc = gnutls_x509_crt_list_import2(&list, &count, &contents, GNUTLS_X509_FMT_PEM, 0)
+        guard rc == GNUTLS_E_SUCCESS, let list else {
+            throw GnuTLSError.gnutls(.configuration, code: rc, context: "parsing certificates in \(pemFile)")
+        }
+        defer {
+            for index in 0..<Int(count) { list[index].map { gnutls_x509_crt_deinit($0) } }
+            cgnutls_free(list)
+        }
+        return (0..<Int(count)).compactMap { index in
+            list[index].map { X509Certificate(borrowing: $0).info() }
+        }
+    }
+}
+
 /// A parsed `gnutls_x509_crt_t`, freed on deinit.
 final class X509Certificate {
     /// `gnutls_x509_crt_t`.
     let raw: OpaquePointer
+    /// Whether `deinit` frees ``raw`` (false when someone else owns it).
+    private let owned: Bool
+
+    /// Wraps a certificate owned elsewhere; it must outlive this object.
+    init(borrowing certificate: OpaquePointer) {
+        self.raw = certificate
+        self.owned = false
+    }
 
     /// Parses a DER certificate; `nil` if GnuTLS rejects it.
     init?(der: gnutls_datum_t) {
@@ -185,10 +225,13 @@ final class X509Certificate {
             return nil
         }
         self.raw = certificate
+        self.owned = true
     }
 
     deinit {
-        gnutls_x509_crt_deinit(self.raw)
+        if self.owned {
+            gnutls_x509_crt_deinit(self.raw)
+        }
     }
 
     /// Extracts subject, issuer, SANs, validity, fingerprint and serial.
@@ -199,7 +242,9 @@ final class X509Certificate {
             subjectAlternativeNames: self.subjectAlternativeNames(),
             notBefore: Date(timeIntervalSince1970: TimeInterval(gnutls_x509_crt_get_activation_time(self.raw))),
             notAfter: Date(timeIntervalSince1970: TimeInterval(gnutls_x509_crt_get_expiration_time(self.raw))),
-            sha256Fingerprint: Self.hex(self.bytes { gnutls_x509_crt_get_fingerprint(self.raw, GNUTLS_DIG_SHA256, $0, $1) }),
+            sha256Fingerprint: Self.hex(
+                self.bytes { gnutls_x509_crt_get_fingerprint(self.raw, GNUTLS_DIG_SHA256, $0, $1) }
+            ),
             serialNumber: Self.hex(self.bytes { gnutls_x509_crt_get_serial(self.raw, $0, $1) })
         )
     }

@@ -253,7 +253,8 @@ final class GnuTLSSession {
             let status = gnutls_session_get_verify_cert_status(self.session)
             let problems = self.problems(forStatus: status)
             var error = GnuTLSError.gnutls(.verificationFailed, code: code)
-            error.message = Self.statusText(status, type: gnutls_certificate_type_get(self.session))
+            error.message =
+                Self.statusText(status, type: gnutls_certificate_type_get(self.session))
                 ?? error.message
             error.verificationProblems = problems
             return error

@@ -129,6 +129,86 @@ struct GnuTLSHandlerTests {
         #expect(pair.clientRecorder.inactive)
     }
 
+    @Test("a half-closed input without close_notify is an unclean shutdown too")
+    func inputClosedIsUnclean() throws {
+        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        defer { pair.finish() }
+        try pair.connect()
+        try pair.interact()
+
+        pair.server.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(pair.serverRecorder.tlsErrors.map(\.kind) == [.uncleanShutdown])
+    }
+
+    @Test("corrupt ciphertext after the handshake is a record error and closes the channel")
+    func corruptRecord() throws {
+        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        defer { pair.finish() }
+        try pair.connect()
+        try pair.interact()
+
+        pair.send(Array("secret".utf8), from: pair.client)
+        var record = try #require(try pair.client.readOutbound(as: ByteBuffer.self))
+        // Flip a bit in the last byte: the AEAD tag no longer matches.
+        let last = record.writerIndex - 1
+        record.setInteger(record.getInteger(at: last, as: UInt8.self)! ^ 0x01, at: last)
+        try pair.server.writeInbound(record)
+
+        let error = try #require(pair.serverRecorder.tlsErrors.first)
+        #expect(error.kind == .recordError)
+        #expect(error.code != 0)
+        #expect(pair.serverRecorder.received.isEmpty)
+        #expect(!pair.server.isActive)
+    }
+
+    @Test("closing during the handshake fails buffered writes and reports no TLS error")
+    func closeDuringHandshake() throws {
+        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        defer { pair.finish() }
+        try pair.connect()
+        let write = pair.client.eventLoop.makePromise(of: Void.self)
+        pair.client.writeAndFlush(ByteBuffer(bytes: Array("early".utf8)), promise: write)
+        try pair.client.close().wait()
+        #expect(throws: ChannelError.ioOnClosedChannel) { try write.futureResult.wait() }
+        #expect(pair.clientRecorder.errors.isEmpty)
+    }
+
+    @Test("the presented leaf equals the certificate loaded from its PEM file")
+    func leafMatchesFile() throws {
+        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        defer { pair.finish() }
+        try pair.connect()
+        try pair.interact()
+        let leaf = try #require(pair.clientRecorder.sessionInfo?.peerCertificates.first)
+        let onDisk = try CertificateInfo.load(pemFile: Certs.path("server.pem"))
+        #expect(onDisk == [leaf])
+        let ca = try #require(try CertificateInfo.load(pemFile: Certs.ca).first)
+        #expect(ca.subject == ca.issuer)
+        #expect(leaf.issuer == ca.subject)
+    }
+
+    @Test(
+        "the SHA-256 fingerprint agrees with certtool's",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/certtool"))
+    )
+    func fingerprintMatchesCerttool() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/certtool")
+        process.arguments = ["--fingerprint", "--hash=sha256", "--infile", Certs.path("server.pem")]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let expected = String(decoding: output, as: UTF8.self)
+            .filter { !$0.isWhitespace && $0 != ":" }
+            .lowercased()
+        let info = try #require(try CertificateInfo.load(pemFile: Certs.path("server.pem")).first)
+        #expect(expected.count == 64)
+        #expect(info.sha256Fingerprint == expected)
+    }
+
     /// One verification failure case: which certificate the server presents, with which trust and name.
     struct VerificationCase: Sendable, CustomTestStringConvertible {
         var server: String

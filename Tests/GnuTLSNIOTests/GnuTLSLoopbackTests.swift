@@ -40,12 +40,27 @@ private final class ClientCollector: ChannelInboundHandler {
     let handshake: EventLoopPromise<TLSSessionInfo>
     let echoed: EventLoopPromise<[UInt8]>
     let expected: Int
+    /// With autoRead off: ask for the next read after each burst until everything has arrived.
+    let readsManually: Bool
     private var received: [UInt8] = []
 
-    init(handshake: EventLoopPromise<TLSSessionInfo>, echoed: EventLoopPromise<[UInt8]>, expected: Int) {
+    init(
+        handshake: EventLoopPromise<TLSSessionInfo>,
+        echoed: EventLoopPromise<[UInt8]>,
+        expected: Int,
+        readsManually: Bool = false
+    ) {
         self.handshake = handshake
         self.echoed = echoed
         self.expected = expected
+        self.readsManually = readsManually
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if self.readsManually, !self.received.isEmpty, self.received.count < self.expected {
+            context.read()
+        }
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -109,8 +124,84 @@ private final class ServerWatcher: ChannelInboundHandler {
     }
 }
 
+/// A bound echo server with the server-role TLS handler.
+private func startEchoServer(
+    on loop: any EventLoop,
+    context: GnuTLSContext,
+    info: EventLoopPromise<TLSSessionInfo>,
+    closeNotify: EventLoopPromise<Void>
+) async throws -> any Channel {
+    try await ServerBootstrap(group: loop)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers(
+                    GnuTLSHandler(context: context),
+                    ServerWatcher(info: info, closeNotify: closeNotify),
+                    EchoHandler()
+                )
+            }
+        }
+        .bind(host: "127.0.0.1", port: 0)
+        .get()
+}
+
 @Suite("GnuTLSHandler over loopback TCP")
 struct GnuTLSLoopbackTests {
+    @Test("with autoRead off the handler reads for the handshake by itself")
+    func autoReadOff() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let clientContext = try Contexts.client()
+        let serverInfo = loop.makePromise(of: TLSSessionInfo.self)
+        let serverCloseNotify = loop.makePromise(of: Void.self)
+        deadline(serverInfo, what: "the server's handshake")
+        deadline(serverCloseNotify, what: "the server's close_notify")
+        let server = try await startEchoServer(
+            on: loop,
+            context: try Contexts.server(),
+            info: serverInfo,
+            closeNotify: serverCloseNotify
+        )
+        let port = try #require(server.localAddress?.port)
+
+        let handshake = loop.makePromise(of: TLSSessionInfo.self)
+        let echoed = loop.makePromise(of: [UInt8].self)
+        deadline(handshake, what: "the client's handshake")
+        deadline(echoed, what: "the echo")
+        let data = payload(50_000)
+        let client = try await ClientBootstrap(group: loop)
+            .channelOption(.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        GnuTLSHandler(context: clientContext, serverHostname: "mail.test"),
+                        ClientCollector(handshake: handshake, echoed: echoed, expected: data.count, readsManually: true)
+                    )
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+
+        do {
+            let info = try await handshake.futureResult.get()
+            #expect(info.serverName == "mail.test")
+            #expect(info.verified)
+            try await client.writeAndFlush(ByteBuffer(bytes: data)).get()
+            client.read()  // the one read a stopped process's "continue" would issue
+            #expect(try await echoed.futureResult.get() == data)
+            try await client.close().get()
+            try await serverCloseNotify.futureResult.get()
+        } catch {
+            try? await client.close().get()
+            try? await server.close().get()
+            try await group.shutdownGracefully()
+            throw error
+        }
+        try await server.close().get()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a NIOPosix client and server handshake, echo 100 KB and close with close_notify")
     func loopbackEcho() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -123,19 +214,12 @@ struct GnuTLSLoopbackTests {
         deadline(serverInfo, what: "the server's handshake")
         deadline(serverCloseNotify, what: "the server's close_notify")
 
-        let server = try await ServerBootstrap(group: loop)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        GnuTLSHandler(context: serverContext),
-                        ServerWatcher(info: serverInfo, closeNotify: serverCloseNotify),
-                        EchoHandler()
-                    )
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0)
-            .get()
+        let server = try await startEchoServer(
+            on: loop,
+            context: serverContext,
+            info: serverInfo,
+            closeNotify: serverCloseNotify
+        )
         let port = try #require(server.localAddress?.port)
 
         let data = payload(100 * 1024)
