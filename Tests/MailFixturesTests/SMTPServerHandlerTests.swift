@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+import GnuTLSNIO
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import MailFixtures
+
+@Suite("SMTPServerHandler on an EmbeddedChannel")
+struct SMTPServerHandlerTests {
+    /// A connected channel running the handler, with the greeting already read.
+    func connectedChannel(
+        _ configuration: FakeSMTPServer.Configuration = .init(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(handler: SMTPServerHandler(configuration: configuration))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2525)).wait()
+        let greeting = try readAll(channel)
+        #expect(greeting == bytes("220 mail.test ESMTP Parley fake server\r\n"), sourceLocation: sourceLocation)
+        return channel
+    }
+
+    /// Everything the handler has written so far, concatenated.
+    func readAll(_ channel: EmbeddedChannel) throws -> [UInt8] {
+        var all: [UInt8] = []
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            all += buffer.readBytes(length: buffer.readableBytes) ?? []
+        }
+        return all
+    }
+
+    @Test("commands pipelined in one read are all answered, in order")
+    func pipelining() throws {
+        let channel = try connectedChannel()
+        try channel.writeInbound(ByteBuffer(bytes: bytes("NOOP\r\nHELO a\r\nRSET\r\n")))
+        #expect(try readAll(channel) == bytes("250 2.0.0 OK\r\n250 mail.test\r\n250 2.0.0 OK\r\n"))
+        _ = try channel.finish()
+    }
+
+    @Test("a command split across reads is framed into one line; a bare LF also ends a line")
+    func framing() throws {
+        let channel = try connectedChannel()
+        for piece in ["NO", "OP\r", "\nHELO b\n"] {
+            try channel.writeInbound(ByteBuffer(bytes: bytes(piece)))
+        }
+        #expect(try readAll(channel) == bytes("250 2.0.0 OK\r\n250 mail.test\r\n"))
+        _ = try channel.finish()
+    }
+
+    @Test("an over-long line is refused once and discarded up to its end")
+    func overlongLine() throws {
+        let channel = try connectedChannel(.init(maxLineLength: 20))
+        // No line end yet, but already too long to fit.
+        try channel.writeInbound(ByteBuffer(bytes: bytes("NOOP " + String(repeating: "x", count: 30))))
+        #expect(try readAll(channel) == bytes("500 5.5.0 Line too long\r\n"))
+        try channel.writeInbound(ByteBuffer(bytes: bytes(String(repeating: "y", count: 50))))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("yyy\r\nNOOP\r\n")))
+        #expect(try readAll(channel) == bytes("250 2.0.0 OK\r\n"))
+        // A complete line that is too long (21 bytes with CRLF) in one read.
+        try channel.writeInbound(ByteBuffer(bytes: bytes("HELO 0123456789abcd\r\nNOOP\r\n")))
+        #expect(try readAll(channel) == bytes("500 5.5.0 Line too long\r\n250 2.0.0 OK\r\n"))
+        _ = try channel.finish()
+    }
+
+    @Test("plaintext pipelined after STARTTLS is discarded and TLS goes to the front of the pipeline")
+    func startTLSDiscardsPipelinedPlaintext() throws {
+        let tls = try FixtureCertificates.serverContext()
+        let channel = try connectedChannel(.init(tls: tls))
+        let handler = try channel.pipeline.syncOperations.handler(type: SMTPServerHandler.self)
+        try channel.writeInbound(ByteBuffer(bytes: bytes("STARTTLS\r\nMAIL FROM:<evil@example>\r\nNOOP\r\n")))
+        // The 220 leaves in plaintext; nothing answers the injected commands.
+        #expect(try readAll(channel) == bytes("220 2.0.0 Ready to start TLS\r\n"))
+        #expect(handler.session.isTLSActive)
+        #expect(handler.session.state == .ready)
+        // The TLS handler now reads the socket, in front of the SMTP handler (the loopback tests
+        // show that the handshake and the dialog after it work through it).
+        _ = try channel.pipeline.syncOperations.handler(type: GnuTLSHandler.self)
+        _ = try? channel.finish()
+    }
+
+    @Test("STARTTLS is refused when not offered, even with a TLS context")
+    func startTLSNotOffered() throws {
+        let tls = try FixtureCertificates.serverContext()
+        let channel = try connectedChannel(.init(tls: tls, offerStartTLS: false))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("STARTTLS\r\nNOOP\r\n")))
+        #expect(try readAll(channel) == bytes("454 4.7.0 TLS not available\r\n250 2.0.0 OK\r\n"))
+        #expect(throws: (any Error).self) {
+            try channel.pipeline.syncOperations.handler(type: GnuTLSHandler.self)
+        }
+        _ = try channel.finish()
+    }
+
+    @Test("QUIT answers and closes the channel; later pipelined lines are ignored")
+    func quitCloses() throws {
+        let channel = try connectedChannel()
+        try channel.writeInbound(ByteBuffer(bytes: bytes("QUIT\r\nNOOP\r\n")))
+        #expect(try readAll(channel) == bytes("221 2.0.0 Bye\r\n"))
+        #expect(!channel.isActive)
+    }
+}
