@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// One problem found in a scenario, with the place it was found.
+public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
+    /// How serious the problem is.
+    public enum Severity: String, Sendable, Hashable {
+        case error
+        case warning
+        case note
+    }
+
+    /// How serious the problem is.
+    public var severity: Severity
+    /// Where the problem is, when it belongs to a place in a file.
+    public var location: SourceLocation?
+    /// What is wrong, in one sentence.
+    public var message: String
+
+    /// Creates a diagnostic.
+    public init(_ severity: Severity = .error, at location: SourceLocation?, _ message: String) {
+        self.severity = severity
+        self.location = location
+        self.message = message
+    }
+
+    /// `file:line:col: error: message`.
+    public var description: String {
+        if let location {
+            return "\(location): \(severity.rawValue): \(message)"
+        }
+        return "\(severity.rawValue): \(message)"
+    }
+
+    /// The diagnostic followed by the offending source line and a caret under the column.
+    ///
+    /// - Parameter source: the whole text of the file the location points into.
+    /// - Returns: the rendered diagnostic, ending in a newline.
+    public func rendered(source: String?) -> String {
+        var out = description + "\n"
+        guard let location, let source else { return out }
+        // Split on "\n" only: the caret line must line up with what an editor shows.
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        guard location.line >= 1, location.line <= lines.count else { return out }
+        var text = String(lines[location.line - 1])
+        if text.hasSuffix("\r") { text.removeLast() }
+        out += "  \(text)\n"
+        let prefix = text.unicodeScalars.prefix(max(0, location.column - 1))
+        // Keep tabs so the caret stays under the right character in a terminal.
+        let pad = String(String.UnicodeScalarView(prefix.map { $0 == "\t" ? "\t" : " " }))
+        out += "  \(pad)^\n"
+        return out
+    }
+}
+
+/// Every problem found while loading one scenario file.
+public struct ScenarioLoadError: Error, Sendable, CustomStringConvertible {
+    /// The file that failed to load.
+    public var file: String
+    /// The problems, in file order.
+    public var diagnostics: [Diagnostic]
+    /// The text of the file, when it could be read, for rendering carets.
+    public var source: String?
+
+    /// Creates a load error.
+    public init(file: String, diagnostics: [Diagnostic], source: String?) {
+        self.file = file
+        self.diagnostics = diagnostics
+        self.source = source
+    }
+
+    /// All diagnostics rendered with their source lines.
+    public var description: String {
+        diagnostics.map { $0.rendered(source: source) }.joined()
+    }
+}

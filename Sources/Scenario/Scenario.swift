@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A loaded scenario: what to start, what to connect to, and the steps to run, each with the
+/// place in the file it came from.
+public struct Scenario: Sendable {
+    /// The path of the scenario file as the user named it.
+    public var file: String
+    /// The scenario's name (`name:`), or the file name when it has none.
+    public var name: String
+    /// What the scenario checks, in prose (`description:`).
+    public var description: String?
+    /// An embedded fake server to start before the steps and stop after them (`server:`).
+    public var server: EmbeddedServer?
+    /// Default deadlines for the steps (`timeouts:`).
+    public var timeouts: Timeouts
+    /// The steps, in order.
+    public var steps: [Step]
+
+    /// Creates a scenario.
+    public init(
+        file: String,
+        name: String,
+        description: String? = nil,
+        server: EmbeddedServer? = nil,
+        timeouts: Timeouts = Timeouts(),
+        steps: [Step]
+    ) {
+        self.file = file
+        self.name = name
+        self.description = description
+        self.server = server
+        self.timeouts = timeouts
+        self.steps = steps
+    }
+}
+
+/// The default deadlines of a scenario.
+public struct Timeouts: Sendable, Hashable {
+    /// How long a TCP connect may take.
+    public var connect: Duration = .seconds(10)
+    /// How long an `expect` waits for its pattern.
+    public var expect: Duration = .seconds(10)
+    /// How long a TLS handshake may take.
+    public var handshake: Duration = .seconds(10)
+
+    /// Creates the defaults.
+    public init() {}
+}
+
+/// An in-process fake mail server that a scenario asks for.
+public struct EmbeddedServer: Sendable, Hashable {
+    /// The protocols the embedded servers speak.
+    public enum ServerProtocol: String, Sendable, Hashable, CaseIterable {
+        case smtp
+    }
+
+    /// The protocol the server speaks.
+    public var `protocol`: ServerProtocol
+    /// The name the server announces in its greeting.
+    public var hostname: String = "mail.test"
+    /// Whether STARTTLS is offered (needs a certificate and key).
+    public var starttls: Bool = true
+    /// The server certificate chain (PEM), resolved against the scenario's folder.
+    public var certificate: String?
+    /// The server's private key (PEM), resolved against the scenario's folder.
+    public var key: String?
+    /// Where the `server:` block is.
+    public var location: SourceLocation
+
+    /// Creates a server description.
+    public init(protocol: ServerProtocol, location: SourceLocation) {
+        self.protocol = `protocol`
+        self.location = location
+    }
+}
+
+/// A string from the scenario that may hold `${name}` or `${name:-default}` references, expanded
+/// when the step runs.
+public struct Template: Sendable, Hashable, CustomStringConvertible {
+    /// The text as written.
+    public var raw: String
+    /// Where the text is.
+    public var location: SourceLocation
+
+    /// Creates a template.
+    public init(_ raw: String, at location: SourceLocation) {
+        self.raw = raw
+        self.location = location
+    }
+
+    /// The text as written.
+    public var description: String { raw }
+}
+
+/// A regular expression from the scenario, checked when the file is loaded.
+public struct PatternSpec: Sendable, Hashable {
+    /// The PCRE2 source.
+    public var source: String
+    /// Case-insensitive matching (Emacs's default for `open-network-stream`; off by default here).
+    public var caseInsensitive: Bool = false
+    /// Where the pattern is.
+    public var location: SourceLocation
+
+    /// Creates a pattern description.
+    public init(_ source: String, caseInsensitive: Bool = false, at location: SourceLocation) {
+        self.source = source
+        self.caseInsensitive = caseInsensitive
+        self.location = location
+    }
+}
+
+/// TLS settings for an implicit-TLS connect or a STARTTLS upgrade.
+public struct TLSOptions: Sendable, Hashable {
+    /// The CA bundle (PEM) to verify the server against, resolved against the scenario's folder;
+    /// nil means the system trust store.
+    public var caFile: String?
+    /// Skip verification of the peer. Shown in every report when set.
+    public var insecure: Bool = false
+    /// The name sent as SNI and checked against the certificate; defaults to the connect host.
+    public var serverName: Template?
+    /// A GnuTLS priority string.
+    public var priority: String?
+    /// A client certificate chain (PEM).
+    public var clientCertificate: String?
+    /// The client certificate's key (PEM).
+    public var clientKey: String?
+    /// ALPN protocols to offer.
+    public var alpn: [String] = []
+
+    /// Creates default options: verify against the system store and the connect host.
+    public init() {}
+}
+
+/// One step of a scenario.
+public struct Step: Sendable {
+    /// What the step does.
+    public enum Kind: Sendable {
+        case connect(Connect)
+        case send(Send)
+        case expect(Expect)
+        case starttls(StartTLS)
+        case assert(Assertion)
+        case close
+    }
+
+    /// What the step does.
+    public var kind: Kind
+    /// Where the step starts in the file.
+    public var location: SourceLocation
+
+    /// Creates a step.
+    public init(_ kind: Kind, at location: SourceLocation) {
+        self.kind = kind
+        self.location = location
+    }
+
+    /// The step's keyword, as written in the file.
+    public var keyword: String {
+        switch kind {
+        case .connect: "connect"
+        case .send: "send"
+        case .expect: "expect"
+        case .starttls: "starttls"
+        case .assert: "assert"
+        case .close: "close"
+        }
+    }
+
+    /// Opens a TCP connection, optionally with TLS from the first byte.
+    public struct Connect: Sendable {
+        /// The host; defaults to the embedded server's.
+        public var host: Template?
+        /// The port; defaults to the embedded server's.
+        public var port: Template?
+        /// TLS from the first byte (implicit TLS), when set.
+        public var tls: TLSOptions?
+        /// The connect deadline, overriding the scenario's.
+        public var timeout: Duration?
+
+        /// Creates a connect step that goes to the embedded server.
+        public init() {}
+    }
+
+    /// Sends bytes exactly as written (no line-ending repair).
+    public struct Send: Sendable {
+        /// The text to send; its UTF-8 bytes go on the wire.
+        public var data: Template
+        /// Whether CRLF is appended (the `line:` form).
+        public var appendCRLF: Bool
+
+        /// Creates a send step.
+        public init(data: Template, appendCRLF: Bool) {
+            self.data = data
+            self.appendCRLF = appendCRLF
+        }
+    }
+
+    /// Waits until the received bytes match a pattern.
+    public struct Expect: Sendable {
+        /// The pattern to wait for.
+        public var pattern: PatternSpec
+        /// The deadline, overriding the scenario's.
+        public var timeout: Duration?
+
+        /// Creates an expect step.
+        public init(pattern: PatternSpec, timeout: Duration? = nil) {
+            self.pattern = pattern
+            self.timeout = timeout
+        }
+    }
+
+    /// Sends the STARTTLS command, reads the reply, and upgrades to TLS when it says go ahead.
+    public struct StartTLS: Sendable {
+        /// The command; its bytes are sent as written.
+        public var command: Template
+        /// Matches the end of the server's reply to the command.
+        public var reply: PatternSpec
+        /// Matched against the whole reply: a match means "go ahead".
+        public var success: PatternSpec
+        /// Verification and other TLS settings.
+        public var tls: TLSOptions
+        /// Whether the handshake is expected to succeed (`expect: fail` inverts the step).
+        public var expectFailure: Bool = false
+        /// The deadline for the reply, overriding the scenario's expect timeout.
+        public var timeout: Duration?
+        /// The handshake deadline, overriding the scenario's.
+        public var handshakeTimeout: Duration?
+
+        /// Creates a STARTTLS step.
+        public init(command: Template, reply: PatternSpec, success: PatternSpec, tls: TLSOptions) {
+            self.command = command
+            self.reply = reply
+            self.success = success
+            self.tls = tls
+        }
+    }
+
+    /// Checks facts about the connection.
+    public struct Assertion: Sendable {
+        /// The checks, each with its own location.
+        public var checks: [Check]
+
+        /// Creates an assertion step.
+        public init(checks: [Check]) {
+            self.checks = checks
+        }
+    }
+
+    /// One fact to check.
+    public struct Check: Sendable {
+        /// The fact and its expected value.
+        public enum Fact: Sendable, Hashable {
+            /// The connection status: `open` or `closed`.
+            case status(String)
+            /// Whether the connection is under TLS.
+            case tls(Bool)
+            /// Whether the peer certificate was verified.
+            case verified(Bool)
+            /// The negotiated protocol version, for example `TLS1.3`.
+            case tlsVersion(String)
+            /// The number of plaintext bytes discarded after a STARTTLS go-ahead.
+            case discardedBytes(Int)
+        }
+
+        /// The fact and its expected value.
+        public var fact: Fact
+        /// Where the check is written.
+        public var location: SourceLocation
+
+        /// Creates a check.
+        public init(_ fact: Fact, at location: SourceLocation) {
+            self.fact = fact
+            self.location = location
+        }
+    }
+}

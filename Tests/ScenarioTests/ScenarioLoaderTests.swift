@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Scenario
+import Testing
+
+/// The repository's root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Loads text, expecting failure, and returns the diagnostics.
+func diagnostics(_ yaml: String, loader: ScenarioLoader = ScenarioLoader()) -> [Diagnostic] {
+    do {
+        _ = try loader.load(yaml: yaml, file: "t.yaml")
+        Issue.record("expected the load to fail")
+        return []
+    } catch {
+        return error.diagnostics
+    }
+}
+
+@Suite("Scenario loader")
+struct ScenarioLoaderTests {
+    @Test("the bundled SMTP STARTTLS scenario loads with every step and its place")
+    func bundledScenario() throws {
+        let path = repositoryRoot.appendingPathComponent("scenarios/smtp-starttls.yaml").path
+        let scenario = try ScenarioLoader().load(path: path)
+        #expect(scenario.name == "SMTP STARTTLS with a verified certificate")
+        #expect(scenario.server?.protocol == .smtp)
+        #expect(scenario.server?.certificate?.hasSuffix("/fixtures/certs/server.pem") == true)
+        #expect(scenario.timeouts.expect == .seconds(5))
+        let keywords = scenario.steps.map(\.keyword)
+        #expect(keywords.first == "connect")
+        #expect(keywords.contains("starttls"))
+        #expect(keywords.last == "expect")
+        let connect = try #require(scenario.steps.first)
+        #expect(connect.location.file == path)
+        #expect(connect.location.line > 1)
+        guard case .starttls(let starttls) = try #require(scenario.steps.first(where: { $0.keyword == "starttls" })).kind else {
+            Issue.record("not a starttls step")
+            return
+        }
+        #expect(starttls.command.raw == "STARTTLS\r\n")
+        #expect(starttls.success.source == "^220 ")
+        #expect(starttls.tls.caFile?.hasSuffix("/fixtures/certs/ca.pem") == true)
+        #expect(starttls.tls.serverName?.raw == "localhost")
+    }
+
+    @Test("an unknown step keyword names its place and suggests the nearest")
+    func unknownKeyword() {
+        let found = diagnostics("steps:\n  - expct: '^220'\n")
+        #expect(found.count == 1)
+        #expect(found.first?.location == SourceLocation(file: "t.yaml", line: 2, column: 5))
+        #expect(found.first?.message.contains("unknown key 'expct'") == true)
+        #expect(found.first?.message.contains("did you mean 'expect'?") == true)
+    }
+
+    @Test("every problem of a file is reported, not only the first")
+    func allProblems() {
+        let yaml = """
+            name: x
+            timeout: 3
+            steps:
+              - connect: {hots: a}
+              - send: {text: a, line: b}
+              - assert: {status: half-open}
+            """
+        let found = diagnostics(yaml)
+        let messages = found.map(\.message)
+        #expect(found.count == 4, "\(messages)")
+        #expect(messages.contains { $0.contains("unknown key 'timeout'") && $0.contains("'timeouts'") })
+        #expect(messages.contains { $0.contains("unknown key 'hots'") && $0.contains("'host'") })
+        #expect(messages.contains { $0.contains("either 'text' or 'line'") })
+        #expect(messages.contains { $0.contains("'open' or 'closed', not 'half-open'") })
+        #expect(found.map { $0.location?.line ?? 0 } == [2, 4, 5, 6])
+    }
+
+    @Test("broken YAML reports libyaml's place")
+    func brokenYAML() {
+        let found = diagnostics("steps:\n  - send: \"unterminated\n")
+        #expect(found.count == 1)
+        #expect(found.first?.message.hasPrefix("invalid YAML") == true)
+        #expect((found.first?.location?.line ?? 0) >= 2)
+    }
+
+    @Test("a bad regular expression points at the character the checker rejects")
+    func badPattern() {
+        let loader = ScenarioLoader { source, _ in
+            source.contains("(") && !source.contains(")") ? ("missing closing parenthesis", source.count) : nil
+        }
+        let found = diagnostics("steps:\n  - expect: '^2(50'\n", loader: loader)
+        #expect(found.count == 1)
+        // The scalar's quote is at column 13; offset 5 in the pattern is column 13 + 1 + 5.
+        #expect(found.first?.location?.column == 19)
+        #expect(found.first?.message.contains("missing closing parenthesis") == true)
+    }
+
+    @Test("durations accept seconds and units; nonsense is rejected")
+    func durations() throws {
+        let scenario = try ScenarioLoader().load(
+            yaml: "timeouts: {connect: 2, expect: 250ms, handshake: 1m}\nsteps: [close: ]\n",
+            file: "t.yaml"
+        )
+        #expect(scenario.timeouts.connect == .seconds(2))
+        #expect(scenario.timeouts.expect == .milliseconds(250))
+        #expect(scenario.timeouts.handshake == .seconds(60))
+        let found = diagnostics("timeouts: {connect: -1}\nsteps: [close: ]\n")
+        #expect(found.first?.message.contains("not a positive duration") == true)
+    }
+
+    @Test("a scenario without steps is an error at the top")
+    func missingSteps() {
+        let found = diagnostics("name: lonely\n")
+        #expect(found.first?.message.contains("missing 'steps'") == true)
+    }
+
+    @Test("the send forms: text as written, line with CRLF appended")
+    func sendForms() throws {
+        let scenario = try ScenarioLoader().load(
+            yaml: "steps:\n  - send: \"A\\r\\n\"\n  - send: {line: B}\n",
+            file: "t.yaml"
+        )
+        guard case .send(let first) = scenario.steps[0].kind, case .send(let second) = scenario.steps[1].kind else {
+            Issue.record("expected two send steps")
+            return
+        }
+        #expect(Array(first.data.raw.utf8) == [65, 13, 10])
+        #expect(!first.appendCRLF)
+        #expect(second.data.raw == "B")
+        #expect(second.appendCRLF)
+    }
+}
+
+@Suite("Diagnostics")
+struct DiagnosticTests {
+    @Test("a diagnostic renders file:line:col, the source line and a caret")
+    func rendering() {
+        let diagnostic = Diagnostic(at: SourceLocation(file: "a.yaml", line: 2, column: 5), "unknown key 'x'")
+        let text = diagnostic.rendered(source: "steps:\n  - x: 1\n")
+        #expect(text == "a.yaml:2:5: error: unknown key 'x'\n    - x: 1\n      ^\n")
+    }
+}
+
+@Suite("Templates")
+struct TemplateTests {
+    let at = SourceLocation(file: "t.yaml", line: 1, column: 1)
+
+    @Test("variables, defaults and $$ expand")
+    func expansion() throws {
+        let template = Template("${HOST}:${PORT:-25} costs $$5 ${EMPTY:-}", at: at)
+        let value = try template.expand { ["HOST": "mx.test"][$0] }
+        #expect(value == "mx.test:25 costs $5 ")
+    }
+
+    @Test("an unset variable without a default is an error that names it")
+    func unset() {
+        #expect(throws: TemplateError.self) {
+            _ = try Template("${NOPE}", at: at).expand { _ in nil }
+        }
+        do {
+            _ = try Template("x ${NOPE", at: at).expand { _ in nil }
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message.contains("unclosed"))
+        }
+    }
+}
