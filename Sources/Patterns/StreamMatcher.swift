@@ -17,6 +17,10 @@
 /// start offset, so that `^` in multiline mode and lookbehind assertions see the true previous
 /// byte instead of a false start of the subject.
 ///
+/// Up to ``reportTail`` bytes that were passed over since the last match are also kept, so that
+/// ``tail(_:)`` can show a person what arrived and did not match; this bound, not the stream's
+/// length, is what they cost.
+///
 /// The resume point belongs to one pattern: searching with a different pattern starts again at
 /// the first byte that is neither consumed nor dropped.
 public struct StreamMatcher: Sendable {
@@ -34,6 +38,11 @@ public struct StreamMatcher: Sendable {
     private var resumePattern: CompiledPattern?
     /// Index in `storage` where the next search with `resumePattern` starts (`>= pending`).
     private var resumeOffset = 0
+    /// Index in `storage` of the first byte after the last match (what ``tail(_:)`` may show).
+    private var unconsumedStart = 0
+
+    /// How many passed-over bytes are kept for ``tail(_:)`` although no match can use them.
+    public static let reportTail = 4096
 
     /// Creates an empty matcher.
     ///
@@ -87,6 +96,7 @@ public struct StreamMatcher: Sendable {
                 names: pattern.nameIndex
             )
             passedOver = 0
+            unconsumedStart = whole.upperBound
             keep(from: whole.upperBound, context: context)
             resumePattern = compiled
             resumeOffset = pending
@@ -127,19 +137,23 @@ public struct StreamMatcher: Sendable {
     ///   - offset: the first byte that stays pending.
     ///   - context: how many bytes before `offset` to keep for `^` and lookbehind.
     private mutating func keep(from offset: Int, context: Int) {
-        let drop = max(0, offset - context)
+        let reportable = min(Self.reportTail, max(0, offset - unconsumedStart))
+        let drop = max(0, offset - max(context, reportable))
         if drop > 0 {
             storage.removeSubrange(0..<drop)
         }
         pending = offset - drop
+        unconsumedStart = max(0, unconsumedStart - drop)
     }
 
-    /// The last `count` retained bytes (context included), for error reports.
+    /// The last `count` bytes received since the last match, for error reports: pending bytes
+    /// and up to ``reportTail`` bytes passed over before them; never bytes a match consumed.
     ///
     /// - Parameter count: how many bytes at most.
     /// - Returns: up to `count` bytes, oldest first.
     public func tail(_ count: Int) -> [UInt8] {
-        Array(storage.suffix(max(0, count)))
+        let start = max(unconsumedStart, storage.count - max(0, count))
+        return Array(storage[min(start, storage.count)...])
     }
 
     /// Empties the matcher and returns the bytes that were still pending (not consumed, not
@@ -154,6 +168,7 @@ public struct StreamMatcher: Sendable {
         let drained = Array(storage[pending...])
         storage.removeAll(keepingCapacity: false)
         pending = 0
+        unconsumedStart = 0
         passedOver = 0
         resumePattern = nil
         resumeOffset = 0

@@ -149,7 +149,9 @@ struct StreamMatcherTests {
             largestRetained = max(largestRetained, matcher.retainedCount)
             #expect(matcher.bufferedCount == 0)
         }
-        #expect(largestRetained <= 1)
+        // Memory: at most the report tail, whatever the stream's length.
+        #expect(largestRetained <= StreamMatcher.reportTail)
+        #expect(matcher.tail(3) == bytes("zzz"))
 
         // The marker arrives split across two appends.
         matcher.append(bytes("xxMARK"))
@@ -238,6 +240,21 @@ struct StreamMatcherTests {
         #expect(matcher.tail(9) == bytes("service\r\n"))
         let found = try match(matcher.search(try BytePattern(#"^(\d{3})"#), atEnd: true))
         #expect(found.groups[1] == bytes("554"))
+    }
+
+    @Test("tail shows what arrived since the last match, including passed-over bytes, never consumed ones")
+    func tailForReports() throws {
+        var matcher = StreamMatcher()
+        matcher.append(bytes("220 hello\r\n250 other\r\n"))
+        _ = try match(matcher.search(try BytePattern(#"^220 .*\r\n"#), atEnd: false))
+        #expect(matcher.search(try BytePattern("^599 "), atEnd: false) == .needMore)
+        #expect(matcher.bufferedCount == 0)
+        #expect(matcher.tail(100) == bytes("250 other\r\n"))
+        #expect(matcher.tail(4) == bytes("er\r\n"))
+        // Passed-over bytes beyond the report tail are dropped.
+        matcher.append([UInt8](repeating: 65, count: 3 * StreamMatcher.reportTail))
+        #expect(matcher.search(try BytePattern("^599 "), atEnd: false) == .needMore)
+        #expect(matcher.tail(Int.max).count == StreamMatcher.reportTail)
     }
 
     @Test("removeAll returns only the pending bytes and restarts the stream")
