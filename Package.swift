@@ -15,6 +15,7 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
 let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let nioConcurrency = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
 
 let package = Package(
     name: "parley",
@@ -49,7 +50,7 @@ let package = Package(
         // The connection engine.
         .target(
             name: "NetworkStream",
-            dependencies: ["GnuTLSNIO", "Patterns", nioCore, nioPosix, logging],
+            dependencies: ["GnuTLSNIO", "Patterns", nioCore, nioPosix, nioConcurrency, logging],
             swiftSettings: swiftSettings
         ),
 
@@ -71,7 +72,7 @@ let package = Package(
         // Runs scenarios on the engine and emits events.
         .target(
             name: "Runner",
-            dependencies: ["Scenario", "NetworkStream", "MailFixtures", "GnuTLSNIO", "Patterns", nioCore, nioPosix],
+            dependencies: ["Scenario", "NetworkStream", "MailFixtures", "GnuTLSNIO", "Patterns", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
 

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import GnuTLSNIO
+import MailFixtures
+import NIOCore
+import NIOPosix
+import NetworkStream
+import Patterns
+import Testing
+
+/// The test PKI's folder.
+let certificates = FixtureCertificates.directory
+
+/// A client TLS context that trusts the test CA.
+func testCAContext() throws -> GnuTLSContext {
+    try GnuTLSContext(configuration: .client(trustRoots: .file(certificates + "/ca.pem")))
+}
+
+/// The fake SMTP server with STARTTLS and the test PKI's server certificate.
+func smtpConfiguration(starttls: Bool = true) throws -> FakeSMTPServer.Configuration {
+    var configuration = FakeSMTPServer.Configuration()
+    configuration.offerStartTLS = starttls
+    configuration.tls = try GnuTLSContext(
+        configuration: .server(
+            certificateChainFile: certificates + "/server.pem",
+            privateKeyFile: certificates + "/server-key.pem"
+        )
+    )
+    return configuration
+}
+
+/// A pattern with the scenario defaults (multiline).
+func pattern(_ source: String) throws -> BytePattern {
+    try BytePattern(source, options: [.multiline])
+}
+
+/// Collects a connection's events for later inspection.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [ProcessEvent] = []
+
+    func record(_ event: ProcessEvent) {
+        lock.lock()
+        events.append(event)
+        lock.unlock()
+    }
+
+    var all: [ProcessEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        return events
+    }
+
+    /// Every byte received, in order.
+    var received: [UInt8] {
+        all.flatMap { event -> [UInt8] in
+            if case .received(let bytes, _) = event { return bytes }
+            return []
+        }
+    }
+
+    /// Every byte discarded after a go-ahead.
+    var discarded: [UInt8] {
+        all.flatMap { event -> [UInt8] in
+            if case .discarded(let bytes) = event { return bytes }
+            return []
+        }
+    }
+}
+
+/// A loopback TCP server whose behaviour each test scripts: `onConnect` runs when a client
+/// connects, `onRead` for each chunk it sends. Both run on the event loop.
+final class ScriptedPeer: @unchecked Sendable {
+    typealias Action = @Sendable (ChannelHandlerContext, ByteBuffer?) -> Void
+
+    let channel: any Channel
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Starts listening on 127.0.0.1 and a free port.
+    static func start(onConnect: @escaping Action = { _, _ in }, onRead: @escaping Action = { _, _ in }) async throws -> ScriptedPeer {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(ScriptHandler(onConnect: onConnect, onRead: onRead))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        return ScriptedPeer(channel: channel)
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+}
+
+private final class ScriptHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let onConnect: ScriptedPeer.Action
+    let onRead: ScriptedPeer.Action
+
+    init(onConnect: @escaping ScriptedPeer.Action, onRead: @escaping ScriptedPeer.Action) {
+        self.onConnect = onConnect
+        self.onRead = onRead
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        onConnect(context, nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onRead(context, unwrapInboundIn(data))
+    }
+}
+
+extension ChannelHandlerContext {
+    /// Writes and flushes bytes from a string literal.
+    func send(_ text: String) {
+        var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        writeAndFlush(NIOAny(buffer), promise: nil)
+    }
+}
+
+/// Runs `body` and returns the `NetworkError` it throws, or nil when it throws nothing.
+func networkError(_ body: () async throws -> Void) async -> NetworkError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as NetworkError {
+        return error
+    } catch {
+        Issue.record("unexpected error: \(error)")
+        return nil
+    }
+}
