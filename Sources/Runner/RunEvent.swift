@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+public import NetworkStream
+public import Scenario
+
+/// What happens while a scenario runs, in order. Reporters consume these and nothing else.
+public enum RunEvent: Sendable {
+    /// A scenario began.
+    case scenarioStarted(name: String, file: String)
+    /// An embedded fake server is listening.
+    case serverStarted(protocol: String, host: String, port: Int)
+    /// A step began.
+    case stepStarted(index: Int, step: Step)
+    /// Something happened on the scenario's connection.
+    case connection(name: String, event: ProcessEvent)
+    /// A remark worth showing in the transcript (for example a verification opt-out).
+    case note(String)
+    /// A step passed.
+    case stepPassed(index: Int, step: Step)
+    /// A step failed; the scenario stops there.
+    case stepFailed(index: Int, step: Step, failure: Failure)
+    /// The scenario ended.
+    case scenarioFinished(ScenarioResult)
+}
+
+/// Why a step failed, with everything a person needs to see to fix it.
+public struct Failure: Sendable, CustomStringConvertible {
+    /// Where in the scenario the failing thing is written.
+    public var location: SourceLocation
+    /// What went wrong, in one sentence.
+    public var message: String
+    /// What the step wanted (a pattern, a value), shown as written.
+    public var expected: String?
+    /// What was found instead, when it is a value.
+    public var actual: String?
+    /// The wait whose deadline fired, if any.
+    public var wait: Wait?
+    /// That wait's deadline.
+    public var deadline: Duration?
+    /// The last bytes received and not matched.
+    public var tail: [UInt8]?
+
+    /// Creates a failure.
+    public init(
+        at location: SourceLocation,
+        _ message: String,
+        expected: String? = nil,
+        actual: String? = nil,
+        wait: Wait? = nil,
+        deadline: Duration? = nil,
+        tail: [UInt8]? = nil
+    ) {
+        self.location = location
+        self.message = message
+        self.expected = expected
+        self.actual = actual
+        self.wait = wait
+        self.deadline = deadline
+        self.tail = tail
+    }
+
+    /// `file:line:col: message`.
+    public var description: String { "\(location): \(message)" }
+}
+
+/// How a scenario ended.
+public struct ScenarioResult: Sendable {
+    /// The outcome classes, worst last.
+    public enum Outcome: String, Sendable, Comparable {
+        case passed
+        case failed
+        case error
+
+        public static func < (lhs: Outcome, rhs: Outcome) -> Bool {
+            let order: [Outcome] = [.passed, .failed, .error]
+            return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
+        }
+    }
+
+    /// The scenario's name.
+    public var name: String
+    /// The scenario's file.
+    public var file: String
+    /// The outcome: a failed step is `failed`; a scenario that could not run is `error`.
+    public var outcome: Outcome
+    /// How many steps ran to completion.
+    public var stepsPassed: Int
+    /// How many steps the scenario has.
+    public var stepCount: Int
+    /// The failure that stopped the scenario, if any.
+    public var failure: Failure?
+    /// Wall-clock time of the run.
+    public var duration: Duration
+    /// Whether any TLS verification was switched off in this scenario.
+    public var insecure: Bool
+
+    /// Creates a result.
+    public init(
+        name: String,
+        file: String,
+        outcome: Outcome,
+        stepsPassed: Int,
+        stepCount: Int,
+        failure: Failure?,
+        duration: Duration,
+        insecure: Bool
+    ) {
+        self.name = name
+        self.file = file
+        self.outcome = outcome
+        self.stepsPassed = stepsPassed
+        self.stepCount = stepCount
+        self.failure = failure
+        self.duration = duration
+        self.insecure = insecure
+    }
+}
