@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+public import Runner
+import Scenario
+import NetworkStream
+import GnuTLSNIO
+
+/// Prints a transcript a person can follow: what was sent and received, where TLS began, and why
+/// a step failed.
+///
+/// The marks follow swaks: `===` information, `***` problems, ` -> ` sent and `<-  ` received in
+/// plain text, ` ~> ` and `<~  ` the same inside TLS, `<** ` plaintext thrown away after a STARTTLS
+/// go-ahead.
+public final class ConsoleReporter: @unchecked Sendable {
+    /// Where text goes; one call per finished line group.
+    public typealias Sink = @Sendable (String) -> Void
+
+    private let sink: Sink
+    private let colour: Bool
+    private let lock = NSLock()
+    // Partial lines waiting for their end, per direction ("->" or "<-"), with their TLS flag.
+    private var pending: (direction: Direction, tls: Bool, bytes: [UInt8])?
+
+    private enum Direction { case sent, received }
+
+    /// Creates a reporter.
+    ///
+    /// - Parameters:
+    ///   - colour: use ANSI colours (pass false for NO_COLOR or a non-terminal).
+    ///   - sink: receives the text, newline-terminated.
+    public init(colour: Bool = false, sink: @escaping Sink) {
+        self.colour = colour
+        self.sink = sink
+    }
+
+    /// Handles one event; safe to call from any thread.
+    public func handle(_ event: RunEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        var out = ""
+        switch event {
+        case .scenarioStarted(let name, let file):
+            out += paint("=== scenario: \(name) (\(file))", .bold) + "\n"
+        case .serverStarted(let proto, let host, let port):
+            out += info("embedded \(proto) server listening on \(host):\(port)")
+        case .stepStarted:
+            break
+        case .note(let text):
+            out += flush() + info(text)
+        case .connection(_, let event):
+            out += connection(event)
+        case .stepPassed:
+            break
+        case .stepFailed(_, let step, let failure):
+            out += flush() + failed(step, failure)
+        case .scenarioFinished(let result):
+            out += flush() + finished(result)
+        }
+        if !out.isEmpty { sink(out) }
+    }
+
+    // MARK: - Pieces
+
+    private func connection(_ event: ProcessEvent) -> String {
+        switch event {
+        case .connected(let local, let remote):
+            return flush() + info("connected to \(remote) (from \(local))")
+        case .sent(let bytes, let tls):
+            return wire(bytes, .sent, tls: tls)
+        case .received(let bytes, let tls):
+            return wire(bytes, .received, tls: tls)
+        case .handshakeStarted(let name):
+            return flush() + info("starting the TLS handshake" + (name.map { " with server name \($0)" } ?? ""))
+        case .tlsEstablished(let session):
+            return flush() + tlsSummary(session)
+        case .discarded(let bytes):
+            var out = flush()
+            out += problem("\(bytes.count) plaintext bytes arrived after the STARTTLS go-ahead; discarded unread:")
+            for line in ByteText.lines(bytes) {
+                out += paint("<** " + ByteText.line(line), .red) + "\n"
+            }
+            return out
+        case .closed(let byPeer):
+            return flush() + info(byPeer ? "connection closed by the server" : "connection closed")
+        }
+    }
+
+    /// Appends bytes to the pending line group, printing every complete line.
+    private func wire(_ bytes: [UInt8], _ direction: Direction, tls: Bool) -> String {
+        var out = ""
+        var buffer: [UInt8]
+        if let pending, pending.direction == direction, pending.tls == tls {
+            buffer = pending.bytes + bytes
+        } else {
+            out += flush()
+            buffer = bytes
+        }
+        self.pending = nil
+        let lines = ByteText.lines(buffer)
+        for line in lines {
+            if line.last == 10 {
+                out += mark(direction, tls: tls, ByteText.line(line))
+            } else {
+                pending = (direction, tls, Array(line))
+            }
+        }
+        return out
+    }
+
+    /// Prints a partial line still waiting for its end.
+    private func flush() -> String {
+        guard let pending else { return "" }
+        self.pending = nil
+        return mark(pending.direction, tls: pending.tls, ByteText.line(pending.bytes[...]) + " (no line end)")
+    }
+
+    private func mark(_ direction: Direction, tls: Bool, _ text: String) -> String {
+        switch (direction, tls) {
+        case (.sent, false): return paint(" -> ", .green) + text + "\n"
+        case (.sent, true): return paint(" ~> ", .green) + text + "\n"
+        case (.received, false): return paint("<-  ", .cyan) + text + "\n"
+        case (.received, true): return paint("<~  ", .cyan) + text + "\n"
+        }
+    }
+
+    private func tlsSummary(_ s: TLSSessionInfo) -> String {
+        var out = info(
+            "TLS started: \(s.protocolVersion), \(s.cipherSuite)" + (s.keyExchangeGroup.map { ", group \($0)" } ?? "")
+                + (s.alpn.map { ", ALPN \($0)" } ?? "")
+        )
+        if let leaf = s.peerCertificates.first {
+            out += info("peer certificate: \(leaf.subject) (issuer \(leaf.issuer); valid until \(Self.date(leaf.notAfter)))")
+            if !leaf.subjectAlternativeNames.isEmpty {
+                out += info("peer names: \(leaf.subjectAlternativeNames.joined(separator: ", "))")
+            }
+        }
+        if s.verified {
+            out += info("peer certificate verified (chain and host name)")
+        } else {
+            let why = s.verificationProblems.isEmpty ? "not checked" : s.verificationProblems.joined(separator: ", ")
+            out += problem("peer certificate NOT verified: \(why)")
+        }
+        out += info(
+            "client certificate " + (s.clientCertificateRequested ? "requested" : "not requested")
+                + " and " + (s.clientCertificateSent ? "sent" : "not sent")
+        )
+        return out
+    }
+
+    private func failed(_ step: Step, _ failure: Failure) -> String {
+        var out = problem("\(failure.location): step '\(step.keyword)' failed: \(failure.message)")
+        if let expected = failure.expected {
+            out += problem("  expected: \(expected)")
+        }
+        if let actual = failure.actual {
+            out += problem("  actual:   \(actual)")
+        }
+        if let wait = failure.wait, let deadline = failure.deadline {
+            out += problem("  deadline: \(wait.rawValue) (\(deadline.secondsText))")
+        }
+        if let tail = failure.tail {
+            if tail.isEmpty {
+                out += problem("  received and not matched: nothing")
+            } else {
+                out += problem("  received and not matched (last \(tail.count) bytes):")
+                for line in ByteText.lines(tail) {
+                    out += problem("    " + ByteText.escaped(line))
+                }
+            }
+        }
+        return out
+    }
+
+    private func finished(_ result: ScenarioResult) -> String {
+        let time = String(format: "%.3fs", Double(result.duration.components.seconds) + Double(result.duration.components.attoseconds) / 1e18)
+        let insecure = result.insecure ? " [INSECURE: verification off]" : ""
+        switch result.outcome {
+        case .passed:
+            return paint("PASS", .green) + " \(result.name) (\(result.stepCount) steps, \(time))\(insecure)\n\n"
+        case .failed:
+            return paint("FAIL", .red) + " \(result.name) (step \(result.stepsPassed + 1) of \(result.stepCount), \(time))\(insecure)\n\n"
+        case .error:
+            return paint("ERROR", .red) + " \(result.name) (\(time))\(insecure)\n\n"
+        }
+    }
+
+    private func info(_ text: String) -> String { paint("=== ", .dim) + text + "\n" }
+    private func problem(_ text: String) -> String { paint("*** ", .red) + text + "\n" }
+
+    private enum Style: String {
+        case bold = "1"
+        case dim = "2"
+        case red = "31"
+        case green = "32"
+        case cyan = "36"
+    }
+
+    private func paint(_ text: String, _ style: Style) -> String {
+        colour ? "\u{1B}[\(style.rawValue)m\(text)\u{1B}[0m" : text
+    }
+
+    private static func date(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: date)
+    }
+}
