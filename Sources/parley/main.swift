@@ -1,2 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-print("parley")
+import ParleyCLI
+
+await ParleyMain.run()

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import ParleyCLI
+import Testing
+
+/// The repository's root, found from this file's path.
+let root = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Collects output text.
+final class Output: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+
+    func write(_ piece: String) {
+        lock.lock()
+        text += piece
+        lock.unlock()
+    }
+
+    var all: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return text
+    }
+}
+
+/// A scratch folder for one test, removed afterwards by the caller.
+func scratchFolder() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("parley-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// The bundled scenario, with its relative paths made absolute so a copy runs anywhere.
+func bundledScenarioCopy() throws -> String {
+    let text = try String(contentsOf: root.appendingPathComponent("scenarios/smtp-starttls.yaml"), encoding: .utf8)
+    return text.replacingOccurrences(of: "../fixtures/", with: root.path + "/fixtures/")
+}
+
+@Suite("parley run (frontend)")
+struct RunFrontendTests {
+    @Test("the bundled scenarios pass and the summary says so; exit 0")
+    func bundled() async throws {
+        let output = Output()
+        let status = await RunFrontend(paths: [root.appendingPathComponent("scenarios").path]) { output.write($0) }.run()
+        #expect(status == 0, "\(output.all)")
+        #expect(output.all.contains("PASS SMTP STARTTLS with a verified certificate"))
+        #expect(output.all.contains(" -> STARTTLS"))
+        #expect(output.all.contains("=== TLS started: TLS1.3"))
+        #expect(output.all.contains(" ~> EHLO client.test"))
+        #expect(output.all.hasSuffix("1 passed, 0 failed\n"))
+    }
+
+    @Test("a copy with a wrong expect exits 1 and shows file:line:col and the unmatched data")
+    func wrongExpect() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let original = try bundledScenarioCopy()
+        // NOOP's reply never says "Bye": the expect waits out its (shortened) deadline.
+        let broken = original
+            .replacingOccurrences(of: "  expect: 5s", with: "  expect: 1s")
+            .replacingOccurrences(of: "line: NOOP\n  - expect: '^250 '", with: "line: NOOP\n  - expect: '^250 Bye'")
+        #expect(broken != original)
+        let file = folder.appendingPathComponent("broken.yaml").path
+        try broken.write(toFile: file, atomically: true, encoding: .utf8)
+        // The line and column of the broken pattern, as an editor counts them.
+        let lines = broken.components(separatedBy: "\n")
+        let line = try #require(lines.firstIndex { $0.contains("'^250 Bye'") }) + 1
+        let column = try #require(lines[line - 1].range(of: "'^250 Bye'")).lowerBound.utf16Offset(in: lines[line - 1]) + 1
+        let output = Output()
+        let status = await RunFrontend(paths: [file]) { output.write($0) }.run()
+        #expect(status == 1, "\(output.all)")
+        #expect(output.all.contains("*** \(file):\(line):\(column): step 'expect' failed: timed out after 1s waiting for the expected pattern"))
+        #expect(output.all.contains("***   expected: ^250 Bye"))
+        #expect(output.all.contains("***   deadline: expect (1s)"))
+        #expect(output.all.contains("***     250 2.0.0 OK\\r\\n"))
+        #expect(output.all.hasSuffix("0 passed, 1 failed\n"))
+    }
+
+    @Test("a scenario with file errors exits 2 and reports each at file:line:col with a caret")
+    func loadErrors() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("bad.yaml").path
+        try "steps:\n  - expect: 'ab(c'\n  - sned: x\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let output = Output()
+        let status = await RunFrontend(paths: [file]) { output.write($0) }.run()
+        #expect(status == 2)
+        #expect(output.all.contains("\(file):2:18: error: bad regular expression \"ab(c\": missing closing parenthesis"))
+        #expect(output.all.contains("\(file):3:5: error: unknown key 'sned' in a step; did you mean 'send'?"))
+        #expect(output.all.contains("    - sned: x\n      ^\n"))
+    }
+
+    @Test("a missing path exits 2 with its name")
+    func missingPath() async {
+        let output = Output()
+        let status = await RunFrontend(paths: ["/nonexistent/parley.yaml"]) { output.write($0) }.run()
+        #expect(status == 2)
+        #expect(output.all.contains("no such file or folder: /nonexistent/parley.yaml"))
+    }
+}
+
+@Suite("parley executable")
+struct ExecutableTests {
+    /// The built `parley` next to the test bundle.
+    func executable() throws -> URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("parley") }
+        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) })
+    }
+
+    /// Runs the executable with a deadline; returns its exit status and output.
+    func runParley(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = try executable()
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // Read while it runs, so a full pipe can never stall it.
+        let collected = Output()
+        let done = DispatchSemaphore(value: 0)
+        let handle = pipe.fileHandleForReading
+        DispatchQueue.global().async {
+            collected.write(String(decoding: handle.readDataToEndOfFile(), as: UTF8.self))
+            done.signal()
+        }
+        if done.wait(timeout: .now() + 60) == .timedOut {
+            process.terminate()
+            Issue.record("parley \(arguments) did not finish within 60 s")
+            _ = done.wait(timeout: .now() + 5)
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, collected.all)
+    }
+
+    @Test("parley run of the bundled scenario exits 0; with a file error it exits 2")
+    func exitStatus() throws {
+        let (ok, text) = try runParley(["run", "--no-color", root.appendingPathComponent("scenarios/smtp-starttls.yaml").path])
+        #expect(ok == 0, "\(text)")
+        #expect(text.contains("1 passed, 0 failed"))
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bad = folder.appendingPathComponent("bad.yaml").path
+        try "name: [unclosed\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let (status, output) = try runParley(["run", bad])
+        #expect(status == 2, "\(output)")
+        #expect(output.contains("\(bad):"))
+    }
+
+    @Test("bad usage exits 64")
+    func usage() throws {
+        let (status, output) = try runParley(["run", "--var", "novalue", "x.yaml"])
+        #expect(status == 64, "\(output)")
+        #expect(output.contains("--var takes NAME=VALUE"))
+    }
+}
