@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 public import ArgumentParser
+import Foundation
 
 /// The `parley` command: runs protocol scenarios and serves fake mail servers.
 public struct Parley: AsyncParsableCommand {
@@ -7,12 +8,12 @@ public struct Parley: AsyncParsableCommand {
         commandName: "parley",
         abstract: "Script and check protocol dialogs: connect, expect, STARTTLS, assert.",
         discussion: """
-            Exit status of 'run': 0 every scenario passed; 1 a scenario failed; 2 a scenario \
-            file has errors; 3 a scenario could not run (for example its embedded server did \
-            not start); 64 bad command-line usage.
+            Exit status: 0 every scenario passed; 1 an expectation or assertion failed; 2 an \
+            invalid scenario or bad usage, nothing run; 3 a connection or runtime error that the \
+            scenario did not expect.
             """,
         version: ParleyVersion.string,
-        subcommands: [RunCommand.self, ServeCommand.self, VersionCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, ServeCommand.self, VersionCommand.self]
     )
 
     public init() {}
@@ -27,7 +28,23 @@ public enum ParleyVersion {
 /// The executable's entry point.
 public enum ParleyMain {
     /// Parses the command line, runs the command, and exits with its status.
+    ///
+    /// Usage errors exit with 2 (ArgumentParser's default is 64), so that "invalid input,
+    /// nothing run" has one status whether the problem is in a flag or in a scenario file.
     public static func run() async {
-        await Parley.main()
+        do {
+            var command = try Parley.parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if Parley.exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((Parley.fullMessage(for: error) + "\n").utf8))
+                Parley.exit(withError: ExitCode(RunFrontend.Status.invalid))
+            }
+            Parley.exit(withError: error)
+        }
     }
 }

@@ -2,11 +2,16 @@
 import ArgumentParser
 import Foundation
 
-/// `parley run FILE...`: runs scenarios and prints their transcripts.
+/// `parley run PATH...`: runs scenarios and prints their transcripts.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run scenario files (or every .yaml file under a folder) and print transcripts."
+        abstract: "Run scenario files (or every .yaml and .yml file under a folder) and print transcripts.",
+        discussion: """
+            Exit status: 0 every scenario passed; 1 an expectation or assertion failed; 2 an \
+            invalid scenario or bad usage, nothing run; 3 a connection or runtime error that the \
+            scenario did not expect.
+            """
     )
 
     @Argument(help: "Scenario files, or folders to search for *.yaml and *.yml files.")
@@ -15,6 +20,26 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("var"), help: ArgumentHelp("Set a variable for ${NAME} references.", valueName: "NAME=VALUE"))
     var variables: [String] = []
 
+    @Option(help: "Run this many scenarios at once (default: the number of cores).")
+    var jobs: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run only slice I of N of the sorted files (default: CI_NODE_INDEX/CI_NODE_TOTAL when set).",
+            valueName: "I/N"
+        )
+    )
+    var shard: String?
+
+    @Option(help: ArgumentHelp("Write a JUnit XML report.", valueName: "FILE"))
+    var junit: String?
+
+    @Option(help: ArgumentHelp("Write a JSON report of every event and result.", valueName: "FILE"))
+    var json: String?
+
+    @Flag(help: "Print TAP (version 14) instead of transcripts.")
+    var tap = false
+
     @Flag(help: "Never colour the output (NO_COLOR in the environment does the same).")
     var noColor = false
 
@@ -22,6 +47,21 @@ struct RunCommand: AsyncParsableCommand {
         for item in variables where !item.contains("=") {
             throw ValidationError("--var takes NAME=VALUE, not '\(item)'")
         }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let shard, RunFrontend.Shard(parsing: shard) == nil {
+            throw ValidationError("--shard takes I/N with 1 <= I <= N, not '\(shard)'")
+        }
+        _ = try environmentShard()
+    }
+
+    /// The shard named by CI_NODE_INDEX and CI_NODE_TOTAL (GitLab's parallel jobs), if both are set.
+    func environmentShard() throws -> RunFrontend.Shard? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let index = environment["CI_NODE_INDEX"], let total = environment["CI_NODE_TOTAL"] else { return nil }
+        guard let shard = RunFrontend.Shard(parsing: "\(index)/\(total)") else {
+            throw ValidationError("CI_NODE_INDEX=\(index) and CI_NODE_TOTAL=\(total) do not name a shard (1 <= index <= total)")
+        }
+        return shard
     }
 
     func run() async throws {
@@ -31,11 +71,46 @@ struct RunCommand: AsyncParsableCommand {
             parsed[String(parts[0])] = String(parts[1])
         }
         let environment = ProcessInfo.processInfo.environment
-        let colour = !noColor && environment["NO_COLOR"] == nil && isatty(STDOUT_FILENO) == 1
-        let frontend = RunFrontend(paths: paths, variables: parsed, colour: colour) { text in
+        let colour = !noColor && !tap && environment["NO_COLOR"] == nil && isatty(STDOUT_FILENO) == 1
+        var frontend = RunFrontend(paths: paths, variables: parsed, colour: colour) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        frontend.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        frontend.shard = try shard.flatMap(RunFrontend.Shard.init(parsing:)) ?? environmentShard()
+        frontend.junitPath = junit
+        frontend.jsonPath = json
+        frontend.tap = tap
+        if isatty(STDERR_FILENO) == 1 {
+            frontend.progress = { text in FileHandle.standardError.write(Data(text.utf8)) }
         }
         let status = await frontend.run()
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// `parley check PATH...`: validates scenario files without running them.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate scenario files without running them.",
+        discussion: "Exit status: 0 every file is valid; 2 a file has errors (each printed as file:line:col)."
+    )
+
+    @Argument(help: "Scenario files, or folders to search for *.yaml and *.yml files.")
+    var paths: [String]
+
+    func run() throws {
+        let frontend = RunFrontend(paths: paths) { text in FileHandle.standardOutput.write(Data(text.utf8)) }
+        let status = frontend.check()
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+extension RunFrontend {
+    /// Loads every file and reports the result: `parley check`.
+    public func check() -> Int32 {
+        guard let scenarios = loadAll() else { return Status.invalid }
+        output("\(scenarios.count) scenario files are valid\n")
+        return Status.passed
     }
 }

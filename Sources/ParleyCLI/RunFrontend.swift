@@ -7,24 +7,65 @@ import Scenario
 /// What `parley run` does, without a process around it: load, run, report, and choose the exit
 /// status. Tests drive this directly.
 public struct RunFrontend: Sendable {
-    /// Exit statuses of `parley run`.
+    /// Exit statuses of `parley run` and `parley check`.
     public enum Status {
+        /// Every scenario passed (or, for `check`, every file is valid).
         public static let passed: Int32 = 0
+        /// An expectation or assertion failed.
         public static let failed: Int32 = 1
-        public static let loadError: Int32 = 2
-        public static let runError: Int32 = 3
+        /// An invalid scenario or bad usage: nothing was run.
+        public static let invalid: Int32 = 2
+        /// A connection or runtime error that the scenario did not expect.
+        public static let runtimeError: Int32 = 3
+    }
+
+    /// One slice of a suite spread over machines: `index` of `total`, 1-based.
+    public struct Shard: Sendable, Hashable, CustomStringConvertible {
+        /// This slice, from 1 to `total`.
+        public var index: Int
+        /// How many slices there are.
+        public var total: Int
+
+        /// Parses `I/N`.
+        public init?(parsing text: String) {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, (1...n).contains(i) else {
+                return nil
+            }
+            index = i
+            total = n
+        }
+
+        /// The files of this slice: every `total`-th file of the sorted list, starting at `index`.
+        public func select(_ files: [String]) -> [String] {
+            files.enumerated().filter { $0.offset % total == index - 1 }.map(\.element)
+        }
+
+        public var description: String { "\(index)/\(total)" }
     }
 
     /// Files or folders named on the command line.
     public var paths: [String]
     /// `--var` values.
-    public var variables: [String: String]
-    /// Whether to use ANSI colours.
-    public var colour: Bool
-    /// Where output goes.
+    public var variables: [String: String] = [:]
+    /// Whether to use ANSI colours in the transcript.
+    public var colour = false
+    /// How many scenarios run at once.
+    public var jobs = 1
+    /// The slice of the suite to run, if any.
+    public var shard: Shard?
+    /// Where to write JUnit XML, if anywhere.
+    public var junitPath: String?
+    /// Where to write the JSON report, if anywhere.
+    public var jsonPath: String?
+    /// Print TAP instead of transcripts.
+    public var tap = false
+    /// Where standard output goes.
     public var output: @Sendable (String) -> Void
+    /// Where progress goes (standard error on a terminal), if anywhere.
+    public var progress: (@Sendable (String) -> Void)?
 
-    /// Creates a frontend.
+    /// Creates a frontend with the defaults: one job, all files, transcripts only.
     public init(paths: [String], variables: [String: String] = [:], colour: Bool = false, output: @escaping @Sendable (String) -> Void) {
         self.paths = paths
         self.variables = variables
@@ -32,49 +73,167 @@ public struct RunFrontend: Sendable {
         self.output = output
     }
 
-    /// Runs every scenario and returns the exit status.
+    /// Loads every scenario, runs them, writes the reports, and returns the exit status.
     public func run() async -> Int32 {
+        guard let scenarios = loadAll() else { return Status.invalid }
+        let selected: [Scenario]
+        if let shard {
+            let files = Set(shard.select(scenarios.map(\.file)))
+            selected = scenarios.filter { files.contains($0.file) }
+            output("=== shard \(shard): \(selected.count) of \(scenarios.count) scenarios\n")
+        } else {
+            selected = scenarios
+        }
+        let clock = ContinuousClock()
+        let began = clock.now
+        let started = Date()
+        if tap { output(TAPReporter.header(count: selected.count)) }
+        let records = await runAll(selected)
+        let run = RunRecord(scenarios: records, started: started, duration: clock.now - began)
+        var status = exitStatus(run)
+        if let junitPath {
+            status = max(status, write(JUnitReporter.render(run), to: junitPath))
+        }
+        if let jsonPath {
+            status = max(status, write(JSONReporter.render(run, parleyVersion: ParleyVersion.string), to: jsonPath))
+        }
+        let counts = run.counts
+        var summary = "\(counts.passed) passed, \(counts.failed) failed"
+        if counts.errors > 0 { summary += ", \(counts.errors) errors" }
+        output((tap ? "# " : "") + summary + "\n")
+        return status
+    }
+
+    /// Loads every file, printing every problem of every file; nil when any file is invalid.
+    func loadAll() -> [Scenario]? {
         let files: [String]
         do {
             files = try Self.scenarioFiles(paths)
         } catch {
             output("error: \(error)\n")
-            return Status.loadError
+            return nil
         }
         if files.isEmpty {
-            output("error: no scenario files found in \(paths.joined(separator: ", "))\n")
-            return Status.loadError
+            output("error: no scenario files (*.yaml, *.yml) in \(paths.joined(separator: ", "))\n")
+            return nil
         }
-        var loadErrors = 0
-        let runner = ScenarioRunner(variables: variables)
-        let reporter = ConsoleReporter(colour: colour, sink: output)
-        var results: [ScenarioResult] = []
+        var scenarios: [Scenario] = []
+        var invalid = 0
         for file in files {
-            let scenario: Scenario
             do {
-                scenario = try ScenarioRunner.loader.load(path: file)
+                scenarios.append(try ScenarioRunner.loader.load(path: file))
             } catch {
-                loadErrors += 1
-                output(error.description + "\n")
-                continue
+                invalid += 1
+                output(error.description)
             }
-            results.append(await runner.run(scenario) { reporter.handle($0) })
         }
-        let passed = results.filter { $0.outcome == .passed }.count
-        let failed = results.filter { $0.outcome == .failed }.count
-        let errors = results.filter { $0.outcome == .error }.count
-        var summary = "\(passed) passed, \(failed) failed"
-        if errors > 0 { summary += ", \(errors) could not run" }
-        if loadErrors > 0 { summary += ", \(loadErrors) with file errors" }
-        output(summary + "\n")
-        if loadErrors > 0 { return Status.loadError }
-        if errors > 0 { return Status.runError }
-        if failed > 0 { return Status.failed }
+        if invalid > 0 {
+            output("\(invalid) of \(files.count) scenario files have errors; nothing was run\n")
+            return nil
+        }
+        return scenarios
+    }
+
+    /// Runs the scenarios, at most `jobs` at a time; returns their records in file order.
+    func runAll(_ scenarios: [Scenario]) async -> [ScenarioRecord] {
+        let runner = ScenarioRunner(variables: variables)
+        let live = jobs <= 1 && !tap
+        let board = ProgressBoard(total: scenarios.count, sink: progress)
+        return await withTaskGroup(of: (Int, ScenarioRecord).self) { group in
+            var records = [ScenarioRecord?](repeating: nil, count: scenarios.count)
+            var next = 0
+            var printed = 0
+            func start(_ index: Int) {
+                let scenario = scenarios[index]
+                group.addTask {
+                    let record = await Self.runOne(scenario, runner: runner, colour: colour, live: live ? output : nil)
+                    return (index, record)
+                }
+            }
+            while next < min(max(1, jobs), scenarios.count) {
+                start(next)
+                next += 1
+            }
+            for await (index, record) in group {
+                records[index] = record
+                board.finished()
+                if next < scenarios.count {
+                    start(next)
+                    next += 1
+                }
+                // Print in file order as soon as every earlier scenario is done.
+                while printed < scenarios.count, let done = records[printed] {
+                    printed += 1
+                    if tap {
+                        output(TAPReporter.point(printed, done))
+                    } else if !live {
+                        output(colour ? done.colouredTranscript : done.transcript)
+                    }
+                }
+            }
+            board.stop()
+            return records.compactMap { $0 }
+        }
+    }
+
+    /// Runs one scenario, recording its events and transcript.
+    static func runOne(
+        _ scenario: Scenario,
+        runner: ScenarioRunner,
+        colour: Bool,
+        live: (@Sendable (String) -> Void)?
+    ) async -> ScenarioRecord {
+        let collector = Collector()
+        let plain = ConsoleReporter(colour: false) { collector.append(text: $0) }
+        let coloured = ConsoleReporter(colour: colour) { text in
+            collector.append(coloured: text)
+            live?(text)
+        }
+        let started = Date()
+        let result = await runner.run(scenario) { event in
+            collector.append(event: event)
+            plain.handle(event)
+            coloured.handle(event)
+        }
+        var record = ScenarioRecord(
+            file: scenario.file,
+            events: collector.events,
+            transcript: collector.text,
+            result: result,
+            started: started
+        )
+        record.colouredTranscript = collector.coloured
+        return record
+    }
+
+    /// The exit status for a run: 3 for any runtime error, else 1 for any failure, else 0.
+    func exitStatus(_ run: RunRecord) -> Int32 {
+        let counts = run.counts
+        if counts.errors > 0 { return Status.runtimeError }
+        if counts.failed > 0 { return Status.failed }
         return Status.passed
     }
 
+    /// Writes a report through a temporary file and a rename, so a reader never sees half of it.
+    func write(_ text: String, to path: String) -> Int32 {
+        let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+            if FileManager.default.fileExists(atPath: path) {
+                _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+            } else {
+                try FileManager.default.moveItem(atPath: temporary, toPath: path)
+            }
+            return Status.passed
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            output("error: cannot write the report \(path): \(error.localizedDescription)\n")
+            return Status.runtimeError
+        }
+    }
+
     /// The scenario files named by `paths`: files as given, folders searched for `*.yaml` and
-    /// `*.yml` in name order.
+    /// `*.yml`, each folder's files in name order.
     ///
     /// - Throws: when a path does not exist.
     static func scenarioFiles(_ paths: [String]) throws -> [String] {
@@ -99,8 +258,53 @@ public struct RunFrontend: Sendable {
             }
             files += found.sorted()
         }
-        return files
+        var seen = Set<String>()
+        return files.filter { seen.insert($0).inserted }
     }
+}
+
+/// Gathers one scenario's events and transcripts from whichever thread emits them.
+private final class Collector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _events: [RunEvent] = []
+    private var _text = ""
+    private var _coloured = ""
+
+    func append(event: RunEvent) { lock.withLock { _events.append(event) } }
+    func append(text: String) { lock.withLock { _text += text } }
+    func append(coloured: String) { lock.withLock { _coloured += coloured } }
+    var events: [RunEvent] { lock.withLock { _events } }
+    var text: String { lock.withLock { _text } }
+    var coloured: String { lock.withLock { _coloured } }
+}
+
+/// Prints "N of M scenarios done" once a second, after the first second, to a terminal.
+private final class ProgressBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = 0
+    private var stopped = false
+    private let total: Int
+    private let sink: (@Sendable (String) -> Void)?
+
+    init(total: Int, sink: (@Sendable (String) -> Void)?) {
+        self.total = total
+        self.sink = sink
+        guard sink != nil, total > 1 else { return }
+        Task.detached { [self] in
+            try? await Task.sleep(for: .seconds(1))
+            while let line = self.line() {
+                sink?(line)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func line() -> String? {
+        lock.withLock { stopped ? nil : "parley: \(done) of \(total) scenarios done\n" }
+    }
+
+    func finished() { lock.withLock { done += 1 } }
+    func stop() { lock.withLock { stopped = true } }
 }
 
 /// A command-line problem, shown as its message.

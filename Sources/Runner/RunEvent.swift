@@ -24,6 +24,18 @@ public enum RunEvent: Sendable {
 
 /// Why a step failed, with everything a person needs to see to fix it.
 public struct Failure: Sendable, CustomStringConvertible {
+    /// The classes of failure; they decide the scenario's outcome and the exit status.
+    public enum Kind: String, Sendable, Hashable {
+        /// An `expect` (or a STARTTLS reply, or a negative expectation) did not hold.
+        case expectation
+        /// An `assert` did not hold.
+        case assertion
+        /// A connection, TLS or runtime error that the scenario did not ask for.
+        case runtime
+    }
+
+    /// The class of failure.
+    public var kind: Kind
     /// Where in the scenario the failing thing is written.
     public var location: SourceLocation
     /// What went wrong, in one sentence.
@@ -41,6 +53,7 @@ public struct Failure: Sendable, CustomStringConvertible {
 
     /// Creates a failure.
     public init(
+        _ kind: Kind,
         at location: SourceLocation,
         _ message: String,
         expected: String? = nil,
@@ -49,6 +62,7 @@ public struct Failure: Sendable, CustomStringConvertible {
         deadline: Duration? = nil,
         tail: [UInt8]? = nil
     ) {
+        self.kind = kind
         self.location = location
         self.message = message
         self.expected = expected

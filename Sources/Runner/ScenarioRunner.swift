@@ -51,7 +51,7 @@ public struct ScenarioRunner: Sendable {
         let result = ScenarioResult(
             name: scenario.name,
             file: scenario.file,
-            outcome: failure == nil ? .passed : (execution.isError ? .error : .failed),
+            outcome: failure.map { $0.kind == .runtime ? .error : .failed } ?? .passed,
             stepsPassed: execution.stepsPassed,
             stepCount: scenario.steps.count,
             failure: failure,
@@ -78,7 +78,6 @@ private struct Execution {
     var process: NetworkProcess?
     var connectHost: String?
     var stepsPassed = 0
-    var isError = false
     var insecure = false
 
     init(scenario: Scenario, runner: ScenarioRunner, emit: @escaping @Sendable (RunEvent) -> Void) {
@@ -94,7 +93,6 @@ private struct Execution {
             do {
                 server = try await startServer(spec)
             } catch {
-                isError = true
                 failure = error
             }
         }
@@ -133,7 +131,7 @@ private struct Execution {
                     configuration: .server(certificateChainFile: certificate, privateKeyFile: key)
                 )
             } catch {
-                throw Failure(at: spec.location, "cannot load the embedded server's certificate: \(error)")
+                throw Failure(.runtime, at: spec.location, "cannot load the embedded server's certificate: \(error)")
             }
         }
         do {
@@ -143,7 +141,7 @@ private struct Execution {
             emit(.serverStarted(protocol: spec.protocol.rawValue, host: server.host, port: server.port))
             return server
         } catch {
-            throw Failure(at: spec.location, "cannot start the embedded \(spec.protocol.rawValue) server: \(error)")
+            throw Failure(.runtime, at: spec.location, "cannot start the embedded \(spec.protocol.rawValue) server: \(error)")
         }
     }
 
@@ -173,19 +171,19 @@ private struct Execution {
         } else if let server {
             host = server.host
         } else {
-            throw Failure(at: location, "'connect' needs 'host': the scenario has no embedded server")
+            throw Failure(.runtime, at: location, "'connect' needs 'host': the scenario has no embedded server")
         }
         let port: Int
         if let template = connect.port {
             let text = try expand(template)
             guard let value = Int(text), (0...65535).contains(value) else {
-                throw Failure(at: template.location, "'\(text)' is not a TCP port (0 to 65535)")
+                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (0 to 65535)")
             }
             port = value
         } else if let server {
             port = server.port
         } else {
-            throw Failure(at: location, "'connect' needs 'port': the scenario has no embedded server")
+            throw Failure(.runtime, at: location, "'connect' needs 'port': the scenario has no embedded server")
         }
         var options = NetworkProcess.ConnectOptions()
         options.timeout = connect.timeout ?? scenario.timeouts.connect
@@ -251,7 +249,7 @@ private struct Execution {
             throw failure(error, at: location, expected: error.kind == .starttlsRefused ? starttls.success.source : nil)
         }
         if starttls.expectFailure {
-            throw Failure(at: location, "the TLS handshake succeeded, but the step expects it to fail")
+            throw Failure(.expectation, at: location, "the TLS handshake succeeded, but the step expects it to fail")
         }
     }
 
@@ -267,7 +265,7 @@ private struct Execution {
                 if actual != expected { throw mismatch(check, "tls", "\(expected)", "\(actual)") }
             case .verified(let expected):
                 guard let tls = snapshot?.tls else {
-                    throw Failure(at: check.location, "'verified' needs a TLS session, and there is none", expected: "\(expected)")
+                    throw Failure(.assertion, at: check.location, "'verified' needs a TLS session, and there is none", expected: "\(expected)")
                 }
                 if tls.verified != expected {
                     let why = tls.verificationProblems.isEmpty ? "" : " (\(tls.verificationProblems.joined(separator: ", ")))"
@@ -275,7 +273,7 @@ private struct Execution {
                 }
             case .tlsVersion(let expected):
                 guard let tls = snapshot?.tls else {
-                    throw Failure(at: check.location, "'tls-version' needs a TLS session, and there is none", expected: expected)
+                    throw Failure(.assertion, at: check.location, "'tls-version' needs a TLS session, and there is none", expected: expected)
                 }
                 if tls.protocolVersion != expected { throw mismatch(check, "tls-version", expected, tls.protocolVersion) }
             case .discardedBytes(let expected):
@@ -288,12 +286,18 @@ private struct Execution {
     // MARK: Helpers
 
     func mismatch(_ check: Step.Check, _ name: String, _ expected: String, _ actual: String) -> Failure {
-        Failure(at: check.location, "assertion failed: \(name) is \(actual), expected \(expected)", expected: expected, actual: actual)
+        Failure(
+            .assertion,
+            at: check.location,
+            "assertion failed: \(name) is \(actual), expected \(expected)",
+            expected: expected,
+            actual: actual
+        )
     }
 
     func requireProcess(at location: SourceLocation) throws(Failure) -> NetworkProcess {
         guard let process else {
-            throw Failure(at: location, "there is no connection: add a 'connect' step first")
+            throw Failure(.runtime, at: location, "there is no connection: add a 'connect' step first")
         }
         return process
     }
@@ -312,7 +316,7 @@ private struct Execution {
                 }
             }
         } catch {
-            throw Failure(at: error.location, error.message)
+            throw Failure(.runtime, at: error.location, error.message)
         }
     }
 
@@ -320,7 +324,7 @@ private struct Execution {
         do {
             return try BytePattern(spec.source, options: ScenarioRunner.patternOptions(caseInsensitive: spec.caseInsensitive))
         } catch {
-            throw Failure(at: spec.location, "bad regular expression: \(error.message) (at offset \(error.offset))")
+            throw Failure(.runtime, at: spec.location, "bad regular expression: \(error.message) (at offset \(error.offset))")
         }
     }
 
@@ -345,12 +349,13 @@ private struct Execution {
         do {
             return try GnuTLSContext(configuration: configuration)
         } catch {
-            throw Failure(at: location, "cannot set up TLS: \(error)")
+            throw Failure(.runtime, at: location, "cannot set up TLS: \(error)")
         }
     }
 
     func failure(_ error: NetworkError, at location: SourceLocation, expected: String?) -> Failure {
         Failure(
+            Self.kind(of: error),
             at: location,
             error.message,
             expected: expected,
@@ -358,6 +363,23 @@ private struct Execution {
             deadline: error.deadline,
             tail: error.kind == .starttlsRefused || !error.tail.isEmpty || error.wait == .expect ? error.tail : nil
         )
+    }
+}
+
+extension Execution {
+    /// Whether an engine error means "the dialog did not go as the scenario expects" or "the
+    /// connection itself broke".
+    static func kind(of error: NetworkError) -> Failure.Kind {
+        switch error.kind {
+        case .timeout:
+            return error.wait == .connect || error.wait == .handshake ? .runtime : .expectation
+        case .closedByPeer:
+            return error.wait == .handshake || error.wait == nil ? .runtime : .expectation
+        case .starttlsRefused:
+            return .expectation
+        case .connectFailed, .notOpen, .tls, .bufferLimit, .busy:
+            return .runtime
+        }
     }
 }
 

@@ -150,10 +150,10 @@ struct ExecutableTests {
         #expect(output.contains("\(bad):"))
     }
 
-    @Test("bad usage exits 64")
+    @Test("bad usage exits 2, like an invalid scenario")
     func usage() throws {
         let (status, output) = try runParley(["run", "--var", "novalue", "x.yaml"])
-        #expect(status == 64, "\(output)")
+        #expect(status == 2, "\(output)")
         #expect(output.contains("--var takes NAME=VALUE"))
     }
 }

@@ -105,6 +105,7 @@ struct ConsoleReporterTests {
     func failure() {
         let step = Step(.close, at: here)
         let failure = Failure(
+            .expectation,
             at: here,
             "timed out after 2s waiting for the expected pattern",
             expected: "^250 ",

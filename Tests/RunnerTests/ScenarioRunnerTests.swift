@@ -151,7 +151,7 @@ struct ScenarioRunnerTests {
         let (unset, _) = try await run(scenarioText("""
               - connect: {host: '${MISSING}'}
             """))
-        #expect(unset.outcome == .failed)
+        #expect(unset.outcome == .error)
         #expect(unset.failure?.message.contains("variable 'MISSING' is not set") == true)
     }
 
@@ -161,7 +161,7 @@ struct ScenarioRunnerTests {
             steps:
               - connect: {host: 127.0.0.1, port: 1}
             """)
-        #expect(result.outcome == .failed)
+        #expect(result.outcome == .error, "a refused connect is a runtime error (exit 3)")
         #expect(result.failure?.wait == .connect)
         #expect(result.failure?.message.contains("cannot connect to 127.0.0.1:1") == true)
     }

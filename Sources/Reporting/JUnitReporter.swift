@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Runner
+import Scenario
+import NetworkStream
+
+/// Writes JUnit XML as GitLab, Jenkins and GitHub test reporters read it: one `<testsuite>` per
+/// scenario file holding one `<testcase>`, the failure with its place and details, the transcript
+/// in `<system-out>`, and a verification opt-out as a property.
+public enum JUnitReporter {
+    /// The XML document for a run.
+    public static func render(_ run: RunRecord) -> String {
+        let counts = run.counts
+        var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        xml += "<testsuites name=\"parley\" tests=\"\(run.scenarios.count)\" failures=\"\(counts.failed)\""
+        xml += " errors=\"\(counts.errors)\" time=\"\(seconds(run.duration))\">\n"
+        for record in run.scenarios {
+            let result = record.result
+            let failures = result.outcome == .failed ? 1 : 0
+            let errors = result.outcome == .error ? 1 : 0
+            xml += "  <testsuite name=\(attribute(result.name)) tests=\"1\" failures=\"\(failures)\" errors=\"\(errors)\""
+            xml += " skipped=\"0\" time=\"\(seconds(result.duration))\" timestamp=\(attribute(timestamp(record.started)))"
+            xml += " file=\(attribute(record.file))>\n"
+            xml += "    <properties>\n"
+            xml += "      <property name=\"file\" value=\(attribute(record.file))/>\n"
+            xml += "      <property name=\"steps\" value=\"\(result.stepCount)\"/>\n"
+            xml += "      <property name=\"insecure\" value=\"\(result.insecure)\"/>\n"
+            xml += "    </properties>\n"
+            xml += "    <testcase classname=\(attribute(classname(record.file))) name=\(attribute(result.name))"
+            xml += " file=\(attribute(record.file)) time=\"\(seconds(result.duration))\">\n"
+            if let failure = result.failure, result.outcome != .passed {
+                let element = result.outcome == .error ? "error" : "failure"
+                xml += "      <\(element) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"
+                xml += text(details(failure))
+                xml += "</\(element)>\n"
+            }
+            xml += "      <system-out>" + text(record.transcript) + "</system-out>\n"
+            xml += "    </testcase>\n"
+            xml += "  </testsuite>\n"
+        }
+        xml += "</testsuites>\n"
+        return xml
+    }
+
+    /// The failure as plain text: place, message, expectation, deadline and the unmatched tail.
+    static func details(_ failure: Failure) -> String {
+        var lines = ["\(failure.location): \(failure.message)"]
+        if let expected = failure.expected { lines.append("expected: \(expected)") }
+        if let actual = failure.actual { lines.append("actual: \(actual)") }
+        if let wait = failure.wait, let deadline = failure.deadline {
+            lines.append("deadline: \(wait.rawValue) (\(deadline.secondsText))")
+        }
+        if let tail = failure.tail {
+            lines.append("received and not matched: \(ByteText.escaped(tail))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `scenarios/smtp-starttls.yaml` → `scenarios.smtp-starttls`, the dotted form reporters group by.
+    static func classname(_ file: String) -> String {
+        var path = file
+        for suffix in [".yaml", ".yml"] where path.hasSuffix(suffix) {
+            path.removeLast(suffix.count)
+        }
+        while path.hasPrefix("./") { path.removeFirst(2) }
+        if path.hasPrefix("/") { path.removeFirst() }
+        return path.replacingOccurrences(of: "/", with: ".")
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.3f", duration.seconds)
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    /// Text escaped for XML 1.0 content. Characters XML 1.0 cannot carry at all (C0 controls
+    /// other than tab, LF and CR, lone surrogates, U+FFFE/U+FFFF) become a visible `\xNN` or
+    /// `\u{NNNN}`; CR is kept as a character reference so parsers do not fold it away.
+    static func text(_ value: String) -> String {
+        var out = ""
+        out.reserveCapacity(value.utf8.count)
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\r": out += "&#13;"
+            case "\t", "\n": out.unicodeScalars.append(scalar)
+            default:
+                let v = scalar.value
+                if v < 0x20 {
+                    out += "\\x" + String(format: "%02X", v)
+                } else if v == 0xFFFE || v == 0xFFFF {
+                    out += "\\u{\(String(v, radix: 16, uppercase: true))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    /// An attribute value in double quotes; newlines and tabs as references so they survive
+    /// attribute-value normalisation.
+    static func attribute(_ value: String) -> String {
+        var escaped = text(value)
+        escaped = escaped.replacingOccurrences(of: "\"", with: "&quot;")
+        escaped = escaped.replacingOccurrences(of: "\n", with: "&#10;")
+        escaped = escaped.replacingOccurrences(of: "\t", with: "&#9;")
+        return "\"" + escaped + "\""
+    }
+}

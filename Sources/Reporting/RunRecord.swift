@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+public import Foundation
+public import Runner
+
+/// Everything one scenario left behind: its events, its transcript and its result. The machine
+/// reports are written from these.
+public struct ScenarioRecord: Sendable {
+    /// The scenario's file.
+    public var file: String
+    /// Every event, in order.
+    public var events: [RunEvent]
+    /// The console transcript, without colour.
+    public var transcript: String
+    /// How it ended.
+    public var result: ScenarioResult
+    /// When it started.
+    public var started: Date
+    /// The console transcript with colour, for a terminal (the same as `transcript` without).
+    public var colouredTranscript: String
+
+    /// Creates a record.
+    public init(file: String, events: [RunEvent], transcript: String, result: ScenarioResult, started: Date) {
+        self.file = file
+        self.events = events
+        self.transcript = transcript
+        self.result = result
+        self.started = started
+        self.colouredTranscript = transcript
+    }
+}
+
+/// A whole run: the records of every scenario, in the order the files were named.
+public struct RunRecord: Sendable {
+    /// The scenarios, in file order.
+    public var scenarios: [ScenarioRecord]
+    /// When the run started.
+    public var started: Date
+    /// How long it took.
+    public var duration: Duration
+
+    /// Creates a run record.
+    public init(scenarios: [ScenarioRecord], started: Date, duration: Duration) {
+        self.scenarios = scenarios
+        self.started = started
+        self.duration = duration
+    }
+
+    /// How many scenarios ended each way.
+    public var counts: (passed: Int, failed: Int, errors: Int) {
+        let outcomes = scenarios.map(\.result.outcome)
+        return (
+            outcomes.filter { $0 == .passed }.count,
+            outcomes.filter { $0 == .failed }.count,
+            outcomes.filter { $0 == .error }.count
+        )
+    }
+}
+
+extension Duration {
+    /// Seconds as a floating-point number.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Runner
+import Scenario
+import NetworkStream
+
+/// Writes TAP version 14: one test point per scenario, with a YAML diagnostic block for failures.
+public enum TAPReporter {
+    /// The plan line, printed before any test point.
+    public static func header(count: Int) -> String {
+        "TAP version 14\n1..\(count)\n"
+    }
+
+    /// One test point.
+    ///
+    /// - Parameters:
+    ///   - number: the 1-based test number.
+    ///   - record: the scenario's record.
+    public static func point(_ number: Int, _ record: ScenarioRecord) -> String {
+        let result = record.result
+        let description = escape(result.name)
+        guard result.outcome != .passed, let failure = result.failure else {
+            let insecure = result.insecure ? " # verification off" : ""
+            return "ok \(number) - \(description)\(insecure)\n"
+        }
+        var out = "not ok \(number) - \(description)\n"
+        out += "  ---\n"
+        out += "  message: \(yaml(failure.message))\n"
+        out += "  severity: \(result.outcome == .error ? "error" : "fail")\n"
+        out += "  kind: \(failure.kind.rawValue)\n"
+        out += "  at:\n"
+        out += "    file: \(yaml(failure.location.file))\n"
+        out += "    line: \(failure.location.line)\n"
+        out += "    column: \(failure.location.column)\n"
+        if let expected = failure.expected { out += "  expected: \(yaml(expected))\n" }
+        if let actual = failure.actual { out += "  actual: \(yaml(actual))\n" }
+        if let wait = failure.wait { out += "  wait: \(wait.rawValue)\n" }
+        if let deadline = failure.deadline { out += "  deadline: \(deadline.secondsText)\n" }
+        if let tail = failure.tail { out += "  received: \(yaml(ByteText.escaped(tail)))\n" }
+        out += "  ...\n"
+        return out
+    }
+
+    /// A whole run.
+    public static func render(_ run: RunRecord) -> String {
+        var out = header(count: run.scenarios.count)
+        for (index, record) in run.scenarios.enumerated() {
+            out += point(index + 1, record)
+        }
+        return out
+    }
+
+    /// `#` and `\` escaped, as TAP 14 asks for descriptions.
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "#", with: "\\#")
+            .replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// A YAML double-quoted scalar.
+    static func yaml(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 { out += "\\x" + String(scalar.value, radix: 16).leftPadded(2) } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    /// Zero-padded on the left to `width`.
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
