@@ -11,9 +11,10 @@ public import Scenario
 ///
 /// A scenario runs lock-step: each step finishes (or fails) before the next starts, and the first
 /// failing step ends the scenario. Embedded servers are started before the first step and
-/// stopped after the last, whatever happened.
+/// stopped after the last, whatever happened. Every run is isolated: its own servers,
+/// connections and variables.
 public struct ScenarioRunner: Sendable {
-    /// Variables given on the command line (`--var k=v`); they win over the environment.
+    /// Variables given on the command line (`--var k=v`); they win over the scenario's defaults.
     public var variables: [String: String]
     /// The environment `${NAME}` falls back to.
     public var environment: [String: String]
@@ -40,23 +41,23 @@ public struct ScenarioRunner: Sendable {
     ///
     /// - Parameters:
     ///   - scenario: the scenario.
-    ///   - emit: receives every event; it may be called from any thread, one call at a time.
+    ///   - emit: receives every event, secrets already masked; called one at a time.
     /// - Returns: how the scenario ended.
     public func run(_ scenario: Scenario, emit: @escaping @Sendable (RunEvent) -> Void) async -> ScenarioResult {
         let clock = ContinuousClock()
         let start = clock.now
         emit(.scenarioStarted(name: scenario.name, file: scenario.file))
-        var execution = Execution(scenario: scenario, runner: self, emit: emit)
+        let execution = Execution(scenario: scenario, runner: self, emit: emit)
         let failure = await execution.run()
         let result = ScenarioResult(
             name: scenario.name,
             file: scenario.file,
             outcome: failure.map { $0.kind == .runtime ? .error : .failed } ?? .passed,
-            stepsPassed: execution.stepsPassed,
+            stepsPassed: await execution.stepsPassed,
             stepCount: scenario.steps.count,
             failure: failure,
             duration: clock.now - start,
-            insecure: execution.insecure
+            insecure: await execution.insecure
         )
         emit(.scenarioFinished(result))
         return result
@@ -68,33 +69,57 @@ public struct ScenarioRunner: Sendable {
     }
 }
 
-/// The state of one scenario run.
-private struct Execution {
+/// One scenario run: its servers, connections, variables and masking.
+private actor Execution {
     let scenario: Scenario
     let runner: ScenarioRunner
-    let emit: @Sendable (RunEvent) -> Void
+    let rawEmit: @Sendable (RunEvent) -> Void
 
-    var server: FakeSMTPServer?
-    var process: NetworkProcess?
-    var connectHost: String?
+    var servers: [String: FakeSMTPServer] = [:]
+    var connections: [String: Connection] = [:]
+    var current: String?
+    /// Variables set while running (`set:` and named captures); they win over everything else.
+    var runtime: [String: String] = [:]
+    /// The scenario's own `variables:`, expanded at the start.
+    var defaults: [String: String] = [:]
+    /// Masking shared with the connections' event-loop callbacks.
+    let masker = SharedMasker()
     var stepsPassed = 0
     var insecure = false
+
+    /// What the runner keeps about one connection.
+    final class Connection: @unchecked Sendable {
+        let process: NetworkProcess
+        let host: String
+        var greeting: [UInt8]?
+        var capabilitiesBeforeTLS: [UInt8]?
+        var capabilitiesAfterTLS: [UInt8]?
+        var latestCapabilities: [UInt8]?
+
+        init(process: NetworkProcess, host: String) {
+            self.process = process
+            self.host = host
+        }
+    }
 
     init(scenario: Scenario, runner: ScenarioRunner, emit: @escaping @Sendable (RunEvent) -> Void) {
         self.scenario = scenario
         self.runner = runner
-        self.emit = emit
+        self.rawEmit = emit
     }
 
+    func emit(_ event: RunEvent) { rawEmit(event) }
+
     /// Runs every step; returns the failure that stopped the run, if any.
-    mutating func run() async -> Failure? {
+    func run() async -> Failure? {
         var failure: Failure?
-        if let spec = scenario.server {
-            do {
-                server = try await startServer(spec)
-            } catch {
-                failure = error
+        do {
+            try prepareVariables()
+            for spec in scenario.servers {
+                servers[spec.name] = try await startServer(spec)
             }
+        } catch {
+            failure = error
         }
         if failure == nil {
             for (index, step) in scenario.steps.enumerated() {
@@ -110,18 +135,67 @@ private struct Execution {
                 }
             }
         }
-        if let process {
-            await process.close()
+        for connection in connections.values {
+            await connection.process.close()
         }
-        if let server {
+        for server in servers.values {
             try? await server.stop()
         }
         return failure
     }
 
-    // MARK: Embedded server
+    // MARK: Variables
+
+    /// Expands the scenario's `variables:` in order (each may use the ones before it) and
+    /// registers the values of `secrets:`.
+    func prepareVariables() throws(Failure) {
+        for (name, template) in scenario.variables where runner.variables[name] == nil {
+            defaults[name] = try expand(template)
+        }
+        for name in scenario.secrets {
+            if let value = lookup(name) { masker.add(secret: value) }
+        }
+    }
+
+    /// A variable's value: set while running, then `--var`, then the scenario's defaults, then
+    /// the built-ins, then the environment.
+    func lookup(_ name: String) -> String? {
+        if let value = runtime[name] ?? runner.variables[name] ?? defaults[name] { return value }
+        switch name {
+        case "client-name": return "parley.test"
+        case "server-name": return current.flatMap { connections[$0]?.host }
+        default: break
+        }
+        for (serverName, server) in servers {
+            if name == "\(serverName).host" { return server.host }
+            if name == "\(serverName).port" { return String(server.port) }
+        }
+        return runner.environment[name]
+    }
+
+    func expand(_ template: Template) throws(Failure) -> String {
+        do {
+            return try template.expand { self.lookup($0) }
+        } catch {
+            throw Failure(.runtime, at: error.location, error.message)
+        }
+    }
+
+    func set(_ name: String, _ value: String) {
+        runtime[name] = value
+        if scenario.secrets.contains(name) { masker.add(secret: value) }
+    }
+
+    // MARK: Embedded servers
 
     func startServer(_ spec: EmbeddedServer) async throws(Failure) -> FakeSMTPServer {
+        guard spec.protocol == .smtp, spec.faults.isEmpty, !spec.implicitTLS, spec.users.isEmpty else {
+            throw Failure(
+                .runtime,
+                at: spec.location,
+                "this build's embedded server speaks plain SMTP with STARTTLS only (no imap/pop3, faults, implicit TLS or users yet)"
+            )
+        }
         var configuration = FakeSMTPServer.Configuration()
         configuration.hostname = spec.hostname
         configuration.offerStartTLS = spec.starttls
@@ -147,43 +221,61 @@ private struct Execution {
 
     // MARK: Steps
 
-    mutating func perform(_ step: Step) async throws(Failure) {
+    func perform(_ step: Step) async throws(Failure) {
         switch step.kind {
         case .connect(let connect): try await perform(connect, at: step.location)
-        case .send(let send): try await perform(send, at: step.location)
-        case .expect(let expect): try await perform(expect, at: step.location)
-        case .starttls(let starttls): try await perform(starttls, at: step.location)
-        case .assert(let assertion): try await perform(assertion, at: step.location)
+        case .greeting(let greeting): try await perform(greeting, on: step)
+        case .capability(let capability): try await perform(capability, on: step)
+        case .send(let send): try await perform(send, on: step)
+        case .expect(let expect): try await perform(expect, on: step)
+        case .starttls(let starttls): try await perform(starttls, on: step)
+        case .assert(let assertion): try await perform(assertion, on: step)
         case .close:
-            let open = try requireProcess(at: step.location)
-            await open.close()
+            let connection = try require(step)
+            await connection.process.close()
+        case .sleep(let duration):
+            try? await Task.sleep(for: duration)
+        case .set(let values):
+            for (name, template) in values {
+                set(name, try expand(template))
+            }
         }
     }
 
-    mutating func perform(_ connect: Step.Connect, at location: SourceLocation) async throws(Failure) {
-        if let previous = process {
-            await previous.close()
-            process = nil
+    func perform(_ connect: Step.Connect, at location: SourceLocation) async throws(Failure) {
+        if let previous = connections.removeValue(forKey: connect.name) {
+            await previous.process.close()
+        }
+        var target: FakeSMTPServer?
+        if let name = connect.server {
+            guard let server = servers[name] else {
+                throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
+            }
+            target = server
+        } else if connect.host == nil {
+            target = servers["server"] ?? (servers.count == 1 ? servers.values.first : nil)
         }
         let host: String
         if let template = connect.host {
             host = try expand(template)
-        } else if let server {
-            host = server.host
+        } else if let target {
+            host = target.host
         } else {
-            throw Failure(.runtime, at: location, "'connect' needs 'host': the scenario has no embedded server")
+            throw Failure(.runtime, at: location, "'connect' needs 'host' (or 'server'): the scenario has no embedded server to default to")
         }
         let port: Int
         if let template = connect.port {
             let text = try expand(template)
-            guard let value = Int(text), (0...65535).contains(value) else {
-                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (0 to 65535)")
+            guard let value = Int(text), (1...65535).contains(value) else {
+                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (1 to 65535)")
             }
             port = value
-        } else if let server {
-            port = server.port
+        } else if let target, connect.host == nil {
+            port = target.port
+        } else if let preset = scenario.preset {
+            port = connect.tls != nil ? (preset.implicitTLSPort ?? preset.port) : preset.port
         } else {
-            throw Failure(.runtime, at: location, "'connect' needs 'port': the scenario has no embedded server")
+            throw Failure(.runtime, at: location, "'connect' needs 'port': there is no embedded server or preset to default to")
         }
         var options = NetworkProcess.ConnectOptions()
         options.timeout = connect.timeout ?? scenario.timeouts.connect
@@ -192,47 +284,127 @@ private struct Execution {
             let context = try makeContext(tls, at: location)
             options.tls = (context, try serverName(tls, host: host))
         }
-        connectHost = host
-        let emit = self.emit
+        let name = connect.name
+        let observer = observer(for: name)
         do {
-            process = try await NetworkProcess.connect(name: "c1", host: host, port: port, options: options) { event in
-                emit(.connection(name: "c1", event: event))
+            let process = try await NetworkProcess.connect(name: name, host: host, port: port, options: options, observer: observer)
+            connections[name] = Connection(process: process, host: host)
+            current = name
+        } catch {
+            throw failure(error, at: location, expected: nil)
+        }
+    }
+
+    /// Masks an engine event and passes it on as a run event.
+    ///
+    /// It runs on the connection's event loop, synchronously, so events keep their order and
+    /// reach reporters before the step that caused them completes.
+    nonisolated func observer(for name: String) -> @Sendable (ProcessEvent) -> Void {
+        let masker = self.masker
+        let emit = self.rawEmit
+        return { event in
+            emit(.connection(name: name, event: masker.masked(event)))
+        }
+    }
+
+    func perform(_ greeting: Step.Greeting, on step: Step) async throws(Failure) {
+        let connection = try require(step)
+        let pattern = try compile(greeting.pattern)
+        do {
+            let match = try await connection.process.expect(
+                pattern,
+                timeout: greeting.timeout ?? scenario.timeouts.expect,
+                wait: .greeting
+            )
+            connection.greeting = match.matched
+        } catch {
+            throw failure(error, at: greeting.pattern.location, expected: greeting.pattern.source)
+        }
+    }
+
+    func perform(_ capability: Step.Capability, on step: Step) async throws(Failure) {
+        let connection = try require(step)
+        let command = Array(try expand(capability.command).utf8)
+        let end = try compile(capability.end)
+        try await send(command, to: connection, at: step.location)
+        do {
+            let match = try await connection.process.expect(
+                end,
+                timeout: capability.timeout ?? scenario.timeouts.expect,
+                wait: .capabilities
+            )
+            connection.latestCapabilities = match.matched
+            if await connection.process.snapshot().tls == nil {
+                connection.capabilitiesBeforeTLS = match.matched
+            } else {
+                connection.capabilitiesAfterTLS = match.matched
             }
         } catch {
-            throw failure(error, at: location, expected: nil)
+            throw failure(error, at: capability.end.location, expected: capability.end.source)
         }
     }
 
-    mutating func perform(_ send: Step.Send, at location: SourceLocation) async throws(Failure) {
-        let open = try requireProcess(at: location)
-        var bytes = Array(try expand(send.data).utf8)
-        if send.appendCRLF { bytes += [13, 10] }
+    func perform(_ send: Step.Send, on step: Step) async throws(Failure) {
+        let connection = try require(step)
+        var pieces: [[UInt8]] = []
+        for part in send.parts {
+            switch part {
+            case .text(let t): pieces.append(Array(try expand(t).utf8))
+            case .line(let t): pieces.append(Array(try expand(t).utf8) + [13, 10])
+            case .bytes(let b): pieces.append(b)
+            }
+        }
+        if send.secret {
+            for piece in pieces {
+                masker.add(secret: String(decoding: piece, as: UTF8.self).trimmingCharacters(in: .newlines))
+            }
+        }
+        guard let delay = send.delay else {
+            // One write: the pieces leave together, as a pipelining client (or an attacker) sends them.
+            try await self.send(pieces.flatMap { $0 }, to: connection, at: step.location)
+            return
+        }
+        for (index, piece) in pieces.enumerated() {
+            if index > 0 { try? await Task.sleep(for: delay) }
+            try await self.send(piece, to: connection, at: step.location)
+        }
+    }
+
+    func send(_ bytes: [UInt8], to connection: Connection, at location: SourceLocation) async throws(Failure) {
         do {
-            try await open.send(bytes)
+            try await connection.process.send(bytes)
         } catch {
             throw failure(error, at: location, expected: nil)
         }
     }
 
-    mutating func perform(_ expect: Step.Expect, at location: SourceLocation) async throws(Failure) {
-        let open = try requireProcess(at: location)
+    func perform(_ expect: Step.Expect, on step: Step) async throws(Failure) {
+        let connection = try require(step)
         let pattern = try compile(expect.pattern)
+        let match: StreamMatch
         do {
-            _ = try await open.expect(pattern, timeout: expect.timeout ?? scenario.timeouts.expect)
+            match = try await connection.process.expect(pattern, timeout: expect.timeout ?? scenario.timeouts.expect)
         } catch {
             throw failure(error, at: expect.pattern.location, expected: expect.pattern.source)
         }
+        // Named groups become variables.
+        for (name, index) in match.names {
+            if index < match.groups.count, let bytes = match.groups[index] {
+                set(name, String(decoding: bytes, as: UTF8.self))
+            }
+        }
     }
 
-    mutating func perform(_ starttls: Step.StartTLS, at location: SourceLocation) async throws(Failure) {
-        let open = try requireProcess(at: location)
+    func perform(_ starttls: Step.StartTLS, on step: Step) async throws(Failure) {
+        let connection = try require(step)
+        let location = step.location
         let context = try makeContext(starttls.tls, at: location)
-        let name = try serverName(starttls.tls, host: connectHost ?? "")
+        let name = try serverName(starttls.tls, host: connection.host)
         let command = Array(try expand(starttls.command).utf8)
         let reply = try compile(starttls.reply)
         let success = try compile(starttls.success)
         do {
-            _ = try await open.startTLS(
+            _ = try await connection.process.startTLS(
                 command: command,
                 reply: reply,
                 success: success,
@@ -253,37 +425,106 @@ private struct Execution {
         }
     }
 
-    mutating func perform(_ assertion: Step.Assertion, at location: SourceLocation) async throws(Failure) {
-        let snapshot = await process?.snapshot()
+    func perform(_ assertion: Step.Assertion, on step: Step) async throws(Failure) {
+        let connection = try? require(step)
+        let snapshot = await connection?.process.snapshot()
         for check in assertion.checks {
-            switch check.fact {
-            case .status(let expected):
-                let actual = snapshot?.status.rawValue ?? "closed"
-                if actual != expected { throw mismatch(check, "status", expected, actual) }
-            case .tls(let expected):
-                let actual = snapshot?.tls != nil && snapshot?.status == .open
-                if actual != expected { throw mismatch(check, "tls", "\(expected)", "\(actual)") }
-            case .verified(let expected):
-                guard let tls = snapshot?.tls else {
-                    throw Failure(.assertion, at: check.location, "'verified' needs a TLS session, and there is none", expected: "\(expected)")
-                }
-                if tls.verified != expected {
-                    let why = tls.verificationProblems.isEmpty ? "" : " (\(tls.verificationProblems.joined(separator: ", ")))"
-                    throw mismatch(check, "verified", "\(expected)", "\(tls.verified)\(why)")
-                }
-            case .tlsVersion(let expected):
-                guard let tls = snapshot?.tls else {
-                    throw Failure(.assertion, at: check.location, "'tls-version' needs a TLS session, and there is none", expected: expected)
-                }
-                if tls.protocolVersion != expected { throw mismatch(check, "tls-version", expected, tls.protocolVersion) }
-            case .discardedBytes(let expected):
-                let actual = snapshot?.discardedBytes ?? 0
-                if actual != expected { throw mismatch(check, "discarded-bytes", "\(expected)", "\(actual)") }
+            try await verify(check, connection: connection, snapshot: snapshot)
+        }
+    }
+
+    func verify(_ check: Step.Check, connection: Connection?, snapshot: ProcessSnapshot?) async throws(Failure) {
+        func session(_ fact: String) throws(Failure) -> TLSSessionInfo {
+            guard let tls = snapshot?.tls else {
+                throw Failure(.assertion, at: check.location, "'\(fact)' needs a TLS session, and there is none")
+            }
+            return tls
+        }
+        func leaf(_ fact: String) throws(Failure) -> CertificateInfo {
+            guard let certificate = try session(fact).peerCertificates.first else {
+                throw Failure(.assertion, at: check.location, "'\(fact)' needs the peer's certificate, and it sent none")
+            }
+            return certificate
+        }
+        func matches(_ spec: PatternSpec, _ text: String, fact: String) throws(Failure) {
+            if try compile(spec).firstMatch(in: Array(text.utf8)) == nil {
+                throw mismatch(check, fact, "/\(spec.source)/", text)
+            }
+        }
+        switch check.fact {
+        case .status(let expected):
+            let actual = snapshot?.status.rawValue ?? "closed"
+            if actual != expected { throw mismatch(check, "status", expected, actual) }
+        case .tls(let expected):
+            let actual = snapshot?.tls != nil && snapshot?.status == .open
+            if actual != expected { throw mismatch(check, "tls", "\(expected)", "\(actual)") }
+        case .verified(let expected):
+            let tls = try session("verified")
+            if tls.verified != expected {
+                let why = tls.verificationProblems.isEmpty ? "" : " (\(tls.verificationProblems.joined(separator: ", ")))"
+                throw mismatch(check, "verified", "\(expected)", "\(tls.verified)\(why)")
+            }
+        case .tlsVersion(let expected):
+            let actual = try session("tls-version").protocolVersion
+            if actual != expected { throw mismatch(check, "tls-version", expected, actual) }
+        case .cipher(let spec):
+            try matches(spec, try session("cipher").cipherSuite, fact: "cipher")
+        case .peerSubject(let spec):
+            try matches(spec, try leaf("peer-subject").subject, fact: "peer-subject")
+        case .peerIssuer(let spec):
+            try matches(spec, try leaf("peer-issuer").issuer, fact: "peer-issuer")
+        case .peerSAN(let name):
+            let names = try leaf("peer-san").subjectAlternativeNames
+            if !names.contains(name) { throw mismatch(check, "peer-san", name, names.joined(separator: ", ")) }
+        case .daysLeft(let minimum):
+            let notAfter = try leaf("days-left").notAfter
+            let days = Int(notAfter.timeIntervalSinceNow / 86_400)
+            if days < minimum { throw mismatch(check, "days-left", "at least \(minimum)", "\(days)") }
+        case .discardedBytes(let expected):
+            let actual = snapshot?.discardedBytes ?? 0
+            if actual != expected { throw mismatch(check, "discarded-bytes", "\(expected)", "\(actual)") }
+        case .greeting(let spec):
+            guard let greeting = connection?.greeting else {
+                throw Failure(.assertion, at: check.location, "'greeting' needs a 'greeting' step first")
+            }
+            if try compile(spec).firstMatch(in: greeting) == nil {
+                throw mismatch(check, "greeting", "/\(spec.source)/", Self.text(masker.hideSecrets(greeting)))
+            }
+        case .capabilities(let capabilityCheck):
+            let response: [UInt8]?
+            switch capabilityCheck.phase {
+            case .latest: response = connection?.latestCapabilities
+            case .beforeTLS: response = connection?.capabilitiesBeforeTLS
+            case .afterTLS: response = connection?.capabilitiesAfterTLS
+            }
+            guard let response else {
+                throw Failure(
+                    .assertion,
+                    at: check.location,
+                    "there is no capability response \(capabilityCheck.phase == .latest ? "" : "\(capabilityCheck.phase.rawValue) ")to check: add a 'capability' step"
+                )
+            }
+            let words = CapabilityWords.parse(response)
+            for word in capabilityCheck.has where !words.contains(word.uppercased()) {
+                throw mismatch(check, "capabilities", "to include \(word)", words.sorted().joined(separator: " "))
+            }
+            for word in capabilityCheck.lacks where words.contains(word.uppercased()) {
+                throw mismatch(check, "capabilities", "to lack \(word)", words.sorted().joined(separator: " "))
+            }
+        case .variable(let name, let template):
+            let expected = try expand(template)
+            let actual = lookup(name)
+            if actual != expected {
+                throw mismatch(check, "variable \(name)", expected, actual ?? "(not set)")
             }
         }
     }
 
     // MARK: Helpers
+
+    static func text(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+    }
 
     func mismatch(_ check: Step.Check, _ name: String, _ expected: String, _ actual: String) -> Failure {
         Failure(
@@ -295,29 +536,15 @@ private struct Execution {
         )
     }
 
-    func requireProcess(at location: SourceLocation) throws(Failure) -> NetworkProcess {
-        guard let process else {
-            throw Failure(.runtime, at: location, "there is no connection: add a 'connect' step first")
-        }
-        return process
-    }
-
-    func expand(_ template: Template) throws(Failure) -> String {
-        let variables = runner.variables
-        let environment = runner.environment
-        let server = self.server
-        do {
-            return try template.expand { name in
-                if let value = variables[name] { return value }
-                switch name {
-                case "server.host": return server?.host
-                case "server.port": return server.map { String($0.port) }
-                default: return environment[name]
-                }
+    func require(_ step: Step) throws(Failure) -> Connection {
+        let name = step.connection ?? current
+        guard let name, let connection = connections[name] else {
+            if let wanted = step.connection {
+                throw Failure(.runtime, at: step.location, "there is no connection named '\(wanted)'")
             }
-        } catch {
-            throw Failure(.runtime, at: error.location, error.message)
+            throw Failure(.runtime, at: step.location, "there is no connection: add a 'connect' step first")
         }
+        return connection
     }
 
     func compile(_ spec: PatternSpec) throws(Failure) -> BytePattern {
@@ -333,7 +560,7 @@ private struct Execution {
         return host.isEmpty ? nil : host
     }
 
-    mutating func makeContext(_ options: TLSOptions, at location: SourceLocation) throws(Failure) -> GnuTLSContext {
+    func makeContext(_ options: TLSOptions, at location: SourceLocation) throws(Failure) -> GnuTLSContext {
         var configuration = TLSConfiguration.client(
             trustRoots: options.caFile.map { .file($0) } ?? .system,
             verifyPeer: !options.insecure
@@ -354,19 +581,18 @@ private struct Execution {
     }
 
     func failure(_ error: NetworkError, at location: SourceLocation, expected: String?) -> Failure {
-        Failure(
+        let showTail = error.kind == .starttlsRefused || !error.tail.isEmpty || error.wait == .expect
+        return Failure(
             Self.kind(of: error),
             at: location,
             error.message,
             expected: expected,
             wait: error.wait,
             deadline: error.deadline,
-            tail: error.kind == .starttlsRefused || !error.tail.isEmpty || error.wait == .expect ? error.tail : nil
+            tail: showTail ? masker.hideSecrets(error.tail) : nil
         )
     }
-}
 
-extension Execution {
     /// Whether an engine error means "the dialog did not go as the scenario expects" or "the
     /// connection itself broke".
     static func kind(of error: NetworkError) -> Failure.Kind {
@@ -380,6 +606,35 @@ extension Execution {
         case .connectFailed, .notOpen, .tls, .bufferLimit, .busy:
             return .runtime
         }
+    }
+}
+
+/// The words of a capability response, upper-cased: reply codes, IMAP's `* CAPABILITY`, tagged
+/// and `+OK` status lines and POP3's final dot are left out.
+enum CapabilityWords {
+    static func parse(_ response: [UInt8]) -> Set<String> {
+        var words = Set<String>()
+        let text = String(decoding: response, as: UTF8.self)
+        for rawLine in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            var line = Substring(rawLine.trimmingCharacters(in: .whitespacesAndNewlines))
+            if line.isEmpty || line == "." { continue }
+            if line.count >= 4, line.prefix(3).allSatisfy(\.isNumber), [" ", "-"].contains(line[line.index(line.startIndex, offsetBy: 3)]) {
+                line = line.dropFirst(4)
+            } else if line.hasPrefix("* CAPABILITY ") {
+                line = line.dropFirst("* CAPABILITY ".count)
+            } else if line.hasPrefix("* OK [CAPABILITY "), let close = line.firstIndex(of: "]") {
+                line = line[line.index(line.startIndex, offsetBy: "* OK [CAPABILITY ".count)..<close]
+            } else if line.hasPrefix("+OK") || line.hasPrefix("-ERR") {
+                continue
+            } else {
+                let parts = line.split(separator: " ", maxSplits: 2)
+                if parts.count >= 2, ["OK", "NO", "BAD"].contains(parts[1].uppercased()) { continue }
+            }
+            for word in line.split(separator: " ") {
+                words.insert(word.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).uppercased())
+            }
+        }
+        return words
     }
 }
 

@@ -58,18 +58,23 @@ public struct ScenarioLoadError: Error, Sendable, CustomStringConvertible {
     public var file: String
     /// The problems, in file order.
     public var diagnostics: [Diagnostic]
-    /// The text of the file, when it could be read, for rendering carets.
-    public var source: String?
+    /// The text of each file involved (the scenario and what it includes), for carets.
+    public var sources: [String: String]
 
     /// Creates a load error.
-    public init(file: String, diagnostics: [Diagnostic], source: String?) {
+    public init(file: String, diagnostics: [Diagnostic], sources: [String: String]) {
         self.file = file
         self.diagnostics = diagnostics
-        self.source = source
+        self.sources = sources
+    }
+
+    /// Creates a load error about one file.
+    public init(file: String, diagnostics: [Diagnostic], source: String?) {
+        self.init(file: file, diagnostics: diagnostics, sources: source.map { [file: $0] } ?? [:])
     }
 
     /// All diagnostics rendered with their source lines.
     public var description: String {
-        diagnostics.map { $0.rendered(source: source) }.joined()
+        diagnostics.map { $0.rendered(source: $0.location.flatMap { sources[$0.file] }) }.joined()
     }
 }

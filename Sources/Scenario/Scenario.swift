@@ -9,8 +9,17 @@ public struct Scenario: Sendable {
     public var name: String
     /// What the scenario checks, in prose (`description:`).
     public var description: String?
-    /// An embedded fake server to start before the steps and stop after them (`server:`).
-    public var server: EmbeddedServer?
+    /// Labels for selecting and grouping scenarios (`tags:`).
+    public var tags: [String] = []
+    /// Default values of variables (`variables:`); `--var` wins over them.
+    public var variables: [(name: String, value: Template)] = []
+    /// Names of variables whose values are masked in every output (`secrets:`).
+    public var secrets: [String] = []
+    /// The protocol preset that fills in greeting, capability and STARTTLS defaults (`preset:`).
+    public var preset: Preset?
+    /// Embedded fake servers to start before the steps and stop after them, by name
+    /// (`server:` is the one named `server`; `servers:` names several).
+    public var servers: [EmbeddedServer] = []
     /// Default deadlines for the steps (`timeouts:`).
     public var timeouts: Timeouts
     /// The steps, in order.
@@ -21,17 +30,20 @@ public struct Scenario: Sendable {
         file: String,
         name: String,
         description: String? = nil,
-        server: EmbeddedServer? = nil,
+        servers: [EmbeddedServer] = [],
         timeouts: Timeouts = Timeouts(),
         steps: [Step]
     ) {
         self.file = file
         self.name = name
         self.description = description
-        self.server = server
+        self.servers = servers
         self.timeouts = timeouts
         self.steps = steps
     }
+
+    /// The embedded server named `server` (the `server:` block), if any.
+    public var server: EmbeddedServer? { servers.first { $0.name == "server" } }
 }
 
 /// The default deadlines of a scenario.
@@ -52,8 +64,13 @@ public struct EmbeddedServer: Sendable, Hashable {
     /// The protocols the embedded servers speak.
     public enum ServerProtocol: String, Sendable, Hashable, CaseIterable {
         case smtp
+        case imap
+        case pop3
     }
 
+    /// The server's name: `${NAME.host}` and `${NAME.port}` refer to it; `connect: {server: NAME}`
+    /// goes to it.
+    public var name: String = "server"
     /// The protocol the server speaks.
     public var `protocol`: ServerProtocol
     /// The name the server announces in its greeting.
@@ -64,6 +81,12 @@ public struct EmbeddedServer: Sendable, Hashable {
     public var certificate: String?
     /// The server's private key (PEM), resolved against the scenario's folder.
     public var key: String?
+    /// TLS from the first byte (SMTPS, IMAPS, POP3S).
+    public var implicitTLS: Bool = false
+    /// Fault knobs, as `NAME` or `NAME=VALUE`.
+    public var faults: [String] = []
+    /// Users and passwords the server accepts.
+    public var users: [String: String] = [:]
     /// Where the `server:` block is.
     public var location: SourceLocation
 
@@ -141,17 +164,24 @@ public struct Step: Sendable {
         case starttls(StartTLS)
         case assert(Assertion)
         case close
+        case greeting(Greeting)
+        case capability(Capability)
+        case sleep(Duration)
+        case set([(name: String, value: Template)])
     }
 
     /// What the step does.
     public var kind: Kind
     /// Where the step starts in the file.
     public var location: SourceLocation
+    /// The connection the step acts on (`on:`); nil means the most recently opened one.
+    public var connection: String?
 
     /// Creates a step.
-    public init(_ kind: Kind, at location: SourceLocation) {
+    public init(_ kind: Kind, at location: SourceLocation, connection: String? = nil) {
         self.kind = kind
         self.location = location
+        self.connection = connection
     }
 
     /// The step's keyword, as written in the file.
@@ -163,11 +193,19 @@ public struct Step: Sendable {
         case .starttls: "starttls"
         case .assert: "assert"
         case .close: "close"
+        case .greeting: "greeting"
+        case .capability: "capability"
+        case .sleep: "sleep"
+        case .set: "set"
         }
     }
 
     /// Opens a TCP connection, optionally with TLS from the first byte.
     public struct Connect: Sendable {
+        /// The connection's name, for `on:` in later steps; defaults to `main`.
+        public var name: String = "main"
+        /// The embedded server to connect to, by name; the default when host and port are absent.
+        public var server: String?
         /// The host; defaults to the embedded server's.
         public var host: Template?
         /// The port; defaults to the embedded server's.
@@ -183,15 +221,66 @@ public struct Step: Sendable {
 
     /// Sends bytes exactly as written (no line-ending repair).
     public struct Send: Sendable {
-        /// The text to send; its UTF-8 bytes go on the wire.
-        public var data: Template
-        /// Whether CRLF is appended (the `line:` form).
-        public var appendCRLF: Bool
+        /// One piece of data to send.
+        public enum Part: Sendable {
+            /// The UTF-8 bytes of the expanded text.
+            case text(Template)
+            /// The expanded text plus CR LF.
+            case line(Template)
+            /// Bytes written as hexadecimal pairs (`0d 0a ff`), checked at load time.
+            case bytes([UInt8])
+        }
+
+        /// The pieces, in order.
+        public var parts: [Part]
+        /// Without a delay the pieces go out in ONE write (one TCP segment when small), the way a
+        /// pipelining or injection test needs; with a delay, one write each, this far apart.
+        public var delay: Duration?
+        /// Mask the sent bytes in every output.
+        public var secret: Bool = false
 
         /// Creates a send step.
+        public init(parts: [Part], delay: Duration? = nil) {
+            self.parts = parts
+            self.delay = delay
+        }
+
+        /// A single text piece, with or without CR LF.
         public init(data: Template, appendCRLF: Bool) {
-            self.data = data
-            self.appendCRLF = appendCRLF
+            self.init(parts: [appendCRLF ? .line(data) : .text(data)])
+        }
+    }
+
+    /// Waits for the server's greeting (the preset's pattern, or one given) and keeps it for
+    /// `assert: {greeting: ...}`.
+    public struct Greeting: Sendable {
+        /// Matches the end of the greeting.
+        public var pattern: PatternSpec
+        /// The deadline, overriding the scenario's expect timeout.
+        public var timeout: Duration?
+
+        /// Creates a greeting step.
+        public init(pattern: PatternSpec, timeout: Duration? = nil) {
+            self.pattern = pattern
+            self.timeout = timeout
+        }
+    }
+
+    /// Sends the capability command and keeps the response, before or after TLS, for
+    /// `assert: {capabilities: ...}`.
+    public struct Capability: Sendable {
+        /// The command.
+        public var command: Template
+        /// Matches the end of the response.
+        public var end: PatternSpec
+        /// The deadline, overriding the scenario's expect timeout.
+        public var timeout: Duration?
+
+        /// Creates a capability step.
+        public init(command: Template, end: PatternSpec, timeout: Duration? = nil) {
+            self.command = command
+            self.end = end
+            self.timeout = timeout
         }
     }
 
@@ -260,6 +349,46 @@ public struct Step: Sendable {
             case tlsVersion(String)
             /// The number of plaintext bytes discarded after a STARTTLS go-ahead.
             case discardedBytes(Int)
+            /// The negotiated cipher suite matches a pattern.
+            case cipher(PatternSpec)
+            /// The peer certificate's subject matches a pattern.
+            case peerSubject(PatternSpec)
+            /// The peer certificate's issuer matches a pattern.
+            case peerIssuer(PatternSpec)
+            /// The peer certificate names this SAN (`DNS:mail.test`, `IP:127.0.0.1`).
+            case peerSAN(String)
+            /// The peer certificate is valid for at least this many more days.
+            case daysLeft(Int)
+            /// The greeting matches a pattern.
+            case greeting(PatternSpec)
+            /// Capabilities (latest, or of one phase) include or lack words.
+            case capabilities(CapabilityCheck)
+            /// A variable has a value.
+            case variable(name: String, value: Template)
+        }
+
+        /// Which words a capability response must include and lack.
+        public struct CapabilityCheck: Sendable, Hashable {
+            /// Which response: the latest, the one before TLS, or the one after.
+            public enum Phase: String, Sendable, Hashable {
+                case latest
+                case beforeTLS = "before-tls"
+                case afterTLS = "after-tls"
+            }
+
+            /// Which response.
+            public var phase: Phase
+            /// Words that must be there (case-insensitive).
+            public var has: [String]
+            /// Words that must not be there (case-insensitive).
+            public var lacks: [String]
+
+            /// Creates a check.
+            public init(phase: Phase, has: [String], lacks: [String]) {
+                self.phase = phase
+                self.has = has
+                self.lacks = lacks
+            }
         }
 
         /// The fact and its expected value.

@@ -69,7 +69,7 @@ struct ScenarioLoaderTests {
         #expect(found.count == 4, "\(messages)")
         #expect(messages.contains { $0.contains("unknown key 'timeout'") && $0.contains("'timeouts'") })
         #expect(messages.contains { $0.contains("unknown key 'hots'") && $0.contains("'host'") })
-        #expect(messages.contains { $0.contains("either 'text' or 'line'") })
+        #expect(messages.contains { $0.contains("takes one of 'text', 'line', 'hex' or 'parts'; found text, line") })
         #expect(messages.contains { $0.contains("'open' or 'closed', not 'half-open'") })
         #expect(found.map { $0.location?.line ?? 0 } == [2, 4, 5, 6])
     }
@@ -104,7 +104,7 @@ struct ScenarioLoaderTests {
         #expect(scenario.timeouts.expect == .milliseconds(250))
         #expect(scenario.timeouts.handshake == .seconds(60))
         let found = diagnostics("timeouts: {connect: -1}\nsteps: [close: ]\n")
-        #expect(found.first?.message.contains("not a positive duration") == true)
+        #expect(found.first?.message.contains("'-1' is not a duration between 1ms and 24h") == true)
     }
 
     @Test("a scenario without steps is an error at the top")
@@ -123,10 +123,12 @@ struct ScenarioLoaderTests {
             Issue.record("expected two send steps")
             return
         }
-        #expect(Array(first.data.raw.utf8) == [65, 13, 10])
-        #expect(!first.appendCRLF)
-        #expect(second.data.raw == "B")
-        #expect(second.appendCRLF)
+        guard case .text(let text) = first.parts.first, case .line(let line) = second.parts.first else {
+            Issue.record("expected a text part and a line part")
+            return
+        }
+        #expect(Array(text.raw.utf8) == [65, 13, 10])
+        #expect(line.raw == "B")
     }
 }
 

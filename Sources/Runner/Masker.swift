@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+internal import NetworkStream
+
+/// Hides secrets in everything a scenario run shows: the values of secret variables, the bytes of
+/// `send: {secret: true}`, and the credentials of AUTH dialogs (SMTP/POP3 `AUTH mech initial`,
+/// IMAP `LOGIN user password` and `AUTHENTICATE mech initial`, POP3 `PASS`, and every client
+/// line that answers a SASL continuation: SMTP `334`, IMAP and POP3 `+ `).
+///
+/// Masking happens once, before events reach any reporter, so every output agrees.
+struct Masker: Sendable {
+    /// What replaces a hidden value.
+    static let mask = Array("****".utf8)
+
+    /// Secret values, longest first so that a value containing another is hidden whole.
+    private(set) var secrets: [[UInt8]] = []
+    /// The server asked for a SASL response: the client's next line is one.
+    private var awaitingResponse = false
+    /// An AUTH or AUTHENTICATE command is in progress.
+    private var inAuthentication = false
+
+    /// Adds a value to hide; values shorter than 3 bytes are ignored (they would hide ordinary text).
+    mutating func add(secret value: String) {
+        let bytes = Array(value.utf8)
+        guard bytes.count >= 3, !secrets.contains(bytes) else { return }
+        secrets.append(bytes)
+        secrets.sort { $0.count > $1.count }
+    }
+
+    /// Bytes the client sends, with credentials hidden.
+    mutating func sent(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        for line in split(bytes) {
+            out += maskCredentials(in: line)
+        }
+        return hideSecrets(out)
+    }
+
+    /// Bytes the server sends, with secret values hidden; continuation requests are noted.
+    mutating func received(_ bytes: [UInt8]) -> [UInt8] {
+        for line in split(bytes) where inAuthentication {
+            if line.starts(with: Array("334 ".utf8)) || line.starts(with: Array("+ ".utf8)) || line == Array("+\r\n".utf8) {
+                awaitingResponse = true
+            } else if !line.isEmpty {
+                // A final reply (2xx/5xx, tagged OK/NO, +OK/-ERR) ends the exchange.
+                inAuthentication = false
+                awaitingResponse = false
+            }
+        }
+        return hideSecrets(bytes)
+    }
+
+    /// Hides the values of secrets anywhere in `bytes`.
+    func hideSecrets(_ bytes: [UInt8]) -> [UInt8] {
+        guard !secrets.isEmpty else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        outer: while index < bytes.count {
+            for secret in secrets where bytes[index...].starts(with: secret) {
+                out += Self.mask
+                index += secret.count
+                continue outer
+            }
+            out.append(bytes[index])
+            index += 1
+        }
+        return out
+    }
+
+    /// Lines including their LF; a last partial line as is.
+    private func split(_ bytes: [UInt8]) -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 10 {
+            lines.append(Array(bytes[start...i]))
+            start = i + 1
+        }
+        if start < bytes.count { lines.append(Array(bytes[start...])) }
+        return lines
+    }
+
+    /// One client line with its credentials hidden.
+    private mutating func maskCredentials(in line: [UInt8]) -> [UInt8] {
+        let (body, ending) = Self.splitEnding(line)
+        if awaitingResponse {
+            awaitingResponse = false
+            // "*" cancels the exchange; it is not a secret.
+            return body == [42] ? line : Self.mask + ending
+        }
+        let words = body.split(separator: 32, omittingEmptySubsequences: false).map(Array.init)
+        let upper = words.map { $0.map { (97...122).contains($0) ? $0 - 32 : $0 } }
+        func keep(_ count: Int) -> [UInt8] {
+            Array(words.prefix(count).joined(separator: [32])) + [32] + Self.mask + ending
+        }
+        // SMTP/POP3: AUTH mech [initial]
+        if upper.first == Array("AUTH".utf8), words.count >= 2 {
+            inAuthentication = true
+            return words.count >= 3 ? keep(2) : line
+        }
+        // IMAP: tag AUTHENTICATE mech [initial]; tag LOGIN user password
+        if upper.count >= 3, upper[1] == Array("AUTHENTICATE".utf8) {
+            inAuthentication = true
+            return words.count >= 4 ? keep(3) : line
+        }
+        if upper.count >= 4, upper[1] == Array("LOGIN".utf8) {
+            return keep(3)
+        }
+        // POP3: PASS password
+        if upper.first == Array("PASS".utf8), words.count >= 2 {
+            return keep(1)
+        }
+        return line
+    }
+
+    /// A line split into its text and its CR LF / LF ending.
+    private static func splitEnding(_ line: [UInt8]) -> ([UInt8], [UInt8]) {
+        if line.suffix(2) == [13, 10] { return (Array(line.dropLast(2)), [13, 10]) }
+        if line.last == 10 { return (Array(line.dropLast()), [10]) }
+        return (line, [])
+    }
+}
+
+/// A `Masker` behind a lock, shared by a run and its connections' event-loop callbacks.
+final class SharedMasker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var masker = Masker()
+
+    /// Adds a value to hide.
+    func add(secret value: String) {
+        lock.withLock { masker.add(secret: value) }
+    }
+
+    /// Hides secret values in bytes.
+    func hideSecrets(_ bytes: [UInt8]) -> [UInt8] {
+        lock.withLock { masker.hideSecrets(bytes) }
+    }
+
+    /// An engine event with its secrets hidden.
+    func masked(_ event: ProcessEvent) -> ProcessEvent {
+        lock.withLock {
+            switch event {
+            case .sent(let bytes, let tls): return .sent(masker.sent(bytes), tls: tls)
+            case .received(let bytes, let tls): return .received(masker.received(bytes), tls: tls)
+            case .discarded(let bytes): return .discarded(masker.hideSecrets(bytes))
+            default: return event
+            }
+        }
+    }
+}

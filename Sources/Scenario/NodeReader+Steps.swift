@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+internal import Yams
+
+extension NodeReader {
+    static let stepKeywords = [
+        "connect", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "sleep", "set", "use",
+    ]
+
+    /// Reads a list of steps, expanding `use:` in place.
+    mutating func steps(_ items: [Node]) -> [Step] {
+        var result: [Step] = []
+        for item in items {
+            result += step(item)
+        }
+        return result
+    }
+
+    /// One step (or, for `use:`, the steps of a fragment).
+    mutating func step(_ node: Node) -> [Step] {
+        guard var map = mapping(node, what: "a step") else { return [] }
+        var connection: String?
+        if let on = map.take("on"), let name = string(on) { connection = name }
+        let keywords = map.pairs.compactMap { $0.0.scalar?.string }.filter { $0 != "on" }
+        guard keywords.count == 1, let keyword = keywords.first, let (keyNode, value) = map.pairs.first(where: { $0.0.scalar?.string == keyword }) else {
+            let found = keywords.isEmpty ? "none" : keywords.joined(separator: ", ")
+            error(node, "a step has exactly one keyword (\(Self.stepKeywords.joined(separator: ", "))), and may add 'on'; found: \(found)")
+            return []
+        }
+        let at = location(node)
+        func one(_ kind: Step.Kind?) -> [Step] {
+            kind.map { [Step($0, at: at, connection: connection)] } ?? []
+        }
+        switch keyword {
+        case "connect": return one(connect(value).map { .connect($0) })
+        case "greeting": return one(greeting(value).map { .greeting($0) })
+        case "capability": return one(capability(value).map { .capability($0) })
+        case "send": return one(send(value).map { .send($0) })
+        case "expect": return one(expect(value).map { .expect($0) })
+        case "starttls": return one(starttls(value).map { .starttls($0) })
+        case "assert": return one(assertion(value).map { .assert($0) })
+        case "sleep": return one(duration(value).map { .sleep($0) })
+        case "set":
+            let values = assignments(value, what: "'set'")
+            return values.isEmpty ? [] : one(.set(values))
+        case "close":
+            if !isNull(value) { error(value, "'close' takes no value") }
+            return one(.close)
+        case "use":
+            if connection != nil { error(node, "'on' does not apply to 'use': give 'on' to the fragment's steps") }
+            return use(value)
+        default:
+            error(keyNode, unknownKey(keyword, allowed: Self.stepKeywords, in: "a step"))
+            return []
+        }
+    }
+
+    /// The steps of a named fragment, read where the fragment was written.
+    mutating func use(_ node: Node) -> [Step] {
+        guard let name = string(node) else { return [] }
+        guard let fragment = fragments[name] else {
+            error(node, unknownValue(name, allowed: fragments.keys.sorted(), what: "fragment"))
+            return []
+        }
+        if expanding.contains(name) {
+            error(node, "fragment '\(name)' uses itself (\((expanding + [name]).joined(separator: " -> ")))")
+            return []
+        }
+        expanding.append(name)
+        let outer = file
+        file = fragment.file
+        defer {
+            file = outer
+            expanding.removeLast()
+        }
+        return steps(fragment.node.sequence.map(Array.init) ?? [])
+    }
+
+    mutating func connect(_ node: Node) -> Step.Connect? {
+        var result = Step.Connect()
+        if isNull(node) { return result }
+        guard var map = mapping(node, what: "'connect'") else { return nil }
+        if let n = map.take("name"), let v = string(n) { result.name = v }
+        if let n = map.take("server"), let v = string(n) { result.server = v }
+        if let n = map.take("host"), let v = template(n) { result.host = v }
+        if let n = map.take("port") { result.port = template(n) }
+        if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
+        if let n = map.take("tls") {
+            if n.scalar != nil, !isNull(n) {
+                if let on = bool(n) { result.tls = on ? TLSOptions() : nil }
+            } else {
+                result.tls = tlsOptions(n, what: "'tls'")
+            }
+        }
+        if result.server != nil && (result.host != nil || result.port != nil) {
+            error(node, "'connect' takes 'server', or 'host' and 'port', not both")
+        }
+        finish(&map, allowed: ["name", "server", "host", "port", "timeout", "tls"], in: "'connect'")
+        return result
+    }
+
+    mutating func greeting(_ node: Node) -> Step.Greeting? {
+        let at = location(node)
+        var result: Step.Greeting?
+        if let source = preset?.greeting {
+            result = Step.Greeting(pattern: PatternSpec(source, at: at))
+        }
+        if isNull(node) {
+            if result == nil { error(node, "'greeting' needs 'pattern', or a 'preset' whose server speaks first") }
+            return result
+        }
+        if node.scalar != nil {
+            return pattern(node, caseInsensitive: false).map { Step.Greeting(pattern: $0) }
+        }
+        guard var map = mapping(node, what: "'greeting'") else { return nil }
+        if let n = map.take("pattern") {
+            if let p = pattern(n, caseInsensitive: false) { result = Step.Greeting(pattern: p) }
+        } else if result == nil {
+            error(node, "'greeting' needs 'pattern', or a 'preset' whose server speaks first")
+        }
+        if let n = map.take("timeout"), let v = duration(n) { result?.timeout = v }
+        finish(&map, allowed: ["pattern", "timeout"], in: "'greeting'")
+        return result
+    }
+
+    mutating func capability(_ node: Node) -> Step.Capability? {
+        let at = location(node)
+        var command = preset.map { Template($0.capabilityCommand, at: at) }
+        var end = preset.map { PatternSpec($0.endOfCapabilities, at: at) }
+        var timeout: Duration?
+        if !isNull(node) {
+            guard var map = mapping(node, what: "'capability'") else { return nil }
+            if let n = map.take("command") { command = template(n) }
+            if let n = map.take("end") { end = pattern(n, caseInsensitive: false) }
+            if let n = map.take("timeout") { timeout = duration(n) }
+            finish(&map, allowed: ["command", "end", "timeout"], in: "'capability'")
+        }
+        guard let command, let end else {
+            error(node, "'capability' needs 'command' and 'end', or a 'preset'")
+            return nil
+        }
+        return Step.Capability(command: command, end: end, timeout: timeout)
+    }
+
+    mutating func send(_ node: Node) -> Step.Send? {
+        if node.scalar != nil {
+            return template(node).map { Step.Send(parts: [.text($0)]) }
+        }
+        guard var map = mapping(node, what: "'send' (a string, or a mapping with 'text', 'line', 'hex' or 'parts')") else {
+            return nil
+        }
+        var parts: [Step.Send.Part] = []
+        let forms = ["text", "line", "hex", "parts"].filter { map.node($0) != nil }
+        if forms.count > 1 {
+            error(node, "'send' takes one of 'text', 'line', 'hex' or 'parts'; found \(forms.joined(separator: ", "))")
+        } else if forms.isEmpty {
+            error(node, "'send' needs 'text' (as written), 'line' (CR LF appended), 'hex' or 'parts'")
+        }
+        if let n = map.take("text"), let t = template(n) { parts = [.text(t)] }
+        if let n = map.take("line"), let t = template(n) { parts = [.line(t)] }
+        if let n = map.take("hex"), let b = hex(n) { parts = [.bytes(b)] }
+        if let n = map.take("parts"), let items = sequence(n, what: "a list of parts") {
+            parts = items.compactMap { part($0) }
+            if items.isEmpty { error(n, "'parts' is empty") }
+        }
+        var result = Step.Send(parts: parts)
+        if let n = map.take("delay") { result.delay = duration(n) }
+        if let n = map.take("secret"), let v = bool(n) { result.secret = v }
+        finish(&map, allowed: ["text", "line", "hex", "parts", "delay", "secret"], in: "'send'")
+        return parts.isEmpty ? nil : result
+    }
+
+    /// One element of `parts`: a string, or `{text|line|hex: ...}`.
+    mutating func part(_ node: Node) -> Step.Send.Part? {
+        if node.scalar != nil { return template(node).map { .text($0) } }
+        guard var map = mapping(node, what: "a part (a string, or a mapping with 'text', 'line' or 'hex')") else { return nil }
+        var result: Step.Send.Part?
+        if map.count != 1 { error(node, "a part has exactly one of 'text', 'line' or 'hex'") }
+        if let n = map.take("text") { result = template(n).map { .text($0) } }
+        if let n = map.take("line") { result = template(n).map { .line($0) } }
+        if let n = map.take("hex") { result = hex(n).map { .bytes($0) } }
+        finish(&map, allowed: ["text", "line", "hex"], in: "a part")
+        return result
+    }
+
+    mutating func expect(_ node: Node) -> Step.Expect? {
+        if node.scalar != nil {
+            return pattern(node, caseInsensitive: false).map { Step.Expect(pattern: $0) }
+        }
+        guard var map = mapping(node, what: "'expect' (a pattern, or a mapping with 'pattern')") else { return nil }
+        let caseless = map.take("case-insensitive").flatMap { bool($0) } ?? false
+        var result: Step.Expect?
+        if let p = map.take("pattern") {
+            result = pattern(p, caseInsensitive: caseless).map { Step.Expect(pattern: $0) }
+        } else {
+            error(node, "'expect' needs 'pattern'")
+        }
+        if let n = map.take("timeout"), let v = duration(n) { result?.timeout = v }
+        finish(&map, allowed: ["pattern", "timeout", "case-insensitive"], in: "'expect'")
+        return result
+    }
+
+    mutating func starttls(_ node: Node) -> Step.StartTLS? {
+        let at = location(node)
+        let defaults = preset ?? .smtp
+        var result = Step.StartTLS(
+            command: Template(defaults.starttlsCommand, at: at),
+            reply: PatternSpec(defaults.starttlsReply, at: at),
+            success: PatternSpec(defaults.starttlsSuccess, at: at),
+            tls: TLSOptions()
+        )
+        if isNull(node) { return result }
+        guard var map = mapping(node, what: "'starttls'") else { return nil }
+        if let n = map.take("command"), let v = template(n) { result.command = v }
+        if let n = map.take("reply"), let v = pattern(n, caseInsensitive: false) { result.reply = v }
+        if let n = map.take("success"), let v = pattern(n, caseInsensitive: false) { result.success = v }
+        if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
+        if let n = map.take("handshake-timeout"), let v = duration(n) { result.handshakeTimeout = v }
+        if let n = map.take("handshake"), let v = string(n) {
+            switch v {
+            case "succeed": result.expectFailure = false
+            case "fail": result.expectFailure = true
+            default: error(n, "'handshake' is 'succeed' or 'fail', not '\(v)'")
+            }
+        }
+        result.tls = readTLS(&map)
+        finish(
+            &map,
+            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake"] + Self.tlsKeys,
+            in: "'starttls'"
+        )
+        return result
+    }
+
+    static let tlsKeys = ["ca-file", "insecure", "server-name", "priority", "client-cert", "client-key", "alpn"]
+
+    mutating func tlsOptions(_ node: Node, what: String) -> TLSOptions? {
+        if isNull(node) { return TLSOptions() }
+        guard var map = mapping(node, what: what) else { return nil }
+        let options = readTLS(&map)
+        finish(&map, allowed: Self.tlsKeys, in: what)
+        return options
+    }
+
+    mutating func readTLS(_ map: inout MappingCursor) -> TLSOptions {
+        var tls = TLSOptions()
+        if let n = map.take("ca-file"), let v = path(n) { tls.caFile = v }
+        if let n = map.take("insecure"), let v = bool(n) { tls.insecure = v }
+        if let n = map.take("server-name"), let v = template(n) { tls.serverName = v }
+        if let n = map.take("priority"), let v = string(n) { tls.priority = v }
+        if let n = map.take("client-cert"), let v = path(n) { tls.clientCertificate = v }
+        if let n = map.take("client-key"), let v = path(n) { tls.clientKey = v }
+        if let n = map.take("alpn") { tls.alpn = stringList(n, what: "a protocol name or a list of them") }
+        if (tls.clientCertificate == nil) != (tls.clientKey == nil), let n = map.node("client-cert") ?? map.node("client-key") {
+            error(n, "'client-cert' and 'client-key' go together")
+        }
+        return tls
+    }
+
+    static let assertKeys = [
+        "status", "tls", "verified", "tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
+        "discarded-bytes", "greeting", "capabilities", "capabilities-before-tls", "capabilities-after-tls", "variables",
+    ]
+
+    mutating func assertion(_ node: Node) -> Step.Assertion? {
+        guard var map = mapping(node, what: "'assert' (a mapping of facts)") else { return nil }
+        var checks: [Step.Check] = []
+        let before = diagnostics.count
+        for (keyNode, value) in map.pairs {
+            guard let key = keyNode.scalar?.string, Self.assertKeys.contains(key) else { continue }
+            map.consumed.insert(key)
+            let at = location(value)
+            func add(_ fact: Step.Check.Fact?) {
+                if let fact { checks.append(Step.Check(fact, at: at)) }
+            }
+            switch key {
+            case "status":
+                if let v = string(value) {
+                    if ["open", "closed"].contains(v) {
+                        add(.status(v))
+                    } else {
+                        error(value, "'status' is 'open' or 'closed', not '\(v)'")
+                    }
+                }
+            case "tls": add(bool(value).map { .tls($0) })
+            case "verified": add(bool(value).map { .verified($0) })
+            case "tls-version": add(string(value).map { .tlsVersion($0) })
+            case "cipher": add(pattern(value, caseInsensitive: false).map { .cipher($0) })
+            case "peer-subject": add(pattern(value, caseInsensitive: false).map { .peerSubject($0) })
+            case "peer-issuer": add(pattern(value, caseInsensitive: false).map { .peerIssuer($0) })
+            case "peer-san": add(string(value).map { .peerSAN($0) })
+            case "days-left": add(int(value).map { .daysLeft($0) })
+            case "discarded-bytes": add(int(value).map { .discardedBytes($0) })
+            case "greeting": add(pattern(value, caseInsensitive: false).map { .greeting($0) })
+            case "capabilities": add(capabilityCheck(value, phase: .latest).map { .capabilities($0) })
+            case "capabilities-before-tls": add(capabilityCheck(value, phase: .beforeTLS).map { .capabilities($0) })
+            case "capabilities-after-tls": add(capabilityCheck(value, phase: .afterTLS).map { .capabilities($0) })
+            case "variables":
+                for (name, template) in assignments(value, what: "'variables'") {
+                    checks.append(Step.Check(.variable(name: name, value: template), at: template.location))
+                }
+            default: break
+            }
+        }
+        finish(&map, allowed: Self.assertKeys, in: "'assert'")
+        if checks.isEmpty && diagnostics.count == before { error(node, "'assert' has no checks") }
+        return Step.Assertion(checks: checks)
+    }
+
+    mutating func capabilityCheck(_ node: Node, phase: Step.Check.CapabilityCheck.Phase) -> Step.Check.CapabilityCheck? {
+        guard var map = mapping(node, what: "a capability check (a mapping with 'has' and/or 'lacks')") else { return nil }
+        let has = map.take("has").map { stringList($0, what: "a word or a list of words") } ?? []
+        let lacks = map.take("lacks").map { stringList($0, what: "a word or a list of words") } ?? []
+        if has.isEmpty && lacks.isEmpty { error(node, "a capability check needs 'has' or 'lacks'") }
+        finish(&map, allowed: ["has", "lacks"], in: "a capability check")
+        return Step.Check.CapabilityCheck(phase: phase, has: has, lacks: lacks)
+    }
+}
