@@ -108,7 +108,12 @@ let package = Package(
             dependencies: ["MailFixtures", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ScenarioTests",
+            dependencies: ["Scenario", "Runner"],
+            exclude: ["Malformed"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Scenario", "MailFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runner", "Scenario"], swiftSettings: swiftSettings),
         .testTarget(name: "ParleyCLITests", dependencies: ["ParleyCLI"], swiftSettings: swiftSettings),

@@ -33,8 +33,8 @@ extension NodeReader {
         }
         switch keyword {
         case "connect": return one(connect(value).map { .connect($0) })
-        case "greeting": return one(greeting(value).map { .greeting($0) })
-        case "capability": return one(capability(value).map { .capability($0) })
+        case "greeting": return one(greeting(value, step: node).map { .greeting($0) })
+        case "capability": return one(capability(value, step: node).map { .capability($0) })
         case "send": return one(send(value).map { .send($0) })
         case "expect": return one(expect(value).map { .expect($0) })
         case "starttls": return one(starttls(value).map { .starttls($0) })
@@ -99,14 +99,14 @@ extension NodeReader {
         return result
     }
 
-    mutating func greeting(_ node: Node) -> Step.Greeting? {
+    mutating func greeting(_ node: Node, step: Node) -> Step.Greeting? {
         let at = location(node)
         var result: Step.Greeting?
         if let source = preset?.greeting {
             result = Step.Greeting(pattern: PatternSpec(source, at: at))
         }
         if isNull(node) {
-            if result == nil { error(node, "'greeting' needs 'pattern', or a 'preset' whose server speaks first") }
+            if result == nil { error(step, "'greeting' needs 'pattern', or a 'preset' whose server speaks first") }
             return result
         }
         if node.scalar != nil {
@@ -123,7 +123,7 @@ extension NodeReader {
         return result
     }
 
-    mutating func capability(_ node: Node) -> Step.Capability? {
+    mutating func capability(_ node: Node, step: Node) -> Step.Capability? {
         let at = location(node)
         var command = preset.map { Template($0.capabilityCommand, at: at) }
         var end = preset.map { PatternSpec($0.endOfCapabilities, at: at) }
@@ -136,7 +136,7 @@ extension NodeReader {
             finish(&map, allowed: ["command", "end", "timeout"], in: "'capability'")
         }
         guard let command, let end else {
-            error(node, "'capability' needs 'command' and 'end', or a 'preset'")
+            error(isNull(node) ? step : node, "'capability' needs 'command' and 'end', or a 'preset'")
             return nil
         }
         return Step.Capability(command: command, end: end, timeout: timeout)

@@ -129,6 +129,12 @@ struct NodeReader {
             var message = "invalid YAML: \(problem)"
             if let context { message += " (\(context.text))" }
             return Diagnostic(at: SourceLocation(file: file, line: mark.line, column: mark.column), message)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return Diagnostic(
+                at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                "duplicate key \(names) in one mapping (this one and a later one; each key may appear once)"
+            )
         case .reader(let problem, let offset, _, _):
             return Diagnostic(at: nil, "\(file): cannot decode the file: \(problem) at byte \(offset ?? 0)")
         default:
@@ -199,7 +205,7 @@ struct NodeReader {
 
     /// Reads an included file's fragments.
     mutating func include(_ node: Node) {
-        guard let path = path(node) else { return }
+        guard let path = path(node), let written = node.scalar?.string else { return }
         if including.contains(path) || path == file {
             error(node, "'\(path)' includes itself (through \(including.joined(separator: " -> ")))")
             return
@@ -208,7 +214,8 @@ struct NodeReader {
         do {
             text = try ScenarioLoader.read(path)
         } catch {
-            self.error(node, "cannot include '\(path)': \(error.diagnostics.first?.message ?? "unreadable")")
+            let reason = FileManager.default.fileExists(atPath: path) ? "it cannot be read as UTF-8 text" : "there is no such file"
+            self.error(node, "cannot include '\(written)': \(reason) (looked for \(path))")
             return
         }
         let outer = file

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import MailFixtures
+import NetworkStream
+import Runner
+import Scenario
+import Testing
+
+/// The sent bytes of every connection event, joined.
+func sentText(_ events: [RunEvent]) -> String {
+    events.compactMap { event -> String? in
+        if case .connection(_, .sent(let bytes, _)) = event { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }.joined()
+}
+
+/// The received bytes of every connection event, joined.
+func receivedText(_ events: [RunEvent]) -> String {
+    events.compactMap { event -> String? in
+        if case .connection(_, .received(let bytes, _)) = event { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }.joined()
+}
+
+@Suite("Scenario language at run time")
+struct LanguageTests {
+    @Test("the smtp preset: greeting, capability before and after TLS, and capability assertions")
+    func presetCapabilities() async throws {
+        let (result, events) = try await run(scenarioText("""
+              - connect:
+              - greeting:
+              - assert: {greeting: '^220 mail\\.test '}
+              - capability:
+              - assert: {capabilities: {has: [STARTTLS, PIPELINING]}}
+              - starttls: {ca-file: \(certs)/ca.pem, server-name: localhost}
+              - capability:
+              - assert:
+                  capabilities-before-tls: {has: STARTTLS}
+                  capabilities-after-tls: {lacks: STARTTLS, has: SMTPUTF8}
+            """).replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n"))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        #expect(sentText(events).contains("EHLO parley.test\r\n"))
+    }
+
+    @Test("a capability assertion that does not hold names the word and the words found")
+    func capabilityMismatch() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - connect:
+              - greeting:
+              - capability:
+              - assert: {capabilities: {has: AUTH}}
+            """).replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n"))
+        let failure = try #require(result.failure)
+        #expect(result.outcome == .failed)
+        #expect(failure.kind == .assertion)
+        #expect(failure.message.contains("expected to include AUTH"))
+        #expect(failure.actual?.contains("STARTTLS") == true)
+    }
+
+    @Test("parts without a delay go out in one write; with a delay, one write each")
+    func coalescedAndSplit() async throws {
+        let (_, together) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {parts: [{line: NOOP}, {line: NOOP}]}
+              - expect: '^250 .*\\r\\n250 .*\\r\\n'
+            """))
+        let writes = together.compactMap { event -> [UInt8]? in
+            if case .connection(_, .sent(let bytes, _)) = event { return bytes }
+            return nil
+        }
+        #expect(writes == [Array("NOOP\r\nNOOP\r\n".utf8)])
+        let (result, apart) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {parts: [{line: NOOP}, {hex: '4e 4f 4f 50 0d 0a'}], delay: 50ms}
+              - expect: '^250 .*\\r\\n250 .*\\r\\n'
+            """))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        let split = apart.compactMap { event -> [UInt8]? in
+            if case .connection(_, .sent(let bytes, _)) = event { return bytes }
+            return nil
+        }
+        #expect(split == [Array("NOOP\r\n".utf8), Array("NOOP\r\n".utf8)])
+    }
+
+    @Test("named captures become variables that later steps use and assert")
+    func captures() async throws {
+        let (result, events) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 (?<domain>[a-z.]+) ESMTP'
+              - send: {line: 'EHLO ${domain}'}
+              - expect: '^250-(?<who>\\S+) greets (?<me>\\S+)\\r\\n'
+              - set: {greeting-seen: 'yes, ${who}'}
+              - assert: {variables: {domain: mail.test, me: mail.test, greeting-seen: 'yes, mail.test'}}
+            """))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        #expect(sentText(events).contains("EHLO mail.test\r\n"))
+    }
+
+    @Test("secrets and AUTH credentials are masked in every event; the server still gets them")
+    func secrets() async throws {
+        let yaml = scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: 'NOOP ${password}'}
+              - send: {line: 'AUTH PLAIN AGFsaWNlAHNlY3JldA=='}
+              - send: {line: 'PASS hunter22'}
+              - send: {line: 'NOOP classified', secret: true}
+              - expect: '^502 .*\\r\\n502 .*\\r\\n502 .*\\r\\n'
+              - expect: '^250 nope'
+            """)
+            .replacingOccurrences(of: "name: test\n", with: "name: test\nvariables: {password: s3cr3t-value}\nsecrets: [password]\n")
+            .replacingOccurrences(of: "expect: 2s", with: "expect: 1s")
+        let (result, events) = try await run(yaml)
+        let sent = sentText(events)
+        #expect(!sent.contains("s3cr3t-value"))
+        #expect(sent.contains("NOOP ****\r\n"))
+        #expect(sent.contains("AUTH PLAIN ****\r\n"))
+        #expect(sent.contains("PASS ****\r\n"))
+        #expect(!sent.contains("classified"))
+        #expect(!sent.contains("AGFsaWNlAHNlY3JldA=="))
+        #expect(result.outcome == .failed)
+        let tail = String(decoding: result.failure?.tail ?? [], as: UTF8.self)
+        #expect(!tail.contains("s3cr3t-value"))
+    }
+
+    @Test("two named connections run side by side; 'on' picks one")
+    func namedConnections() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - connect: {name: first}
+              - connect: {name: second}
+              - expect: '^220 .*\\r\\n'
+              - on: first
+                expect: '^220 .*\\r\\n'
+              - on: first
+                starttls: {ca-file: \(certs)/ca.pem, server-name: localhost}
+              - on: first
+                assert: {tls: true}
+              - assert: {tls: false, status: open}
+              - on: second
+                close:
+              - on: second
+                assert: {status: closed}
+            """))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+    }
+
+    @Test("fragments expand in place, keeping their own locations")
+    func fragments() async throws {
+        let yaml = """
+            name: fragments
+            server: {protocol: smtp, certificate: \(certs)/server.pem, key: \(certs)/server-key.pem}
+            fragments:
+              hello:
+                - expect: '^220 .*\\r\\n'
+                - send: {line: EHLO me.test}
+                - expect: '^250 nope'
+            timeouts: {expect: 300ms}
+            steps:
+              - connect:
+              - use: hello
+            """
+        let (result, _) = try await run(yaml)
+        #expect(result.stepCount == 4)
+        #expect(result.outcome == .failed)
+        #expect(result.failure?.location.line == 7)
+    }
+
+    @Test("sleep waits without failing; the connection stays open")
+    func sleep() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - connect:
+              - sleep: 50ms
+              - expect: '^220 '
+            """))
+        #expect(result.outcome == .passed)
+    }
+}
