@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Testing
+
+/// Validates YAML files against schema/scenario.schema.json with Debian's python3-jsonschema;
+/// prints one line per file: "ok NAME" or "invalid NAME: reason".
+func validateWithSchema(_ files: [String]) throws -> [String] {
+    let schema = repositoryRoot.appendingPathComponent("schema/scenario.schema.json").path
+    let script = """
+        import json, sys, yaml, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        validator = jsonschema.Draft7Validator(schema)
+        for path in sys.argv[2:]:
+            try:
+                document = yaml.safe_load(open(path))
+            except Exception as e:
+                print("invalid", path + ":", "yaml", e.__class__.__name__)
+                continue
+            errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+            print(("invalid " + path + ": " + errors[0].message.splitlines()[0]) if errors else ("ok " + path))
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    process.arguments = ["-c", script, schema] + files
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let output = String(decoding: data, as: UTF8.self)
+    #expect(process.terminationStatus == 0, "\(output)")
+    return output.split(separator: "\n").map(String.init)
+}
+
+@Suite("JSON Schema")
+struct SchemaTests {
+    @Test("every bundled scenario is valid against the JSON Schema")
+    func bundledScenariosValidate() throws {
+        let folder = repositoryRoot.appendingPathComponent("scenarios")
+        var files: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: folder.path) {
+            while let item = walker.nextObject() as? String {
+                if item.hasSuffix(".yaml") { files.append(folder.appendingPathComponent(item).path) }
+            }
+        }
+        #expect(!files.isEmpty)
+        let results = try validateWithSchema(files)
+        #expect(results.count == files.count)
+        for line in results {
+            #expect(line.hasPrefix("ok "), "\(line)")
+        }
+    }
+
+    @Test("the schema rejects what the loader rejects for shape", arguments: [
+        "02-top-list", "03-missing-steps", "04-empty-steps", "05-unknown-top-key", "06-two-keywords", "07-unknown-step",
+        "15-status-value", "16-tls-not-bool", "21-unknown-preset", "22-server-no-protocol", "23-server-bad-protocol",
+        "28-assert-empty", "39-unknown-assert-key",
+    ])
+    func rejectsMalformed(_ name: String) throws {
+        let path = malformedFolder.appendingPathComponent(name + ".yaml").path
+        let results = try validateWithSchema([path])
+        #expect(results.first?.hasPrefix("invalid ") == true, "\(results)")
+    }
+}
