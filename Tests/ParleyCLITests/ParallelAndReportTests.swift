@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import ParleyCLI
+import Testing
+
+/// Writes `count` small scenarios into a folder: each against its own embedded server, each
+/// setting and asserting a variable unique to it, and every third one failing on purpose.
+func writeSuite(_ folder: URL, count: Int) throws -> [String] {
+    var files: [String] = []
+    for index in 1...count {
+        let fails = index % 3 == 0
+        let text = """
+            name: case \(index)
+            server: {protocol: smtp, starttls: false}
+            timeouts: {expect: 2s}
+            steps:
+              - connect:
+              - expect: '^220 (?<host>\\S+) '
+              - set: {mine: 'case-\(index)-${server.port}'}
+              - send: {line: 'NOOP ${mine}'}
+              - expect: '^250 '
+              - assert: {variables: {host: mail.test, mine: 'case-\(index)-${server.port}'}}
+            \(fails ? "  - assert: {tls: true}\n" : "")
+            """
+        let name = String(format: "case-%02d.yaml", index)
+        try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        files.append(folder.appendingPathComponent(name).path)
+    }
+    return files
+}
+
+@Suite("parley run: parallel jobs, shards and reports")
+struct ParallelAndReportTests {
+    @Test("shards of a suite cover every scenario exactly once", arguments: [1, 2, 3, 5, 12])
+    func shardsCoverAll(_ total: Int) throws {
+        let files = (1...11).map { String(format: "s%02d.yaml", $0) }
+        var seen: [String] = []
+        for index in 1...total {
+            let shard = try #require(RunFrontend.Shard(parsing: "\(index)/\(total)"))
+            seen += shard.select(files)
+        }
+        #expect(seen.sorted() == files)
+        #expect(Set(seen).count == files.count)
+    }
+
+    @Test("bad shard specifications are refused")
+    func badShards() {
+        for text in ["0/3", "4/3", "1/0", "a/b", "1", "1/2/3", "-1/2"] {
+            #expect(RunFrontend.Shard(parsing: text) == nil, "\(text)")
+        }
+    }
+
+    @Test("4 jobs run 9 scenarios in isolation: results and transcripts in file order, failures exact")
+    func parallelIsolation() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try writeSuite(folder, count: 9)
+        let output = Output()
+        let reportPath = folder.appendingPathComponent("run.json").path
+        var frontend = RunFrontend(paths: [folder.path]) { output.write($0) }
+        frontend.jobs = 4
+        frontend.jsonPath = reportPath
+        let status = await frontend.run()
+        #expect(status == 1, "\(output.all)")
+        #expect(output.all.hasSuffix("6 passed, 3 failed\n"))
+        // Transcripts print whole and in file order.
+        let order = output.all.components(separatedBy: "\n").filter { $0.hasPrefix("=== scenario: ") }
+        #expect(order == (1...9).map { "=== scenario: case \($0) (\(folder.path)/case-\(String(format: "%02d", $0)).yaml)" })
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reportPath))) as? [String: Any]
+        let scenarios = try #require(json?["scenarios"] as? [[String: Any]])
+        #expect(scenarios.map { $0["outcome"] as? String } == (1...9).map { $0 % 3 == 0 ? "failed" : "passed" })
+    }
+
+    @Test("a shard runs only its slice and says so")
+    func shardRun() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try writeSuite(folder, count: 5)
+        let output = Output()
+        var frontend = RunFrontend(paths: [folder.path]) { output.write($0) }
+        frontend.shard = RunFrontend.Shard(parsing: "2/2")
+        let status = await frontend.run()
+        #expect(status == 0, "\(output.all)")
+        #expect(output.all.contains("=== shard 2/2: 2 of 5 scenarios"))
+        #expect(output.all.contains("=== scenario: case 2 "))
+        #expect(output.all.contains("=== scenario: case 4 "))
+        #expect(!output.all.contains("=== scenario: case 1 "))
+        #expect(output.all.hasSuffix("2 passed, 0 failed\n"))
+    }
+
+    @Test("--junit writes a report with one suite per scenario; --tap prints TAP instead of transcripts")
+    func junitAndTap() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try writeSuite(folder, count: 3)
+        let junit = folder.appendingPathComponent("junit.xml").path
+        let output = Output()
+        var frontend = RunFrontend(paths: [folder.path]) { output.write($0) }
+        frontend.junitPath = junit
+        frontend.tap = true
+        let status = await frontend.run()
+        #expect(status == 1)
+        #expect(output.all.hasPrefix("TAP version 14\n1..3\nok 1 - case 1\nok 2 - case 2\nnot ok 3 - case 3\n"))
+        #expect(!output.all.contains("=== scenario"))
+        #expect(output.all.hasSuffix("# 2 passed, 1 failed\n"))
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.components(separatedBy: "<testsuite ").count - 1 == 3)
+        #expect(xml.contains("<testsuites name=\"parley\" tests=\"3\" failures=\"1\" errors=\"0\""))
+        #expect(!FileManager.default.fileExists(atPath: junit + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"))
+    }
+
+    @Test("check validates without running: 0 for valid files, 2 with every problem for invalid ones")
+    func check() throws {
+        let output = Output()
+        let ok = RunFrontend(paths: [root.appendingPathComponent("scenarios").path]) { output.write($0) }.check()
+        #expect(ok == 0, "\(output.all)")
+        #expect(output.all.contains("scenario files are valid"))
+        let bad = Output()
+        let malformed = root.appendingPathComponent("Tests/ScenarioTests/Malformed").path
+        let status = RunFrontend(paths: [malformed]) { bad.write($0) }.check()
+        #expect(status == 2)
+        #expect(bad.all.contains("40 of 40 scenario files have errors; nothing was run"))
+    }
+
+    @Test("one invalid file among valid ones: exit 2 and nothing runs")
+    func invalidStopsEverything() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try writeSuite(folder, count: 2)
+        try "steps: [{expct: x}]\n".write(to: folder.appendingPathComponent("zz-bad.yaml"), atomically: true, encoding: .utf8)
+        let output = Output()
+        let status = await RunFrontend(paths: [folder.path]) { output.write($0) }.run()
+        #expect(status == 2)
+        #expect(!output.all.contains("=== scenario:"))
+        #expect(output.all.contains("zz-bad.yaml:1:10: error: unknown key 'expct' in a step"))
+    }
+}
