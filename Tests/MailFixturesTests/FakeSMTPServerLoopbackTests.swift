@@ -45,7 +45,7 @@ struct FakeSMTPServerLoopbackTests {
                 try await client.next("EHLO reply over TLS")
                     == .reply(
                         bytes(
-                            "250-mail.test greets client.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                            "250-mail.test greets client.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
                         )
                     )
             )
@@ -71,7 +71,11 @@ struct FakeSMTPServerLoopbackTests {
             try await client.send(bytes("EHLO c\r\nSTARTTLS\r\nQUIT\r\n"))
             #expect(
                 try await client.next("EHLO")
-                    == .reply(bytes("250-plain.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"))
+                    == .reply(
+                        bytes(
+                            "250-plain.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+                        )
+                    )
             )
             #expect(try await client.next("STARTTLS") == .reply(bytes("454 4.7.0 TLS not available\r\n")))
             #expect(try await client.next("QUIT") == .reply(bytes("221 2.0.0 Bye\r\n")))

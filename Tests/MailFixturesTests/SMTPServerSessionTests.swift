@@ -2,9 +2,6 @@
 import MailFixtures
 import Testing
 
-/// The bytes of an ASCII test string (test data only).
-func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
-
 /// A reply action for an ASCII test string.
 func reply(_ text: String) -> SMTPServerSession.Action { .reply(bytes(text)) }
 
@@ -33,10 +30,10 @@ struct SMTPServerSessionTests {
         #expect(session.clientIdentity == bytes("client.example"))
     }
 
-    @Test("EHLO does not list STARTTLS when it is not available")
+    @Test("EHLO does not list STARTTLS when it is not available, and then AUTH is offered in plaintext")
     func ehloWithoutTLS() {
         var session = greeted(startTLS: false)
-        let expected = "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        let expected = "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("ehlo x")) == [reply(expected)])
         #expect(session.receive(line: bytes("STARTTLS")) == [reply("454 4.7.0 TLS not available\r\n")])
     }
@@ -49,7 +46,7 @@ struct SMTPServerSessionTests {
         session.tlsStarted()
         #expect(session.isTLSActive)
         #expect(session.clientIdentity == nil)
-        let expected = "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        let expected = "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("EHLO x")) == [reply(expected)])
     }
 
@@ -87,7 +84,12 @@ struct SMTPServerSessionTests {
             ("HELO client.example", "250 mail.test\r\n"),
             ("HELO", "501 5.5.4 Syntax: HELO hostname\r\n"),
             ("EHLO", "501 5.5.4 Syntax: EHLO hostname\r\n"),
-            ("VRFY postmaster", "502 5.5.2 Error: command not recognized\r\n"),
+            ("VRFY postmaster", "252 2.0.0 Cannot VRFY user, but will accept message\r\n"),
+            ("MAIL FROM:<a@b>", "503 5.5.1 Error: send HELO/EHLO first\r\n"),
+            ("RCPT TO:<a@b>", "503 5.5.1 Error: need MAIL command\r\n"),
+            ("DATA", "503 5.5.1 Error: need RCPT command\r\n"),
+            ("AUTH PLAIN", "503 5.5.1 Error: send EHLO first\r\n"),
+            ("XYZZY", "502 5.5.2 Error: command not recognized\r\n"),
             ("", "500 5.5.2 Error: bad syntax\r\n"),
         ]
     )
@@ -114,5 +116,107 @@ struct SMTPServerSessionTests {
     func overlongLine() {
         var session = greeted()
         #expect(session.receiveOverlongLine() == [reply("500 5.5.0 Line too long\r\n")])
+    }
+
+    /// A session under TLS that said EHLO.
+    func tlsSession(_ options: MailSessionOptions = .init()) -> SMTPServerSession {
+        var session = SMTPServerSession(options: options)
+        _ = session.greeting()
+        _ = session.receive(line: bytes("STARTTLS"))
+        session.tlsStarted()
+        _ = session.receive(line: bytes("EHLO c"))
+        return session
+    }
+
+    @Test("EHLO under TLS offers AUTH PLAIN LOGIN; before TLS AUTH is refused with 538")
+    func authOfferedUnderTLSOnly() {
+        var plain = greeted()
+        _ = plain.receive(line: bytes("EHLO c"))
+        #expect(
+            plain.receive(line: bytes("AUTH PLAIN AGFsaWNlAHNlY3JldA=="))
+                == [reply("538 5.7.11 Encryption required for requested authentication mechanism\r\n")]
+        )
+        var session = tlsSession()
+        #expect(
+            session.receive(line: bytes("EHLO c"))
+                == [reply("250-mail.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n")]
+        )
+    }
+
+    @Test("AUTH PLAIN with an initial response, and without one after 334")
+    func authPlain() {
+        var session = tlsSession()
+        // "\0alice\0secret"
+        #expect(session.receive(line: bytes("AUTH PLAIN AGFsaWNlAHNlY3JldA==")) == [reply("235 2.7.0 Authentication successful\r\n")])
+        #expect(session.authenticatedUser == bytes("alice"))
+        var other = tlsSession()
+        #expect(other.receive(line: bytes("AUTH PLAIN")) == [reply("334 \r\n")])
+        // "\0alice\0wrong"
+        #expect(other.receive(line: bytes("AGFsaWNlAHdyb25n")) == [reply("535 5.7.8 Authentication credentials invalid\r\n")])
+        #expect(other.authenticatedUser == nil)
+    }
+
+    @Test("AUTH LOGIN asks for the user and the password in base64")
+    func authLogin() {
+        var session = tlsSession()
+        #expect(session.receive(line: bytes("AUTH LOGIN")) == [reply("334 VXNlcm5hbWU6\r\n")])
+        #expect(session.receive(line: bytes("YWxpY2U=")) == [reply("334 UGFzc3dvcmQ6\r\n")])
+        #expect(session.receive(line: bytes("c2VjcmV0")) == [reply("235 2.7.0 Authentication successful\r\n")])
+    }
+
+    @Test("MAIL, RCPT, DATA with dot-stuffing deliver the message")
+    func mailTransaction() {
+        var session = greeted()
+        _ = session.receive(line: bytes("EHLO c"))
+        #expect(session.receive(line: bytes("MAIL FROM:<a@example> SIZE=10")) == [reply("250 2.1.0 OK\r\n")])
+        #expect(session.receive(line: bytes("RCPT TO:<alice@mail.test>")) == [reply("250 2.1.5 OK\r\n")])
+        #expect(session.receive(line: bytes("DATA")) == [reply("354 End data with <CR><LF>.<CR><LF>\r\n")])
+        #expect(session.state == .data)
+        #expect(session.receive(line: bytes("Subject: hi")) == [])
+        #expect(session.receive(line: bytes("")) == [])
+        #expect(session.receive(line: bytes("..dot")) == [])
+        #expect(
+            session.receive(line: bytes("."))
+                == [.deliver(bytes("Subject: hi\r\n\r\n.dot\r\n")), reply("250 2.0.0 OK: queued as 1\r\n")]
+        )
+        #expect(session.state == .ready)
+        #expect(session.mailFrom == nil)
+    }
+
+    @Test("with require-tls, mail commands get 530 before TLS; NOOP, EHLO, STARTTLS and QUIT do not")
+    func requireTLS() {
+        var session = SMTPServerSession(options: .init(requireTLS: true))
+        _ = session.greeting()
+        for line in ["MAIL FROM:<a@b>", "RCPT TO:<a@b>", "DATA", "AUTH PLAIN", "HELO x", "VRFY a", "RSET"] {
+            #expect(session.receive(line: bytes(line)) == [reply("530 5.7.0 Must issue a STARTTLS command first\r\n")])
+        }
+        #expect(session.receive(line: bytes("NOOP")) == [reply("250 2.0.0 OK\r\n")])
+        #expect(session.receive(line: bytes("STARTTLS")).last == .startTLS)
+        session.tlsStarted()
+        _ = session.receive(line: bytes("EHLO c"))
+        #expect(session.receive(line: bytes("MAIL FROM:<a@b>")) == [reply("250 2.1.0 OK\r\n")])
+    }
+
+    @Test("STARTTLS resets the transaction: MAIL needs a new EHLO (RFC 3207 §4.2)")
+    func resetAfterTLS() {
+        var session = greeted()
+        _ = session.receive(line: bytes("EHLO c"))
+        _ = session.receive(line: bytes("MAIL FROM:<a@b>"))
+        _ = session.receive(line: bytes("STARTTLS"))
+        session.tlsStarted()
+        #expect(session.mailFrom == nil)
+        #expect(session.receive(line: bytes("MAIL FROM:<a@b>")) == [reply("503 5.5.1 Error: send HELO/EHLO first\r\n")])
+    }
+
+    @Test("refuse-starttls offers STARTTLS and answers it with 454")
+    func refuseStartTLS() {
+        var session = SMTPServerSession(options: .init(refuseStartTLS: true))
+        _ = session.greeting()
+        guard case .reply(let ehlo) = session.receive(line: bytes("EHLO c")).first else {
+            Issue.record("no EHLO reply")
+            return
+        }
+        #expect(ehlo.contains("250-STARTTLS\r\n"))
+        #expect(session.receive(line: bytes("STARTTLS")) == [reply("454 4.7.0 TLS not available\r\n")])
     }
 }

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 import GnuTLSNIO
+import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
 
 @testable import MailFixtures
 
-@Suite("SMTPServerHandler on an EmbeddedChannel")
-struct SMTPServerHandlerTests {
-    /// A connected channel running the handler, with the greeting already read.
+@Suite("MailServerHandler on an EmbeddedChannel")
+struct MailServerHandlerTests {
+    /// A connected channel running the SMTP handler, with the greeting already read.
     func connectedChannel(
-        _ configuration: FakeSMTPServer.Configuration = .init(),
+        _ configuration: FakeMailServer.Configuration = .init(),
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: SMTPServerHandler(configuration: configuration))
+        let settings = try FakeMailServer.settings(for: configuration)
+        let handler = SMTPServerHandler(settings: settings, logger: Logger(label: "test"))
+        let channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2525)).wait()
         let greeting = try readAll(channel)
         #expect(greeting == bytes("220 mail.test ESMTP Parley fake server\r\n"), sourceLocation: sourceLocation)
@@ -64,24 +67,20 @@ struct SMTPServerHandlerTests {
 
     @Test("plaintext pipelined after STARTTLS is discarded and TLS goes to the front of the pipeline")
     func startTLSDiscardsPipelinedPlaintext() throws {
-        let tls = try FixtureCertificates.serverContext()
-        let channel = try connectedChannel(.init(tls: tls))
+        let channel = try connectedChannel(.init(tls: try FixtureCertificates.serverContext()))
         let handler = try channel.pipeline.syncOperations.handler(type: SMTPServerHandler.self)
         try channel.writeInbound(ByteBuffer(bytes: bytes("STARTTLS\r\nMAIL FROM:<evil@example>\r\nNOOP\r\n")))
         // The 220 leaves in plaintext; nothing answers the injected commands.
         #expect(try readAll(channel) == bytes("220 2.0.0 Ready to start TLS\r\n"))
         #expect(handler.session.isTLSActive)
         #expect(handler.session.state == .ready)
-        // The TLS handler now reads the socket, in front of the SMTP handler (the loopback tests
-        // show that the handshake and the dialog after it work through it).
         _ = try channel.pipeline.syncOperations.handler(type: GnuTLSHandler.self)
         _ = try? channel.finish()
     }
 
     @Test("STARTTLS is refused when not offered, even with a TLS context")
     func startTLSNotOffered() throws {
-        let tls = try FixtureCertificates.serverContext()
-        let channel = try connectedChannel(.init(tls: tls, offerStartTLS: false))
+        let channel = try connectedChannel(.init(tls: try FixtureCertificates.serverContext(), offerStartTLS: false))
         try channel.writeInbound(ByteBuffer(bytes: bytes("STARTTLS\r\nNOOP\r\n")))
         #expect(try readAll(channel) == bytes("454 4.7.0 TLS not available\r\n250 2.0.0 OK\r\n"))
         #expect(throws: (any Error).self) {
@@ -96,5 +95,23 @@ struct SMTPServerHandlerTests {
         try channel.writeInbound(ByteBuffer(bytes: bytes("QUIT\r\nNOOP\r\n")))
         #expect(try readAll(channel) == bytes("221 2.0.0 Bye\r\n"))
         #expect(!channel.isActive)
+    }
+
+    @Test("an IMAP literal split across reads reaches the session whole")
+    func imapLiteral() throws {
+        let configuration = FakeMailServer.Configuration(protocol: .imap, offerStartTLS: false)
+        let settings = try FakeMailServer.settings(for: configuration)
+        let channel = EmbeddedChannel(handler: MailServerHandler<IMAPServerSession>(settings: settings, logger: Logger(label: "test")))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 143)).wait()
+        #expect(try readAll(channel).starts(with: bytes("* OK [CAPABILITY")))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("a1 LOGIN alice {6}\r\n")))
+        #expect(try readAll(channel) == bytes("+ Ready for literal data\r\n"))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("sec")))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("ret\r\na2 NOOP\r\n")))
+        #expect(
+            try readAll(channel)
+                == bytes("a1 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\na2 OK NOOP completed\r\n")
+        )
+        _ = try channel.finish()
     }
 }

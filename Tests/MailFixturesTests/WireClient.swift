@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+import GnuTLSNIO
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// What a ``WireClient`` observed so far.
+struct WireState: Sendable {
+    /// Received bytes not yet consumed by a read.
+    var unread: [UInt8] = []
+    /// Every received byte, in order.
+    var all: [UInt8] = []
+    /// The size of each channel read, in order (the tarpit test counts them).
+    var readSizes: [Int] = []
+    /// The client-side TLS session, once its handshake completed.
+    var tls: TLSSessionInfo?
+    /// The first error the channel reported.
+    var error: String?
+    /// Whether the connection closed.
+    var closed = false
+}
+
+/// Records everything a connection delivers into a shared ``WireState``.
+final class WireRecorder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let shared: SharedState
+
+    init(shared: SharedState) {
+        self.shared = shared
+    }
+
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        shared.state.withLock {
+            $0.unread += bytes
+            $0.all += bytes
+            $0.readSizes.append(bytes.count)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let info) = event as? GnuTLSEvent {
+            shared.state.withLock { $0.tls = info }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        shared.state.withLock { if $0.error == nil { $0.error = "\(error)" } }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        shared.state.withLock { $0.closed = true }
+        context.fireChannelInactive()
+    }
+}
+
+/// A raw byte client for loopback tests: sends bytes as given, reads bytes until a needle, and
+/// can put a TLS handler in front for STARTTLS. Every wait has a deadline.
+final class WireClient: Sendable {
+    let channel: any Channel
+    private let shared: SharedState
+
+    private init(channel: any Channel, shared: SharedState) {
+        self.channel = channel
+        self.shared = shared
+    }
+
+    /// Connects to 127.0.0.1:`port`, with TLS from the first byte when `tls` is given.
+    static func connect(
+        port: Int,
+        tls: GnuTLSContext? = nil,
+        serverHostname: String = "localhost"
+    ) async throws -> WireClient {
+        let box = SharedState()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            GnuTLSHandler(context: tls, serverHostname: serverHostname)
+                        )
+                    }
+                    try channel.pipeline.syncOperations.addHandler(WireRecorder(shared: box))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        return WireClient(channel: channel, shared: box)
+    }
+
+    /// Sends bytes exactly as given, in one write.
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+    }
+
+    /// A snapshot of what was observed.
+    var snapshot: WireState { shared.state.withLock { $0 } }
+
+    /// Waits until `condition` holds on the state, polling every 10 ms.
+    ///
+    /// - Returns: whether it held before the deadline.
+    func wait(seconds: Double = 10, _ condition: (WireState) -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if shared.state.withLock({ condition($0) }) { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return shared.state.withLock { condition($0) }
+    }
+
+    /// Reads up to and including `needle`, waiting at most `seconds`; consumes what it returns.
+    ///
+    /// - Returns: the bytes, or nil (and a recorded issue) when the needle did not arrive in time.
+    func read(
+        through needle: [UInt8],
+        seconds: Double = 10,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [UInt8]? {
+        let found = try await wait(seconds: seconds) { $0.unread.firstRange(of: needle) != nil }
+        guard found else {
+            let unread = snapshot.unread
+            Issue.record(
+                "no \(String(decoding: needle, as: UTF8.self).debugDescription) within \(seconds) s; unread: \(String(decoding: unread, as: UTF8.self).debugDescription)",
+                sourceLocation: sourceLocation
+            )
+            return nil
+        }
+        return shared.state.withLock { state in
+            let range = state.unread.firstRange(of: needle)!
+            let bytes = Array(state.unread[..<range.upperBound])
+            state.unread.removeFirst(range.upperBound)
+            return bytes
+        }
+    }
+
+    /// Sends a command line and reads through `needle`.
+    func exchange(
+        _ line: String,
+        through needle: String,
+        seconds: Double = 10,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [UInt8]? {
+        try await send(Array(line.utf8))
+        return try await read(through: Array(needle.utf8), seconds: seconds, sourceLocation: sourceLocation)
+    }
+
+    /// Waits for the connection to close.
+    func waitForClose(seconds: Double = 10) async throws -> Bool {
+        try await wait(seconds: seconds) { $0.closed }
+    }
+
+    /// Puts a client-role TLS handler at the front of the pipeline (STARTTLS) and waits for the
+    /// handshake to finish or fail.
+    ///
+    /// - Returns: the session, or nil when the handshake failed or did not finish in time.
+    func startTLS(
+        _ context: GnuTLSContext,
+        serverHostname: String = "localhost",
+        seconds: Double = 10
+    ) async throws -> TLSSessionInfo? {
+        let channel = self.channel
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(
+                GnuTLSHandler(context: context, serverHostname: serverHostname),
+                position: .first
+            )
+        }.get()
+        _ = try await wait(seconds: seconds) { $0.tls != nil || $0.error != nil || $0.closed }
+        return snapshot.tls
+    }
+
+    /// Closes the connection (ignoring a connection that closed already).
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Holds the state shared by a client and its recorder.
+final class SharedState: Sendable {
+    let state = Mutex(WireState())
+}
+
+/// The bytes of an ASCII test string (test data only).
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// Test data as text for messages.
+func text(_ bytes: [UInt8]?) -> String { String(decoding: bytes ?? [], as: UTF8.self) }
+
+extension Array where Element == UInt8 {
+    /// Whether the bytes contain `needle`.
+    func contains(_ needle: String) -> Bool { firstRange(of: Array(needle.utf8)) != nil }
+}
