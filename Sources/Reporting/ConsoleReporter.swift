@@ -20,6 +20,8 @@ public final class ConsoleReporter: @unchecked Sendable {
     private let lock = NSLock()
     // Partial lines waiting for their end, per direction ("->" or "<-"), with their TLS flag.
     private var pending: (direction: Direction, tls: Bool, bytes: [UInt8])?
+    // The connection the last wire line belonged to; a change is announced.
+    private var lastConnection: String?
 
     private enum Direction { case sent, received }
 
@@ -40,6 +42,7 @@ public final class ConsoleReporter: @unchecked Sendable {
         var out = ""
         switch event {
         case .scenarioStarted(let name, let file):
+            lastConnection = nil
             out += paint("=== scenario: \(name) (\(file))", .bold) + "\n"
         case .serverStarted(let proto, let host, let port):
             out += info("embedded \(proto) server listening on \(host):\(port)")
@@ -47,8 +50,16 @@ public final class ConsoleReporter: @unchecked Sendable {
             break
         case .note(let text):
             out += flush() + info(text)
-        case .connection(_, let event):
-            out += connection(event)
+        case .connection(let name, let event):
+            if let last = lastConnection, last != name {
+                out += flush() + info("on connection '\(name)':")
+            }
+            lastConnection = name
+            if case .connected(let local, let remote) = event, name != "main" {
+                out += flush() + info("connection '\(name)' connected to \(remote) (from \(local))")
+            } else {
+                out += connection(event)
+            }
         case .stepPassed:
             break
         case .stepFailed(_, let step, let failure):

@@ -27,14 +27,24 @@ public struct ScenarioRunner: Sendable {
 
     /// The loader to use with this runner: it checks every pattern with PCRE2 at load time.
     public static var loader: ScenarioLoader {
-        ScenarioLoader { source, caseInsensitive in
-            do throws(PatternError) {
-                _ = try BytePattern(source, options: patternOptions(caseInsensitive: caseInsensitive))
-                return nil
-            } catch {
-                return (error.message, error.offset)
+        ScenarioLoader(
+            validatePattern: { source, caseInsensitive in
+                do throws(PatternError) {
+                    _ = try BytePattern(source, options: patternOptions(caseInsensitive: caseInsensitive))
+                    return nil
+                } catch {
+                    return (error.message, error.offset)
+                }
+            },
+            validateFault: { knob in
+                do {
+                    _ = try MailServerFault(parsing: knob)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
             }
-        }
+        )
     }
 
     /// Runs one scenario.
@@ -75,7 +85,7 @@ private actor Execution {
     let runner: ScenarioRunner
     let rawEmit: @Sendable (RunEvent) -> Void
 
-    var servers: [String: FakeSMTPServer] = [:]
+    var servers: [String: FakeMailServer] = [:]
     var connections: [String: Connection] = [:]
     var current: String?
     /// Variables set while running (`set:` and named captures); they win over everything else.
@@ -188,18 +198,18 @@ private actor Execution {
 
     // MARK: Embedded servers
 
-    func startServer(_ spec: EmbeddedServer) async throws(Failure) -> FakeSMTPServer {
-        guard spec.protocol == .smtp, spec.faults.isEmpty, !spec.implicitTLS, spec.users.isEmpty else {
-            throw Failure(
-                .runtime,
-                at: spec.location,
-                "this build's embedded server speaks plain SMTP with STARTTLS only (no imap/pop3, faults, implicit TLS or users yet)"
-            )
-        }
-        var configuration = FakeSMTPServer.Configuration()
+    func startServer(_ spec: EmbeddedServer) async throws(Failure) -> FakeMailServer {
+        var configuration = FakeMailServer.Configuration(protocol: MailProtocol(rawValue: spec.protocol.rawValue) ?? .smtp)
         configuration.hostname = spec.hostname
-        configuration.offerStartTLS = spec.starttls
-        if spec.starttls, let certificate = spec.certificate, let key = spec.key {
+        configuration.offerStartTLS = spec.starttls && !spec.implicitTLS
+        configuration.implicitTLS = spec.implicitTLS
+        if !spec.users.isEmpty { configuration.users = spec.users }
+        do {
+            configuration.faults = try spec.faults.map { try MailServerFault(parsing: $0) }
+        } catch {
+            throw Failure(.runtime, at: spec.location, "bad fault knob: \(error)")
+        }
+        if spec.starttls || spec.implicitTLS, let certificate = spec.certificate, let key = spec.key {
             do {
                 configuration.tls = try GnuTLSContext(
                     configuration: .server(certificateChainFile: certificate, privateKeyFile: key)
@@ -211,7 +221,7 @@ private actor Execution {
         do {
             // The transcript already shows the dialog; the server's own log would repeat it.
             let quiet = Logger(label: "parley.embedded-server") { _ in SwiftLogNoOpLogHandler() }
-            let server = try await FakeSMTPServer.start(configuration, logger: quiet)
+            let server = try await FakeMailServer.start(configuration, logger: quiet)
             emit(.serverStarted(protocol: spec.protocol.rawValue, host: server.host, port: server.port))
             return server
         } catch {
@@ -246,7 +256,7 @@ private actor Execution {
         if let previous = connections.removeValue(forKey: connect.name) {
             await previous.process.close()
         }
-        var target: FakeSMTPServer?
+        var target: FakeMailServer?
         if let name = connect.server {
             guard let server = servers[name] else {
                 throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
@@ -398,6 +408,24 @@ private actor Execution {
     func perform(_ starttls: Step.StartTLS, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let location = step.location
+        let mode = starttls.required ? "mandatory" : "opportunistic"
+        // Stripping: a capability list from before TLS that does not offer STARTTLS.
+        if let word = starttls.capabilityWord, let capabilities = connection.capabilitiesBeforeTLS,
+            !CapabilityWords.parse(capabilities).contains(word.uppercased())
+        {
+            set("starttls", "not-offered")
+            guard !starttls.required else {
+                throw Failure(
+                    .expectation,
+                    at: location,
+                    "STARTTLS is not offered (\(mode)): the capabilities before TLS lack \(word)",
+                    expected: word,
+                    actual: CapabilityWords.parse(capabilities).sorted().joined(separator: " ")
+                )
+            }
+            emit(.note("STARTTLS is not offered; going on in plain text (opportunistic)"))
+            return
+        }
         let context = try makeContext(starttls.tls, at: location)
         let name = try serverName(starttls.tls, host: connection.host)
         let command = Array(try expand(starttls.command).utf8)
@@ -415,11 +443,20 @@ private actor Execution {
             )
         } catch {
             if starttls.expectFailure, error.kind == .tls {
+                set("starttls", "failed")
                 emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
                 return
             }
+            if error.kind == .starttlsRefused {
+                set("starttls", "refused")
+                if !starttls.required {
+                    emit(.note("the server refused STARTTLS; going on in plain text (opportunistic)"))
+                    return
+                }
+            }
             throw failure(error, at: location, expected: error.kind == .starttlsRefused ? starttls.success.source : nil)
         }
+        set("starttls", "upgraded")
         if starttls.expectFailure {
             throw Failure(.expectation, at: location, "the TLS handshake succeeded, but the step expects it to fail")
         }

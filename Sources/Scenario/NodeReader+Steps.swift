@@ -209,8 +209,10 @@ extension NodeReader {
             success: PatternSpec(defaults.starttlsSuccess, at: at),
             tls: TLSOptions()
         )
+        result.capabilityWord = defaults.starttlsCapability
         if isNull(node) { return result }
         guard var map = mapping(node, what: "'starttls'") else { return nil }
+        if let n = map.take("required"), let v = bool(n) { result.required = v }
         if let n = map.take("command"), let v = template(n) { result.command = v }
         if let n = map.take("reply"), let v = pattern(n, caseInsensitive: false) { result.reply = v }
         if let n = map.take("success"), let v = pattern(n, caseInsensitive: false) { result.success = v }
@@ -226,7 +228,7 @@ extension NodeReader {
         result.tls = readTLS(&map)
         finish(
             &map,
-            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake"] + Self.tlsKeys,
+            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "required"] + Self.tlsKeys,
             in: "'starttls'"
         )
         return result

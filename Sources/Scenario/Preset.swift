@@ -24,6 +24,8 @@ public struct Preset: Sendable, Hashable {
     public var starttlsReply: String
     /// Matched against that reply: a match means go ahead.
     public var starttlsSuccess: String
+    /// The capability word that advertises STARTTLS, when the protocol has one.
+    public var starttlsCapability: String?
 
     /// Every preset, by name.
     public static let all: [String: Preset] = Dictionary(
@@ -41,21 +43,24 @@ public struct Preset: Sendable, Hashable {
     public static let smtp = Preset(
         name: "smtp", port: 25, implicitTLSPort: 465, greeting: replyLine,
         capabilityCommand: "EHLO ${client-name}\r\n", endOfCapabilities: replyLine,
-        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^220[ -]"
+        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^220[ -]",
+        starttlsCapability: "STARTTLS"
     )
 
     /// Message submission (RFC 6409) on port 587, with SMTPS (RFC 8314) on 465.
     public static let submission = Preset(
         name: "submission", port: 587, implicitTLSPort: 465, greeting: replyLine,
         capabilityCommand: "EHLO ${client-name}\r\n", endOfCapabilities: replyLine,
-        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^220[ -]"
+        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^220[ -]",
+        starttlsCapability: "STARTTLS"
     )
 
     /// LMTP (RFC 2033): LHLO instead of EHLO.
     public static let lmtp = Preset(
         name: "lmtp", port: 24, implicitTLSPort: nil, greeting: replyLine,
         capabilityCommand: "LHLO ${client-name}\r\n", endOfCapabilities: replyLine,
-        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^220[ -]"
+        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^220[ -]",
+        starttlsCapability: "STARTTLS"
     )
 
     /// IMAP (RFC 9051, RFC 2595): tagged CAPABILITY and STARTTLS.
@@ -63,35 +68,40 @@ public struct Preset: Sendable, Hashable {
         name: "imap", port: 143, implicitTLSPort: 993, greeting: #"^\* (?:OK|PREAUTH|BYE)\b[^\n]*\n"#,
         capabilityCommand: "P1 CAPABILITY\r\n", endOfCapabilities: #"^(?:\*[^\n]*\n)*P1 (?:OK|NO|BAD)\b[^\n]*\n"#,
         starttlsCommand: "P2 STARTTLS\r\n", starttlsReply: #"^(?:\*[^\n]*\n)*P2 (?:OK|NO|BAD)\b[^\n]*\n"#,
-        starttlsSuccess: "^P2 OK\\b"
+        starttlsSuccess: "^P2 OK\\b",
+        starttlsCapability: "STARTTLS"
     )
 
     /// POP3 (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS).
     public static let pop3 = Preset(
         name: "pop3", port: 110, implicitTLSPort: 995, greeting: #"^[+-](?:OK|ERR)\b[^\n]*\n"#,
         capabilityCommand: "CAPA\r\n", endOfCapabilities: #"^(?:\+OK\b[^\n]*\n(?:[^\n]*\n)*?\.\r?\n|-ERR\b[^\n]*\n)"#,
-        starttlsCommand: "STLS\r\n", starttlsReply: #"^[+-](?:OK|ERR)\b[^\n]*\n"#, starttlsSuccess: "^\\+OK\\b"
+        starttlsCommand: "STLS\r\n", starttlsReply: #"^[+-](?:OK|ERR)\b[^\n]*\n"#, starttlsSuccess: "^\\+OK\\b",
+        starttlsCapability: "STLS"
     )
 
     /// ManageSieve (RFC 5804): the greeting is the capability list.
     public static let sieve = Preset(
         name: "sieve", port: 4190, implicitTLSPort: nil, greeting: #"^(?:"[^\n]*\n)*(?:OK|NO|BYE)\b[^\n]*\n"#,
         capabilityCommand: "CAPABILITY\r\n", endOfCapabilities: #"^(?:"[^\n]*\n)*(?:OK|NO|BYE)\b[^\n]*\n"#,
-        starttlsCommand: "STARTTLS\r\n", starttlsReply: #"^(?:OK|NO|BYE)\b[^\n]*\n"#, starttlsSuccess: "^OK\\b"
+        starttlsCommand: "STARTTLS\r\n", starttlsReply: #"^(?:OK|NO|BYE)\b[^\n]*\n"#, starttlsSuccess: "^OK\\b",
+        starttlsCapability: "STARTTLS"
     )
 
     /// NNTP (RFC 3977, RFC 4642): CAPABILITIES, STARTTLS, 382.
     public static let nntp = Preset(
         name: "nntp", port: 119, implicitTLSPort: 563, greeting: replyLine,
         capabilityCommand: "CAPABILITIES\r\n", endOfCapabilities: #"^(?:101 [^\n]*\n(?:[^\n]*\n)*?\.\r?\n|[45][0-9]{2} [^\n]*\n)"#,
-        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^382 "
+        starttlsCommand: "STARTTLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^382 ",
+        starttlsCapability: "STARTTLS"
     )
 
     /// FTP (RFC 959, RFC 2389 FEAT, RFC 4217 AUTH TLS).
     public static let ftp = Preset(
         name: "ftp", port: 21, implicitTLSPort: 990, greeting: replyLine,
         capabilityCommand: "FEAT\r\n", endOfCapabilities: #"^(?:211-[^\n]*\n(?:[^\n]*\n)*?211 [^\n]*\n|[0-9]{3} [^\n]*\n)"#,
-        starttlsCommand: "AUTH TLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^234 "
+        starttlsCommand: "AUTH TLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^234 ",
+        starttlsCapability: nil
     )
 
     /// XMPP client-to-server (RFC 6120 §5): the client opens the stream, the features end it.
@@ -101,6 +111,7 @@ public struct Preset: Sendable, Hashable {
             + "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
         endOfCapabilities: "</stream:features>",
         starttlsCommand: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
-        starttlsReply: "<(?:proceed|failure)\\b[^>]*/>", starttlsSuccess: "<proceed\\b"
+        starttlsReply: "<(?:proceed|failure)\\b[^>]*/>", starttlsSuccess: "<proceed\\b",
+        starttlsCapability: nil
     )
 }

@@ -308,8 +308,15 @@ public struct Step: Sendable {
         public var success: PatternSpec
         /// Verification and other TLS settings.
         public var tls: TLSOptions
-        /// Whether the handshake is expected to succeed (`expect: fail` inverts the step).
+        /// Whether the handshake is expected to succeed (`handshake: fail` inverts the step).
         public var expectFailure: Bool = false
+        /// Mandatory STARTTLS (the default): not offered or refused fails the step. With
+        /// `required: false` (opportunistic) the dialog goes on in plain text, and the outcome is
+        /// kept in the variable `starttls`: `upgraded`, `not-offered` or `refused`.
+        public var required: Bool = true
+        /// The capability word that advertises STARTTLS (from the preset), checked against the
+        /// last capability response before TLS when there is one.
+        public var capabilityWord: String?
         /// The deadline for the reply, overriding the scenario's expect timeout.
         public var timeout: Duration?
         /// The handshake deadline, overriding the scenario's.

@@ -8,12 +8,19 @@ public struct ScenarioLoader: Sendable {
     /// byte offset in the pattern where it went wrong, or nil when the pattern is fine.
     public typealias PatternValidator = @Sendable (_ source: String, _ caseInsensitive: Bool) -> (message: String, offset: Int)?
 
+    /// Checks an embedded server's fault knob (`NAME` or `NAME=VALUE`); returns what is wrong,
+    /// or nil when the knob is fine.
+    public typealias FaultValidator = @Sendable (_ knob: String) -> String?
+
     /// The pattern check; the runner passes PCRE2's compiler.
     public var validatePattern: PatternValidator?
+    /// The fault-knob check; the runner passes the fake servers' parser.
+    public var validateFault: FaultValidator?
 
     /// Creates a loader.
-    public init(validatePattern: PatternValidator? = nil) {
+    public init(validatePattern: PatternValidator? = nil, validateFault: FaultValidator? = nil) {
         self.validatePattern = validatePattern
+        self.validateFault = validateFault
     }
 
     /// Loads one scenario file.
@@ -36,6 +43,7 @@ public struct ScenarioLoader: Sendable {
     /// - Throws: `ScenarioLoadError` with every problem found.
     public func load(yaml: String, file: String) throws(ScenarioLoadError) -> Scenario {
         var reader = NodeReader(file: file, validatePattern: validatePattern)
+        reader.validateFault = validateFault
         reader.sources[file] = yaml
         let scenario = reader.scenario(yaml: yaml)
         if !reader.diagnostics.isEmpty {
@@ -76,6 +84,7 @@ struct NodeReader {
     /// The file being read now (changes while an included file is read).
     var file: String
     let validatePattern: ScenarioLoader.PatternValidator?
+    var validateFault: ScenarioLoader.FaultValidator?
     var diagnostics: [Diagnostic] = []
     /// The text of every file read, for carets.
     var sources: [String: String] = [:]
@@ -275,7 +284,13 @@ struct NodeReader {
         if let n = map.take("implicit-tls"), let v = bool(n) { server.implicitTLS = v }
         if let n = map.take("certificate"), let v = path(n) { server.certificate = v }
         if let n = map.take("key"), let v = path(n) { server.key = v }
-        if let n = map.take("faults") { server.faults = stringList(n, what: "a list of fault knobs (NAME or NAME=VALUE)") }
+        if let n = map.take("faults") {
+            server.faults = stringList(n, what: "a list of fault knobs (NAME or NAME=VALUE)")
+            let items = n.sequence.map(Array.init) ?? [n]
+            for (knob, item) in zip(server.faults, items) {
+                if let problem = validateFault?(knob) { error(item, problem) }
+            }
+        }
         if let n = map.take("users"), var users = mapping(n, what: "'users' (a mapping of user names to passwords)") {
             for (key, value) in users.pairs {
                 guard let user = key.scalar?.string else { continue }
@@ -285,6 +300,9 @@ struct NodeReader {
         }
         if (server.starttls || server.implicitTLS) && (server.certificate == nil || server.key == nil) {
             error(node, "the embedded server uses TLS and needs 'certificate' and 'key' (or 'starttls: false')")
+        }
+        if server.implicitTLS && server.starttls && map.node("starttls") != nil {
+            error(node, "'implicit-tls' and 'starttls' exclude each other: TLS starts with the connection")
         }
         finish(
             &map,

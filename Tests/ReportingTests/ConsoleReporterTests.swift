@@ -57,17 +57,17 @@ struct ConsoleReporterTests {
         )
         let text = render([
             .scenarioStarted(name: "demo", file: "s.yaml"),
-            .connection(name: "c1", event: .connected(local: "127.0.0.1:5000", remote: "127.0.0.1:25")),
-            .connection(name: "c1", event: .received(Array("220 hi".utf8), tls: false)),
-            .connection(name: "c1", event: .received(Array("\r\n".utf8), tls: false)),
-            .connection(name: "c1", event: .sent(Array("STARTTLS\r\n".utf8), tls: false)),
-            .connection(name: "c1", event: .received(Array("220 go\r\n".utf8), tls: false)),
-            .connection(name: "c1", event: .discarded(Array("250 X\r\n".utf8))),
-            .connection(name: "c1", event: .handshakeStarted(serverName: "localhost")),
-            .connection(name: "c1", event: .tlsEstablished(session)),
-            .connection(name: "c1", event: .sent(Array("QUIT\r\n".utf8), tls: true)),
-            .connection(name: "c1", event: .received(Array("221 bye\n\u{1B}\r\n".utf8), tls: true)),
-            .connection(name: "c1", event: .closed(byPeer: true)),
+            .connection(name: "main", event: .connected(local: "127.0.0.1:5000", remote: "127.0.0.1:25")),
+            .connection(name: "main", event: .received(Array("220 hi".utf8), tls: false)),
+            .connection(name: "main", event: .received(Array("\r\n".utf8), tls: false)),
+            .connection(name: "main", event: .sent(Array("STARTTLS\r\n".utf8), tls: false)),
+            .connection(name: "main", event: .received(Array("220 go\r\n".utf8), tls: false)),
+            .connection(name: "main", event: .discarded(Array("250 X\r\n".utf8))),
+            .connection(name: "main", event: .handshakeStarted(serverName: "localhost")),
+            .connection(name: "main", event: .tlsEstablished(session)),
+            .connection(name: "main", event: .sent(Array("QUIT\r\n".utf8), tls: true)),
+            .connection(name: "main", event: .received(Array("221 bye\n\u{1B}\r\n".utf8), tls: true)),
+            .connection(name: "main", event: .closed(byPeer: true)),
         ])
         let expected = """
             === scenario: demo (s.yaml)
@@ -95,8 +95,8 @@ struct ConsoleReporterTests {
     @Test("a partial line is printed when the direction changes, marked as having no line end")
     func partialLine() {
         let text = render([
-            .connection(name: "c1", event: .received(Array("Password: ".utf8), tls: false)),
-            .connection(name: "c1", event: .sent(Array("secret\r\n".utf8), tls: false)),
+            .connection(name: "main", event: .received(Array("Password: ".utf8), tls: false)),
+            .connection(name: "main", event: .sent(Array("secret\r\n".utf8), tls: false)),
         ])
         #expect(text == "<-  Password:  (no line end)\n -> secret\n")
     }
