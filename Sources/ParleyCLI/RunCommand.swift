@@ -83,6 +83,11 @@ struct RunCommand: AsyncParsableCommand {
         if isatty(STDERR_FILENO) == 1 {
             frontend.progress = { text in FileHandle.standardError.write(Data(text.utf8)) }
         }
+        // Interrupted: write complete reports for what finished, then exit 128 + signal.
+        let interruptible = frontend
+        onTermination { signal in
+            Foundation.exit(interruptible.writeInterrupted(signal: signal))
+        }
         let status = await frontend.run()
         if status != 0 { throw ExitCode(status) }
     }

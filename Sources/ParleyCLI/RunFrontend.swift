@@ -17,6 +17,8 @@ public struct RunFrontend: Sendable {
         public static let invalid: Int32 = 2
         /// A connection or runtime error that the scenario did not expect.
         public static let runtimeError: Int32 = 3
+        /// Interrupted by SIGINT (130 = 128 + 2); SIGTERM gives 143.
+        public static let interrupted: Int32 = 130
     }
 
     /// One slice of a suite spread over machines: `index` of `total`, 1-based.
@@ -64,6 +66,9 @@ public struct RunFrontend: Sendable {
     public var output: @Sendable (String) -> Void
     /// Where progress goes (standard error on a terminal), if anywhere.
     public var progress: (@Sendable (String) -> Void)?
+    /// Where finished scenarios are recorded as they finish, so that an interrupted run can
+    /// still write its reports (see ``writeInterrupted(_:signal:)``).
+    public var ledger = RunLedger()
 
     /// Creates a frontend with the defaults: one job, all files, transcripts only.
     public init(paths: [String], variables: [String: String] = [:], colour: Bool = false, output: @escaping @Sendable (String) -> Void) {
@@ -84,18 +89,35 @@ public struct RunFrontend: Sendable {
         } else {
             selected = scenarios
         }
-        let clock = ContinuousClock()
-        let began = clock.now
-        let started = Date()
+        ledger.begin(total: selected.count)
         if tap { output(TAPReporter.header(count: selected.count)) }
-        let records = await runAll(selected)
-        let run = RunRecord(scenarios: records, started: started, duration: clock.now - began)
+        _ = await runAll(selected)
+        // An interrupt that came first has written the reports already.
+        guard let run = ledger.finish() else { return Status.interrupted }
+        return report(run, interruption: nil)
+    }
+
+    /// Writes the reports for an interrupted run: complete, valid files for the scenarios that
+    /// finished. Returns the exit status to use: 128 + the signal's number.
+    ///
+    /// - Parameter signal: the signal that interrupted the run (SIGINT, SIGTERM).
+    public func writeInterrupted(signal: Int32) -> Int32 {
+        guard let run = ledger.finish() else { return 128 + signal }
+        let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+        output("\n*** interrupted by \(name) after \(run.scenarios.count) of \(ledger.total) scenarios\n")
+        _ = report(run, interruption: name)
+        return 128 + signal
+    }
+
+    /// Writes the report files and the summary line; returns the exit status.
+    func report(_ run: RunRecord, interruption: String?) -> Int32 {
         var status = exitStatus(run)
         if let junitPath {
             status = max(status, write(JUnitReporter.render(run), to: junitPath))
         }
         if let jsonPath {
-            status = max(status, write(JSONReporter.render(run, parleyVersion: ParleyVersion.string), to: jsonPath))
+            let json = JSONReporter.render(run, parleyVersion: ParleyVersion.string, interruption: interruption)
+            status = max(status, write(json, to: jsonPath))
         }
         let counts = run.counts
         var summary = "\(counts.passed) passed, \(counts.failed) failed"
@@ -156,6 +178,7 @@ public struct RunFrontend: Sendable {
             }
             for await (index, record) in group {
                 records[index] = record
+                ledger.record(record, at: index)
                 board.finished()
                 if next < scenarios.count {
                     start(next)
@@ -260,6 +283,47 @@ public struct RunFrontend: Sendable {
         }
         var seen = Set<String>()
         return files.filter { seen.insert($0).inserted }
+    }
+}
+
+/// The scenarios of a run that have finished, kept where a signal handler can reach them.
+public final class RunLedger: @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [Int: ScenarioRecord] = [:]
+    private var started = Date()
+    private var began = ContinuousClock.now
+    private var finished = false
+    private var _total = 0
+
+    /// Creates an empty ledger.
+    public init() {}
+
+    /// How many scenarios the run has.
+    public var total: Int { lock.withLock { _total } }
+
+    /// Marks the start of a run of `total` scenarios.
+    func begin(total: Int) {
+        lock.withLock {
+            _total = total
+            started = Date()
+            began = ContinuousClock.now
+        }
+    }
+
+    /// Records a finished scenario.
+    func record(_ record: ScenarioRecord, at index: Int) {
+        lock.withLock { records[index] = record }
+    }
+
+    /// The run so far, in file order, exactly once: nil for the second caller (so a normal end
+    /// and an interrupt never both write the reports).
+    func finish() -> RunRecord? {
+        lock.withLock {
+            guard !finished else { return nil }
+            finished = true
+            let ordered = records.keys.sorted().compactMap { records[$0] }
+            return RunRecord(scenarios: ordered, started: started, duration: ContinuousClock.now - began)
+        }
     }
 }
 

@@ -73,19 +73,25 @@ struct ServeCommand: AsyncParsableCommand {
 func waitForTermination() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         let once = OnceFlag()
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                if once.set() { continuation.resume() }
-            }
-            source.resume()
-            sources.append(source)
+        onTermination { _ in
+            if once.set() { continuation.resume() }
         }
-        // The sources must live as long as the process waits.
-        SignalSources.keep(sources)
     }
+}
+
+/// Calls `handler` (on a background queue) with the signal's number when SIGINT or SIGTERM
+/// arrives, instead of the default of dying on the spot.
+func onTermination(_ handler: @escaping @Sendable (Int32) -> Void) {
+    var sources: [any DispatchSourceSignal] = []
+    for signalNumber in [SIGINT, SIGTERM] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler { handler(signalNumber) }
+        source.resume()
+        sources.append(source)
+    }
+    // The sources must live as long as the process.
+    SignalSources.keep(sources)
 }
 
 /// A flag that can be set once, from any thread.

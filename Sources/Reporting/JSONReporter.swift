@@ -10,9 +10,10 @@ import Scenario
 /// printable UTF-8) and as `base64` (exact).
 public enum JSONReporter {
     /// The JSON document for a run, with sorted keys, ending in a newline.
-    public static func render(_ run: RunRecord, parleyVersion: String) -> String {
+    public static func render(_ run: RunRecord, parleyVersion: String, interruption: String? = nil) -> String {
         let counts = run.counts
         let document: [String: Any] = [
+            "interrupted": interruption ?? NSNull(),
             "parley": parleyVersion,
             "started": JUnitReporter.timestamp(run.started),
             "duration": run.duration.seconds,
