@@ -7,17 +7,20 @@ public struct Parley: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "Script and check protocol dialogs: connect, expect, STARTTLS, assert.",
-        discussion: """
-            Exit status: 0 every scenario passed; 1 an expectation or assertion failed; 2 an \
-            invalid scenario or bad usage, nothing run; 3 a connection or runtime error that the \
-            scenario did not expect.
-            """,
+        discussion: exitStatusHelp,
         version: ParleyVersion.string,
         subcommands: [RunCommand.self, CheckCommand.self, ServeCommand.self, VersionCommand.self]
     )
 
     public init() {}
 }
+
+/// The exit statuses of `parley run`, for `--help`.
+let exitStatusHelp = """
+    Exit status: 0 every scenario passed; 1 an expectation or assertion failed; 2 an invalid \
+    scenario or bad usage, nothing run; 3 a connection or runtime error that the scenario did not \
+    expect; 130 or 143 interrupted by SIGINT or SIGTERM (reports are still written).
+    """
 
 /// Parley's own version.
 public enum ParleyVersion {

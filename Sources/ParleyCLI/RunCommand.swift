@@ -7,11 +7,7 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run scenario files (or every .yaml and .yml file under a folder) and print transcripts.",
-        discussion: """
-            Exit status: 0 every scenario passed; 1 an expectation or assertion failed; 2 an \
-            invalid scenario or bad usage, nothing run; 3 a connection or runtime error that the \
-            scenario did not expect.
-            """
+        discussion: exitStatusHelp
     )
 
     @Argument(help: "Scenario files, or folders to search for *.yaml and *.yml files.")
