@@ -36,6 +36,12 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print TAP (version 14) instead of transcripts.")
     var tap = false
 
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Load mode: run the one scenario this many times and report throughput and latency percentiles.", valueName: "N"))
+    var repeatCount: Int?
+
+    @Option(help: ArgumentHelp("Load mode: sessions in flight at once (default 1).", valueName: "C"))
+    var concurrency: Int?
+
     @Flag(help: "Never colour the output (NO_COLOR in the environment does the same).")
     var noColor = false
 
@@ -48,6 +54,17 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--shard takes I/N with 1 <= I <= N, not '\(shard)'")
         }
         _ = try environmentShard()
+        if let repeatCount {
+            guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
+            guard paths.count == 1 else { throw ValidationError("--repeat runs one scenario file; \(paths.count) were given") }
+            if junit != nil || tap || shard != nil {
+                throw ValidationError("--repeat reports figures, not test results: leave out --junit, --tap and --shard")
+            }
+        }
+        if let concurrency {
+            guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+            guard repeatCount != nil else { throw ValidationError("--concurrency goes with --repeat") }
+        }
     }
 
     /// The shard named by CI_NODE_INDEX and CI_NODE_TOTAL (GitLab's parallel jobs), if both are set.
@@ -65,6 +82,16 @@ struct RunCommand: AsyncParsableCommand {
         for item in variables {
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             parsed[String(parts[0])] = String(parts[1])
+        }
+        if let repeatCount {
+            var load = LoadFrontend(file: paths[0], sessions: repeatCount, concurrency: concurrency ?? 1) { text in
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+            load.variables = parsed
+            load.jsonPath = json
+            let status = await load.run()
+            if status != 0 { throw ExitCode(status) }
+            return
         }
         let environment = ProcessInfo.processInfo.environment
         let colour = !noColor && !tap && environment["NO_COLOR"] == nil && isatty(STDOUT_FILENO) == 1

@@ -106,6 +106,8 @@ public struct ScenarioResult: Sendable {
     public var duration: Duration
     /// Whether any TLS verification was switched off in this scenario.
     public var insecure: Bool
+    /// How long each step that ran took, in order (the failing one included).
+    public var stepDurations: [Duration] = []
 
     /// Creates a result.
     public init(

@@ -53,13 +53,17 @@ public struct ScenarioRunner: Sendable {
     ///   - scenario: the scenario.
     ///   - emit: receives every event, secrets already masked; called one at a time.
     /// - Returns: how the scenario ended.
-    public func run(_ scenario: Scenario, emit: @escaping @Sendable (RunEvent) -> Void) async -> ScenarioResult {
+    public func run(
+        _ scenario: Scenario,
+        servers: ServerPool? = nil,
+        emit: @escaping @Sendable (RunEvent) -> Void
+    ) async -> ScenarioResult {
         let clock = ContinuousClock()
         let start = clock.now
         emit(.scenarioStarted(name: scenario.name, file: scenario.file))
-        let execution = Execution(scenario: scenario, runner: self, emit: emit)
+        let execution = Execution(scenario: scenario, runner: self, pool: servers, emit: emit)
         let failure = await execution.run()
-        let result = ScenarioResult(
+        var result = ScenarioResult(
             name: scenario.name,
             file: scenario.file,
             outcome: failure.map { $0.kind == .runtime ? .error : .failed } ?? .passed,
@@ -69,8 +73,21 @@ public struct ScenarioRunner: Sendable {
             duration: clock.now - start,
             insecure: await execution.insecure
         )
+        result.stepDurations = await execution.stepDurations
         emit(.scenarioFinished(result))
         return result
+    }
+
+    /// Starts a scenario's embedded servers once, for many runs of it (load mode).
+    ///
+    /// - Throws: `Failure` when a server cannot start.
+    public func startServers(for scenario: Scenario) async throws(Failure) -> ServerPool {
+        let execution = Execution(scenario: scenario, runner: self, pool: nil) { _ in }
+        var servers: [String: FakeMailServer] = [:]
+        for spec in scenario.servers {
+            servers[spec.name] = try await execution.startServer(spec)
+        }
+        return ServerPool(servers: servers)
     }
 
     /// PCRE2 options for scenario patterns: `^` and `$` work at line boundaries, as in Emacs.
@@ -96,6 +113,10 @@ private actor Execution {
     let masker = SharedMasker()
     var stepsPassed = 0
     var insecure = false
+    /// How long each step that ran took, in order (the failing one included).
+    var stepDurations: [Duration] = []
+    /// Servers started by someone else (load mode): used, not started or stopped here.
+    let pool: ServerPool?
 
     /// What the runner keeps about one connection.
     final class Connection: @unchecked Sendable {
@@ -112,9 +133,10 @@ private actor Execution {
         }
     }
 
-    init(scenario: Scenario, runner: ScenarioRunner, emit: @escaping @Sendable (RunEvent) -> Void) {
+    init(scenario: Scenario, runner: ScenarioRunner, pool: ServerPool?, emit: @escaping @Sendable (RunEvent) -> Void) {
         self.scenario = scenario
         self.runner = runner
+        self.pool = pool
         self.rawEmit = emit
     }
 
@@ -124,21 +146,29 @@ private actor Execution {
     func run() async -> Failure? {
         var failure: Failure?
         do {
-            try prepareVariables()
-            for spec in scenario.servers {
-                servers[spec.name] = try await startServer(spec)
+            if let pool {
+                servers = pool.servers
+            } else {
+                for spec in scenario.servers {
+                    servers[spec.name] = try await startServer(spec)
+                }
             }
+            try prepareVariables()
         } catch {
             failure = error
         }
         if failure == nil {
+            let clock = ContinuousClock()
             for (index, step) in scenario.steps.enumerated() {
                 emit(.stepStarted(index: index, step: step))
+                let began = clock.now
                 do {
                     try await perform(step)
+                    stepDurations.append(clock.now - began)
                     stepsPassed += 1
                     emit(.stepPassed(index: index, step: step))
                 } catch {
+                    stepDurations.append(clock.now - began)
                     emit(.stepFailed(index: index, step: step, failure: error))
                     failure = error
                     break
@@ -148,8 +178,10 @@ private actor Execution {
         for connection in connections.values {
             await connection.process.close()
         }
-        for server in servers.values {
-            try? await server.stop()
+        if pool == nil {
+            for server in servers.values {
+                try? await server.stop()
+            }
         }
         return failure
     }
@@ -642,6 +674,18 @@ private actor Execution {
             return .expectation
         case .connectFailed, .notOpen, .tls, .bufferLimit, .busy:
             return .runtime
+        }
+    }
+}
+
+/// Embedded servers started once and shared by many runs of one scenario.
+public struct ServerPool: Sendable {
+    let servers: [String: FakeMailServer]
+
+    /// Stops every server.
+    public func stop() async {
+        for server in servers.values {
+            try? await server.stop()
         }
     }
 }

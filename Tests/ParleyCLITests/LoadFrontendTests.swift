@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import ParleyCLI
+import Testing
+
+@Suite("Load mode")
+struct LoadFrontendTests {
+    @Test("nearest-rank percentiles")
+    func percentiles() throws {
+        let samples = (1...100).map { Duration.milliseconds($0) }
+        let latency = try #require(LoadFrontend.Latency(samples.shuffled()))
+        #expect(latency.count == 100)
+        #expect(latency.p50 == .milliseconds(50))
+        #expect(latency.p90 == .milliseconds(90))
+        #expect(latency.p99 == .milliseconds(99))
+        #expect(latency.max == .milliseconds(100))
+        let one = try #require(LoadFrontend.Latency([.seconds(2)]))
+        #expect(one.p50 == .seconds(2) && one.p99 == .seconds(2))
+        #expect(LoadFrontend.Latency([]) == nil)
+    }
+
+    @Test("40 sessions, 4 in flight: every session counted, per-step figures, errors by class, JSON written")
+    func loadRun() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("load.yaml").path
+        try """
+            name: load
+            server: {protocol: smtp, starttls: false}
+            steps:
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: NOOP}
+              - expect: '^250 '
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let json = folder.appendingPathComponent("load.json").path
+        let output = Output()
+        var load = LoadFrontend(file: file, sessions: 40, concurrency: 4) { output.write($0) }
+        load.jsonPath = json
+        let status = await load.run()
+        #expect(status == 0, "\(output.all)")
+        #expect(output.all.contains("=== 40 sessions, concurrency 4, "))
+        #expect(output.all.contains("40 passed"))
+        #expect(output.all.contains("=== errors: none"))
+        #expect(output.all.contains("4 expect (line 7)"))
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let figures = try #require(document?["load"] as? [String: Any])
+        #expect(figures["sessions"] as? Int == 40)
+        #expect(figures["passed"] as? Int == 40)
+        let steps = try #require(figures["steps"] as? [[String: Any]])
+        #expect(steps.count == 4)
+        #expect(steps.allSatisfy { (($0["latency"] as? [String: Any])?["count"] as? Int) == 40 })
+        #expect(((figures["session"] as? [String: Any])?["p99_ms"] as? Double ?? 0) > 0)
+    }
+
+    @Test("failing sessions are counted by class and set the exit status")
+    func failures() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("load.yaml").path
+        try """
+            name: load
+            server: {protocol: smtp, starttls: false}
+            steps:
+              - connect:
+              - expect: {pattern: '^599 ', timeout: 100ms}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let output = Output()
+        let status = await LoadFrontend(file: file, sessions: 6, concurrency: 3) { output.write($0) }.run()
+        #expect(status == 1)
+        #expect(output.all.contains("*** errors: 6 expectation (expect)"))
+    }
+}
