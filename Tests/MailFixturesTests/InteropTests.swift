@@ -56,7 +56,11 @@ func runDialog(
     for step in steps {
         try client.write(step.send)
         let answered = try await client.waitForOutput(step.expect)
-        #expect(answered, "no \(step.expect.debugDescription) after \(step.send.debugDescription)\n\(client.transcript)", sourceLocation: sourceLocation)
+        #expect(
+            answered,
+            "no \(step.expect.debugDescription) after \(step.send.debugDescription)\n\(client.transcript)",
+            sourceLocation: sourceLocation
+        )
         guard answered else { return }
     }
     client.closeInput()
@@ -100,7 +104,11 @@ struct InteropTests {
                 "--port=\(server.port)", "127.0.0.1",
             ])
             try await runDialog(client, handshakeDone: "Handshake was completed", steps: dialog(for: mailProtocol))
-            #expect(client.stderr.contains("The certificate is trusted") || client.stdout.contains("The certificate is trusted"), "\(client.transcript)")
+            #expect(
+                client.stderr.contains("The certificate is trusted")
+                    || client.stdout.contains("The certificate is trusted"),
+                "\(client.transcript)"
+            )
         }
     }
 
@@ -149,7 +157,11 @@ struct InteropTests {
             let status = try await client.waitForExit(seconds: 60)
             #expect(status == 0, "\(client.transcript)")
             #expect(client.stdout.contains("SMTPLIB-OK"), "\(client.transcript)")
-            #expect(server.acceptedMessages == [bytes("Subject: smtplib interop\r\n\r\nHello from smtplib\r\n.leading dot\r\n")])
+            #expect(
+                server.acceptedMessages == [
+                    bytes("Subject: smtplib interop\r\n\r\nHello from smtplib\r\n.leading dot\r\n")
+                ]
+            )
         }
     }
 

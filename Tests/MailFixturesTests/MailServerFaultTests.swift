@@ -30,7 +30,10 @@ struct MailServerFaultParsingTests {
 
     @Test(
         "values are checked",
-        arguments: ["slow-greeting", "tarpit=fast", "drop-after=-1", "max-line-length", "no-greeting=1", "flood=lots", "tarpit=nan"]
+        arguments: [
+            "slow-greeting", "tarpit=fast", "drop-after=-1", "max-line-length", "no-greeting=1", "flood=lots",
+            "tarpit=nan",
+        ]
     )
     func badValues(text: String) {
         #expect(throws: MailServerFaultError.self) { try MailServerFault(parsing: text) }
@@ -81,21 +84,36 @@ struct ProtocolProbe: Sendable, CustomTestStringConvertible {
 
     static let all: [ProtocolProbe] = [
         ProtocolProbe(
-            mailProtocol: .smtp, greetingEnd: "Parley fake server\r\n", capabilities: "EHLO c\r\n",
-            capabilitiesEnd: "250 SMTPUTF8\r\n", startTLSName: "STARTTLS", startTLS: "STARTTLS\r\n",
-            goAhead: "220 2.0.0 Ready to start TLS\r\n", notSupported: "454 4.7.0 TLS not available\r\n",
+            mailProtocol: .smtp,
+            greetingEnd: "Parley fake server\r\n",
+            capabilities: "EHLO c\r\n",
+            capabilitiesEnd: "250 SMTPUTF8\r\n",
+            startTLSName: "STARTTLS",
+            startTLS: "STARTTLS\r\n",
+            goAhead: "220 2.0.0 Ready to start TLS\r\n",
+            notSupported: "454 4.7.0 TLS not available\r\n",
             refused: "454 4.7.0 TLS not available\r\n"
         ),
         ProtocolProbe(
-            mailProtocol: .imap, greetingEnd: "Parley fake server ready\r\n", capabilities: "c CAPABILITY\r\n",
-            capabilitiesEnd: "c OK CAPABILITY completed\r\n", startTLSName: "STARTTLS", startTLS: "s STARTTLS\r\n",
-            goAhead: "s OK Begin TLS negotiation now\r\n", notSupported: "s BAD STARTTLS not supported\r\n",
+            mailProtocol: .imap,
+            greetingEnd: "Parley fake server ready\r\n",
+            capabilities: "c CAPABILITY\r\n",
+            capabilitiesEnd: "c OK CAPABILITY completed\r\n",
+            startTLSName: "STARTTLS",
+            startTLS: "s STARTTLS\r\n",
+            goAhead: "s OK Begin TLS negotiation now\r\n",
+            notSupported: "s BAD STARTTLS not supported\r\n",
             refused: "s NO [UNAVAILABLE] TLS not available\r\n"
         ),
         ProtocolProbe(
-            mailProtocol: .pop3, greetingEnd: "Parley fake server ready\r\n", capabilities: "CAPA\r\n",
-            capabilitiesEnd: "\r\n.\r\n", startTLSName: "STLS", startTLS: "STLS\r\n",
-            goAhead: "+OK Begin TLS negotiation\r\n", notSupported: "-ERR TLS not available\r\n",
+            mailProtocol: .pop3,
+            greetingEnd: "Parley fake server ready\r\n",
+            capabilities: "CAPA\r\n",
+            capabilitiesEnd: "\r\n.\r\n",
+            startTLSName: "STLS",
+            startTLS: "STLS\r\n",
+            goAhead: "+OK Begin TLS negotiation\r\n",
+            notSupported: "-ERR TLS not available\r\n",
             refused: "-ERR TLS not available\r\n"
         ),
     ]
@@ -103,13 +121,18 @@ struct ProtocolProbe: Sendable, CustomTestStringConvertible {
 
 @Suite("Fault knobs on the wire")
 struct MailServerFaultWireTests {
-    @Test("no-starttls: the capability list lacks STARTTLS/STLS and the command is refused", arguments: ProtocolProbe.all)
+    @Test(
+        "no-starttls: the capability list lacks STARTTLS/STLS and the command is refused",
+        arguments: ProtocolProbe.all
+    )
     func noStartTLS(_ probe: ProtocolProbe) async throws {
         try await withFaultyServer(probe.mailProtocol, ["no-starttls"]) { server in
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
             _ = try await client.read(through: bytes(probe.greetingEnd))
-            let capabilities = try #require(try await client.exchange(probe.capabilities, through: probe.capabilitiesEnd))
+            let capabilities = try #require(
+                try await client.exchange(probe.capabilities, through: probe.capabilitiesEnd)
+            )
             #expect(!capabilities.contains(probe.startTLSName), "\(text(capabilities))")
             #expect(try await client.exchange(probe.startTLS, through: "\r\n") == bytes(probe.notSupported))
         }
@@ -121,13 +144,18 @@ struct MailServerFaultWireTests {
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
             _ = try await client.read(through: bytes(probe.greetingEnd))
-            let capabilities = try #require(try await client.exchange(probe.capabilities, through: probe.capabilitiesEnd))
+            let capabilities = try #require(
+                try await client.exchange(probe.capabilities, through: probe.capabilitiesEnd)
+            )
             #expect(capabilities.contains(probe.startTLSName), "\(text(capabilities))")
             #expect(try await client.exchange(probe.startTLS, through: "\r\n") == bytes(probe.refused))
         }
     }
 
-    @Test("garbage-after-starttls: the go-ahead, then garbage answers the client's next bytes", arguments: ProtocolProbe.all)
+    @Test(
+        "garbage-after-starttls: the go-ahead, then garbage answers the client's next bytes",
+        arguments: ProtocolProbe.all
+    )
     func garbageAfterStartTLS(_ probe: ProtocolProbe) async throws {
         try await withFaultyServer(probe.mailProtocol, ["garbage-after-starttls"]) { server in
             let client = try await WireClient.connect(port: server.port)
@@ -170,7 +198,10 @@ struct MailServerFaultWireTests {
         }
     }
 
-    @Test("inject-after-starttls: forged plaintext follows the go-ahead; TLS still works after it", arguments: ProtocolProbe.all)
+    @Test(
+        "inject-after-starttls: forged plaintext follows the go-ahead; TLS still works after it",
+        arguments: ProtocolProbe.all
+    )
     func injectAfterStartTLS(_ probe: ProtocolProbe) async throws {
         let injection = probe.mailProtocol.defaultInjection
         try await withFaultyServer(probe.mailProtocol, ["inject-after-starttls"]) { server in
@@ -199,7 +230,13 @@ struct MailServerFaultWireTests {
 
     /// Sends STARTTLS and a pipelined command in one write, completes TLS, and returns what
     /// arrives through TLS before the reply to a later QUIT/LOGOUT.
-    func pipelinedAfterStartTLS(_ faults: [String], probe: ProtocolProbe, injected: String, quit: String, bye: String) async throws -> [UInt8]? {
+    func pipelinedAfterStartTLS(
+        _ faults: [String],
+        probe: ProtocolProbe,
+        injected: String,
+        quit: String,
+        bye: String
+    ) async throws -> [UInt8]? {
         try await withFaultyServer(probe.mailProtocol, faults) { server in
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
@@ -216,17 +253,32 @@ struct MailServerFaultWireTests {
         "plaintext pipelined after STARTTLS: discarded by default, executed under TLS with vulnerable-pipelining",
         arguments: [
             (ProtocolProbe.all[0], "NOOP\r\n", "250 2.0.0 OK\r\n", "QUIT\r\n", "221 2.0.0 Bye\r\n"),
-            (ProtocolProbe.all[1], "i NOOP\r\n", "i OK NOOP completed\r\n", "q LOGOUT\r\n", "q OK LOGOUT completed\r\n"),
+            (
+                ProtocolProbe.all[1], "i NOOP\r\n", "i OK NOOP completed\r\n", "q LOGOUT\r\n",
+                "q OK LOGOUT completed\r\n"
+            ),
             (ProtocolProbe.all[2], "CAPA\r\n", "+OK Capability list follows\r\n", "QUIT\r\n", "+OK mail.test Bye\r\n"),
         ]
     )
-    func pipelining(_ probe: ProtocolProbe, injected: String, injectedReply: String, quit: String, bye: String) async throws {
+    func pipelining(
+        _ probe: ProtocolProbe,
+        injected: String,
+        injectedReply: String,
+        quit: String,
+        bye: String
+    ) async throws {
         let safe = try #require(
             try await pipelinedAfterStartTLS([], probe: probe, injected: injected, quit: quit, bye: bye)
         )
         #expect(!safe.contains(injectedReply), "the injected command was answered: \(text(safe))")
         let vulnerable = try #require(
-            try await pipelinedAfterStartTLS(["vulnerable-pipelining"], probe: probe, injected: injected, quit: quit, bye: bye)
+            try await pipelinedAfterStartTLS(
+                ["vulnerable-pipelining"],
+                probe: probe,
+                injected: injected,
+                quit: quit,
+                bye: bye
+            )
         )
         #expect(vulnerable.starts(with: bytes(injectedReply)), "\(text(vulnerable))")
     }
@@ -238,7 +290,9 @@ struct MailServerFaultWireTests {
             defer { Task { await client.close() } }
             let early = try await client.wait(seconds: 0.3) { !$0.all.isEmpty }
             #expect(!early, "bytes arrived well before the 2 s greeting delay")
-            #expect(try await client.read(through: bytes("\r\n")) == bytes("220 mail.test ESMTP Parley fake server\r\n"))
+            #expect(
+                try await client.read(through: bytes("\r\n")) == bytes("220 mail.test ESMTP Parley fake server\r\n")
+            )
         }
     }
 
@@ -304,7 +358,9 @@ struct MailServerFaultWireTests {
             let flood = try #require(try await client.read(through: Flood.marker))
             #expect(flood.count == 100_000 + Flood.marker.count)
             #expect(flood == Flood.bytes(from: 0, count: 100_000) + Flood.marker)
-            #expect(try await client.read(through: bytes("\r\n")) == bytes("220 mail.test ESMTP Parley fake server\r\n"))
+            #expect(
+                try await client.read(through: bytes("\r\n")) == bytes("220 mail.test ESMTP Parley fake server\r\n")
+            )
         }
     }
 
@@ -350,11 +406,17 @@ struct MailServerFaultWireTests {
         }
     }
 
-    @Test("strict-alpn: a client offering only http/1.1 is closed on before any byte; one with the protocol's id is served")
+    @Test(
+        "strict-alpn: a client offering only http/1.1 is closed on before any byte; one with the protocol's id is served"
+    )
     func strictALPN() async throws {
         func client(alpn: [String]) throws -> GnuTLSContext {
             try GnuTLSContext(
-                configuration: TLSConfiguration(role: .client, trustRoots: .file(FixtureCertificates.path("ca.pem")), alpn: alpn)
+                configuration: TLSConfiguration(
+                    role: .client,
+                    trustRoots: .file(FixtureCertificates.path("ca.pem")),
+                    alpn: alpn
+                )
             )
         }
         try await withFaultyServer(.imap, ["strict-alpn"], implicitTLS: true) { server in
@@ -373,7 +435,11 @@ struct MailServerFaultWireTests {
     @Test("without strict-alpn an unknown ALPN id is ignored")
     func lenientALPN() async throws {
         let context = try GnuTLSContext(
-            configuration: TLSConfiguration(role: .client, trustRoots: .file(FixtureCertificates.path("ca.pem")), alpn: ["http/1.1"])
+            configuration: TLSConfiguration(
+                role: .client,
+                trustRoots: .file(FixtureCertificates.path("ca.pem")),
+                alpn: ["http/1.1"]
+            )
         )
         try await withFaultyServer(.imap, [], implicitTLS: true) { server in
             let client = try await WireClient.connect(port: server.port, tls: context)
@@ -407,7 +473,10 @@ struct MailServerFaultWireTests {
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
             _ = try await client.read(through: bytes("server\r\n"))
-            #expect(try await client.exchange("MAIL FROM:<a@b>\r\n", through: "\r\n") == bytes("530 5.7.0 Must issue a STARTTLS command first\r\n"))
+            #expect(
+                try await client.exchange("MAIL FROM:<a@b>\r\n", through: "\r\n")
+                    == bytes("530 5.7.0 Must issue a STARTTLS command first\r\n")
+            )
             _ = try await client.exchange("STARTTLS\r\n", through: "220 2.0.0 Ready to start TLS\r\n")
             #expect(try await client.startTLS(try FixtureCertificates.clientContext()) != nil)
             _ = try await client.exchange("EHLO c\r\n", through: "250 SMTPUTF8\r\n")
@@ -422,7 +491,10 @@ struct MailServerFaultWireTests {
             defer { Task { await client.close() } }
             let greeting = try #require(try await client.read(through: bytes("\r\n")))
             #expect(greeting.starts(with: bytes("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ LOGINDISABLED] mail.test")))
-            #expect(try await client.exchange("s STARTTLS\r\n", through: "\r\n") == bytes("s BAD STARTTLS is only valid before login\r\n"))
+            #expect(
+                try await client.exchange("s STARTTLS\r\n", through: "\r\n")
+                    == bytes("s BAD STARTTLS is only valid before login\r\n")
+            )
         }
     }
 }

@@ -35,7 +35,10 @@ struct ServeProcessTests {
 
         let client = try await WireClient.connect(port: port)
         _ = try await client.read(through: bytes("ready\r\n"))
-        #expect(try await client.exchange("s STARTTLS\r\n", through: "\r\n") == bytes("s NO [UNAVAILABLE] TLS not available\r\n"))
+        #expect(
+            try await client.exchange("s STARTTLS\r\n", through: "\r\n")
+                == bytes("s NO [UNAVAILABLE] TLS not available\r\n")
+        )
         #expect(try await serve.waitForOutput("C: s STARTTLS", includingStderr: true), "\(serve.transcript)")
 
         // An open connection must not keep the server from stopping.
@@ -52,7 +55,9 @@ struct ServeProcessTests {
     )
     func implicitTLS() async throws {
         let parley = try #require(parleyExecutable())
-        let serve = try ExternalProcess([parley, "serve", "pop3", "--implicit-tls", "--user", "bob", "--password", "hunter2"])
+        let serve = try ExternalProcess([
+            parley, "serve", "pop3", "--implicit-tls", "--user", "bob", "--password", "hunter2",
+        ])
         defer { serve.kill() }
         #expect(try await serve.waitForOutput("\n"), "\(serve.transcript)")
         let port = try #require(listeningPort(serve.stdout), "\(serve.transcript)")
@@ -61,7 +66,9 @@ struct ServeProcessTests {
         _ = try await client.read(through: bytes("ready\r\n"))
         #expect(client.snapshot.tls?.verified == true)
         _ = try await client.exchange("USER bob\r\n", through: "\r\n")
-        #expect(try await client.exchange("PASS hunter2\r\n", through: "\r\n") == bytes("+OK logged in, 1 messages\r\n"))
+        #expect(
+            try await client.exchange("PASS hunter2\r\n", through: "\r\n") == bytes("+OK logged in, 1 messages\r\n")
+        )
         serve.signal(SIGTERM)
         #expect(try await serve.waitForExit(seconds: 20) == 0, "\(serve.transcript)")
     }
