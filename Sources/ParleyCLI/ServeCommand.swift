@@ -5,20 +5,22 @@ import GnuTLSNIO
 import Logging
 import MailFixtures
 
-/// `parley serve smtp`: runs a fake mail server in the foreground until SIGINT or SIGTERM.
+/// `parley serve smtp|imap|pop3`: runs a fake mail server in the foreground until SIGINT or
+/// SIGTERM, logging every session's dialog to standard error.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run a fake mail server on loopback, logging every session's dialog.",
-        discussion: "The first line on standard output is 'listening on HOST:PORT'."
+        abstract: "Run a fake SMTP, IMAP or POP3 server, logging every session's dialog.",
+        discussion: """
+            The first line on standard output is 'listening on HOST:PORT' (the real port when 0 \
+            was asked for). The dialog of each session goes to standard error. SIGINT or SIGTERM \
+            stops the server and closes its connections. Known faults: \
+            \(MailServerFault.knownNames.joined(separator: ", ")). See docs/fixtures.md.
+            """
     )
 
-    enum ServerProtocol: String, ExpressibleByArgument, CaseIterable {
-        case smtp
-    }
-
-    @Argument(help: "The protocol to serve.")
-    var serverProtocol: ServerProtocol
+    @Argument(help: "The protocol to serve: smtp, imap or pop3.")
+    var serverProtocol: ServedProtocol
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
@@ -26,8 +28,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on; 0 picks a free one.")
     var port = 0
 
-    @Option(help: "The name in the greeting and the EHLO reply.")
+    @Option(help: "The name in the greeting.")
     var hostname = "mail.test"
+
+    @Flag(inversion: .prefixedNo, help: "Offer STARTTLS (POP3: STLS).")
+    var starttls = true
+
+    @Flag(help: "Speak TLS from the first byte (SMTPS, IMAPS, POP3S); STARTTLS is then not offered.")
+    var implicitTLS = false
 
     @Option(help: "The server certificate chain (PEM). Default: the test PKI's server.pem.")
     var cert: String?
@@ -35,12 +43,61 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The server's private key (PEM). Default: the test PKI's server-key.pem.")
     var key: String?
 
-    @Flag(inversion: .prefixedNo, help: "Offer STARTTLS.")
-    var starttls = true
+    @Option(help: "CA certificates (PEM) for verifying client certificates; asks clients for one.")
+    var clientCA: String?
+
+    @Flag(help: "Fail the handshake when the client sends no valid certificate (default CA: the test PKI's).")
+    var requireClientCert = false
+
+    @Option(help: "The account's user name (default alice).")
+    var user: String?
+
+    @Option(help: "The account's password (default secret).")
+    var password: String?
+
+    @Option(name: .customLong("fault"), help: "A fault knob, NAME or NAME=VALUE; repeatable.")
+    var faultTexts: [String] = []
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
+        if (user == nil) != (password == nil) { throw ValidationError("--user and --password go together") }
+        for text in faultTexts {
+            do {
+                _ = try MailServerFault(parsing: text)
+            } catch {
+                throw ValidationError("--fault \(text): \(error)")
+            }
+        }
+    }
+
+    /// The server configuration the options describe.
+    ///
+    /// - Returns: the configuration.
+    /// - Throws: `GnuTLSError` when a certificate or key cannot be loaded, or a fault error.
+    func serverConfiguration() throws -> FakeMailServer.Configuration {
+        var configuration = FakeMailServer.Configuration(protocol: serverProtocol.mailProtocol)
+        configuration.host = host
+        configuration.port = port
+        configuration.hostname = hostname
+        configuration.offerStartTLS = starttls
+        configuration.implicitTLS = implicitTLS
+        if let user, let password {
+            configuration.users = [user: password]
+        }
+        configuration.faults = try faultTexts.map { try MailServerFault(parsing: $0) }
+        if starttls || implicitTLS {
+            var tls = TLSConfiguration.server(
+                certificateChainFile: cert ?? FixtureCertificates.path("server.pem"),
+                privateKeyFile: key ?? FixtureCertificates.path("server-key.pem")
+            )
+            if clientCA != nil || requireClientCert {
+                tls.trustRoots = .file(clientCA ?? FixtureCertificates.path("ca.pem"))
+                tls.clientCertificateMode = requireClientCert ? .require : .request
+            }
+            configuration.tls = try GnuTLSContext(configuration: tls)
+        }
+        return configuration
     }
 
     func run() async throws {
@@ -49,24 +106,25 @@ struct ServeCommand: AsyncParsableCommand {
             handler.logLevel = .info
             return handler
         }
-        var configuration = FakeSMTPServer.Configuration()
-        configuration.host = host
-        configuration.port = port
-        configuration.hostname = hostname
-        configuration.offerStartTLS = starttls
-        if starttls {
-            let certificate = cert ?? FixtureCertificates.directory + "/server.pem"
-            let privateKey = key ?? FixtureCertificates.directory + "/server-key.pem"
-            configuration.tls = try GnuTLSContext(
-                configuration: .server(certificateChainFile: certificate, privateKeyFile: privateKey)
-            )
-        }
-        let server = try await FakeSMTPServer.start(configuration)
+        let logger = Logger(label: "parley.serve")
+        let server = try await FakeMailServer.start(serverConfiguration(), logger: logger)
         // Unbuffered: whoever started us waits for this line to learn the port.
         FileHandle.standardOutput.write(Data("listening on \(server.host):\(server.port)\n".utf8))
         await waitForTermination()
+        logger.info("stopping")
         try await server.stop()
+        logger.info("stopped")
     }
+}
+
+/// The protocols `serve` accepts, as a command-line argument.
+enum ServedProtocol: String, ExpressibleByArgument, CaseIterable {
+    case smtp
+    case imap
+    case pop3
+
+    /// The fake server's protocol.
+    var mailProtocol: MailProtocol { MailProtocol(rawValue: rawValue)! }
 }
 
 /// Suspends until SIGINT or SIGTERM arrives.

@@ -1,6 +1,7 @@
+import Testing
+
 // SPDX-License-Identifier: Apache-2.0
 @testable import MailFixtures
-import Testing
 
 @Suite("IMAPServerSession")
 struct IMAPServerSessionTests {
@@ -17,15 +18,25 @@ struct IMAPServerSessionTests {
         var session = IMAPServerSession(options: .init())
         #expect(
             session.greeting()
-                == [line("* OK [CAPABILITY IMAP4rev1 LITERAL+ STARTTLS LOGINDISABLED] mail.test IMAP4rev1 Parley fake server ready\r\n")]
+                == [
+                    line(
+                        "* OK [CAPABILITY IMAP4rev1 LITERAL+ STARTTLS LOGINDISABLED] mail.test IMAP4rev1 Parley fake server ready\r\n"
+                    )
+                ]
         )
     }
 
     @Test("LOGIN is refused before TLS; STARTTLS, then CAPABILITY shows AUTH=PLAIN and LOGIN works")
     func startTLSThenLogin() {
         var session = greeted()
-        #expect(session.receive(line: bytes("a1 LOGIN alice secret")) == [line("a1 NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS\r\n")])
-        #expect(session.receive(line: bytes("a2 STARTTLS")) == [line("a2 OK Begin TLS negotiation now\r\n"), .startTLS])
+        #expect(
+            session.receive(line: bytes("a1 LOGIN alice secret")) == [
+                line("a1 NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS\r\n")
+            ]
+        )
+        #expect(
+            session.receive(line: bytes("a2 STARTTLS")) == [line("a2 OK Begin TLS negotiation now\r\n"), .startTLS]
+        )
         #expect(session.receive(line: bytes("a3 LOGIN alice secret")) == [], "pipelined plaintext is discarded")
         session.tlsStarted()
         #expect(
@@ -33,15 +44,25 @@ struct IMAPServerSessionTests {
                 == [line("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN\r\n"), line("a4 OK CAPABILITY completed\r\n")]
         )
         #expect(session.receive(line: bytes("a5 STARTTLS")) == [line("a5 BAD TLS already active\r\n")])
-        #expect(session.receive(line: bytes("a6 LOGIN \"alice\" wrong")) == [line("a6 NO [AUTHENTICATIONFAILED] invalid credentials\r\n")])
-        #expect(session.receive(line: bytes("a7 LOGIN \"alice\" \"secret\"")) == [line("a7 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\n")])
+        #expect(
+            session.receive(line: bytes("a6 LOGIN \"alice\" wrong")) == [
+                line("a6 NO [AUTHENTICATIONFAILED] invalid credentials\r\n")
+            ]
+        )
+        #expect(
+            session.receive(line: bytes("a7 LOGIN \"alice\" \"secret\"")) == [
+                line("a7 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\n")
+            ]
+        )
         #expect(session.state == .authenticated)
     }
 
     @Test("LOGIN with a synchronising literal and a LITERAL+ literal")
     func literals() {
         var session = greeted(.init(offerStartTLS: false))
-        #expect(session.receive(line: bytes("a1 LOGIN {5}")) == [line("+ Ready for literal data\r\n"), .readLiteral(5)])
+        #expect(
+            session.receive(line: bytes("a1 LOGIN {5}")) == [line("+ Ready for literal data\r\n"), .readLiteral(5)]
+        )
         #expect(session.receive(literal: bytes("alice")) == [])
         #expect(session.receive(line: bytes(" {6+}")) == [.readLiteral(6)])
         #expect(session.receive(literal: bytes("secret")) == [])
@@ -52,7 +73,11 @@ struct IMAPServerSessionTests {
     func authenticatePlain() {
         var session = greeted(.init(offerStartTLS: false))
         #expect(session.receive(line: bytes("a1 AUTHENTICATE PLAIN")) == [line("+ \r\n")])
-        #expect(session.receive(line: bytes("AGFsaWNlAHNlY3JldA==")) == [line("a1 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\n")])
+        #expect(
+            session.receive(line: bytes("AGFsaWNlAHNlY3JldA==")) == [
+                line("a1 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\n")
+            ]
+        )
     }
 
     @Test("SELECT INBOX, FETCH the message with a literal, UID FETCH, LOGOUT")
@@ -93,13 +118,19 @@ struct IMAPServerSessionTests {
             Issue.record("no greeting")
             return
         }
-        #expect(greeting.starts(with: bytes("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ LOGINDISABLED] mail.test logged in as alice")))
+        #expect(
+            greeting.starts(
+                with: bytes("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ LOGINDISABLED] mail.test logged in as alice")
+            )
+        )
         #expect(session.receive(line: bytes("a1 STARTTLS")) == [line("a1 BAD STARTTLS is only valid before login\r\n")])
     }
 
     @Test(
         "sequence sets",
-        arguments: [("1", 3, [1]), ("2:3", 3, [2, 3]), ("*", 3, [3]), ("3:1", 3, [1, 2, 3]), ("1,3", 3, [1, 3]), ("5", 3, [])]
+        arguments: [
+            ("1", 3, [1]), ("2:3", 3, [2, 3]), ("*", 3, [3]), ("3:1", 3, [1, 2, 3]), ("1,3", 3, [1, 3]), ("5", 3, []),
+        ]
     )
     func sequenceSets(set: String, count: Int, expected: [Int]) {
         #expect(IMAPServerSession.sequenceSet(bytes(set), count: count) == expected)

@@ -56,7 +56,11 @@ func runDialog(
     for step in steps {
         try client.write(step.send)
         let answered = try await client.waitForOutput(step.expect)
-        #expect(answered, "no \(step.expect.debugDescription) after \(step.send.debugDescription)\n\(client.transcript)", sourceLocation: sourceLocation)
+        #expect(
+            answered,
+            "no \(step.expect.debugDescription) after \(step.send.debugDescription)\n\(client.transcript)",
+            sourceLocation: sourceLocation
+        )
         guard answered else { return }
     }
     client.closeInput()
@@ -88,6 +92,60 @@ struct InteropTests {
     }
 
     @Test(
+        "openssl s_client over implicit TLS (SMTPS, IMAPS, POP3S) verifies the certificate and completes a dialog",
+        .enabled(if: ExternalProcess.isAvailable("openssl"), "needs openssl"),
+        arguments: MailProtocol.allCases
+    )
+    func openSSLImplicitTLS(_ mailProtocol: MailProtocol) async throws {
+        let configuration = FakeMailServer.Configuration(protocol: mailProtocol, implicitTLS: true)
+        try await withFakeMailServer(configuration) { server in
+            let client = try ExternalProcess([
+                "openssl", "s_client", "-connect", "127.0.0.1:\(server.port)",
+                "-CAfile", Self.ca, "-verify_return_error",
+                "-verify_hostname", "localhost", "-servername", "localhost", "-nocommands",
+            ])
+            try await runDialog(client, handshakeDone: "Verify return code: 0 (ok)", steps: dialog(for: mailProtocol))
+        }
+    }
+
+    @Test(
+        "openssl s_client with the test client certificate is served where one is required; without it, not",
+        .enabled(if: ExternalProcess.isAvailable("openssl"), "needs openssl")
+    )
+    func openSSLClientCertificate() async throws {
+        var tls = TLSConfiguration.server(
+            certificateChainFile: FixtureCertificates.path("server.pem"),
+            privateKeyFile: FixtureCertificates.path("server-key.pem")
+        )
+        tls.trustRoots = .file(Self.ca)
+        tls.clientCertificateMode = .require
+        let configuration = FakeMailServer.Configuration(
+            protocol: .pop3,
+            tls: try GnuTLSContext(configuration: tls),
+            implicitTLS: true
+        )
+        try await withFakeMailServer(configuration) { server in
+            let arguments = [
+                "openssl", "s_client", "-connect", "127.0.0.1:\(server.port)",
+                "-CAfile", Self.ca, "-verify_return_error", "-verify_hostname", "localhost", "-nocommands",
+            ]
+            let client = try ExternalProcess(
+                arguments + [
+                    "-cert", FixtureCertificates.path("client.pem"), "-key", FixtureCertificates.path("client-key.pem"),
+                ]
+            )
+            try await runDialog(client, handshakeDone: "Verify return code: 0 (ok)", steps: dialog(for: .pop3))
+
+            let anonymous = try ExternalProcess(arguments)
+            defer { anonymous.kill() }
+            // The server refuses the handshake; s_client reports the alert and exits by itself.
+            let status = try await anonymous.waitForExit(seconds: 30)
+            #expect(status != nil, "\(anonymous.transcript)")
+            #expect(!anonymous.stdout.contains("+OK mail.test POP3"), "\(anonymous.transcript)")
+        }
+    }
+
+    @Test(
         "gnutls-cli --starttls-proto verifies the certificate and completes a dialog",
         .enabled(if: ExternalProcess.isAvailable("gnutls-cli"), "needs gnutls-cli"),
         arguments: MailProtocol.allCases
@@ -100,7 +158,11 @@ struct InteropTests {
                 "--port=\(server.port)", "127.0.0.1",
             ])
             try await runDialog(client, handshakeDone: "Handshake was completed", steps: dialog(for: mailProtocol))
-            #expect(client.stderr.contains("The certificate is trusted") || client.stdout.contains("The certificate is trusted"), "\(client.transcript)")
+            #expect(
+                client.stderr.contains("The certificate is trusted")
+                    || client.stdout.contains("The certificate is trusted"),
+                "\(client.transcript)"
+            )
         }
     }
 
@@ -149,7 +211,11 @@ struct InteropTests {
             let status = try await client.waitForExit(seconds: 60)
             #expect(status == 0, "\(client.transcript)")
             #expect(client.stdout.contains("SMTPLIB-OK"), "\(client.transcript)")
-            #expect(server.acceptedMessages == [bytes("Subject: smtplib interop\r\n\r\nHello from smtplib\r\n.leading dot\r\n")])
+            #expect(
+                server.acceptedMessages == [
+                    bytes("Subject: smtplib interop\r\n\r\nHello from smtplib\r\n.leading dot\r\n")
+                ]
+            )
         }
     }
 

@@ -101,7 +101,9 @@ struct MailServerHandlerTests {
     func imapLiteral() throws {
         let configuration = FakeMailServer.Configuration(protocol: .imap, offerStartTLS: false)
         let settings = try FakeMailServer.settings(for: configuration)
-        let channel = EmbeddedChannel(handler: MailServerHandler<IMAPServerSession>(settings: settings, logger: Logger(label: "test")))
+        let channel = EmbeddedChannel(
+            handler: MailServerHandler<IMAPServerSession>(settings: settings, logger: Logger(label: "test"))
+        )
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 143)).wait()
         #expect(try readAll(channel).starts(with: bytes("* OK [CAPABILITY")))
         try channel.writeInbound(ByteBuffer(bytes: bytes("a1 LOGIN alice {6}\r\n")))

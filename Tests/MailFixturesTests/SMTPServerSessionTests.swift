@@ -33,7 +33,8 @@ struct SMTPServerSessionTests {
     @Test("EHLO does not list STARTTLS when it is not available, and then AUTH is offered in plaintext")
     func ehloWithoutTLS() {
         var session = greeted(startTLS: false)
-        let expected = "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+        let expected =
+            "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("ehlo x")) == [reply(expected)])
         #expect(session.receive(line: bytes("STARTTLS")) == [reply("454 4.7.0 TLS not available\r\n")])
     }
@@ -46,7 +47,8 @@ struct SMTPServerSessionTests {
         session.tlsStarted()
         #expect(session.isTLSActive)
         #expect(session.clientIdentity == nil)
-        let expected = "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+        let expected =
+            "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("EHLO x")) == [reply(expected)])
     }
 
@@ -139,7 +141,11 @@ struct SMTPServerSessionTests {
         var session = tlsSession()
         #expect(
             session.receive(line: bytes("EHLO c"))
-                == [reply("250-mail.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n")]
+                == [
+                    reply(
+                        "250-mail.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+                    )
+                ]
         )
     }
 
@@ -147,12 +153,20 @@ struct SMTPServerSessionTests {
     func authPlain() {
         var session = tlsSession()
         // "\0alice\0secret"
-        #expect(session.receive(line: bytes("AUTH PLAIN AGFsaWNlAHNlY3JldA==")) == [reply("235 2.7.0 Authentication successful\r\n")])
+        #expect(
+            session.receive(line: bytes("AUTH PLAIN AGFsaWNlAHNlY3JldA==")) == [
+                reply("235 2.7.0 Authentication successful\r\n")
+            ]
+        )
         #expect(session.authenticatedUser == bytes("alice"))
         var other = tlsSession()
         #expect(other.receive(line: bytes("AUTH PLAIN")) == [reply("334 \r\n")])
         // "\0alice\0wrong"
-        #expect(other.receive(line: bytes("AGFsaWNlAHdyb25n")) == [reply("535 5.7.8 Authentication credentials invalid\r\n")])
+        #expect(
+            other.receive(line: bytes("AGFsaWNlAHdyb25n")) == [
+                reply("535 5.7.8 Authentication credentials invalid\r\n")
+            ]
+        )
         #expect(other.authenticatedUser == nil)
     }
 

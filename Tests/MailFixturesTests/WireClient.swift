@@ -31,7 +31,6 @@ final class WireRecorder: ChannelInboundHandler {
         self.shared = shared
     }
 
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
