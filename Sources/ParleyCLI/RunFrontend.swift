@@ -3,6 +3,7 @@ import Foundation
 import Reporting
 import Runner
 import Scenario
+import NetworkStream
 
 /// What `parley run` does, without a process around it: load, run, report, and choose the exit
 /// status. Tests drive this directly.
@@ -218,6 +219,7 @@ public struct RunFrontend: Sendable {
             plain.handle(event)
             coloured.handle(event)
         }
+        if let note = collector.elisionNote() { collector.append(event: note) }
         var record = ScenarioRecord(
             file: scenario.file,
             events: collector.events,
@@ -242,15 +244,14 @@ public struct RunFrontend: Sendable {
         let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
-            } else {
-                try FileManager.default.moveItem(atPath: temporary, toPath: path)
+            // rename(2) replaces the old report atomically.
+            guard rename(temporary, path) == 0 else {
+                throw CLIError(String(cString: strerror(errno)))
             }
             return Status.passed
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            output("error: cannot write the report \(path): \(error.localizedDescription)\n")
+            output("error: cannot write the report \(path): \(error)\n")
             return Status.runtimeError
         }
     }
@@ -328,13 +329,60 @@ public final class RunLedger: @unchecked Sendable {
 }
 
 /// Gathers one scenario's events and transcripts from whichever thread emits them.
+///
+/// Wire bytes kept for the JSON report are bounded: past ``wireBudget`` bytes per scenario the
+/// data of wire events is left out and counted, so a gigabyte response does not become a
+/// gigabyte report.
 private final class Collector: @unchecked Sendable {
+    /// Wire bytes kept per scenario.
+    static let wireBudget = 1024 * 1024
+
     private let lock = NSLock()
     private var _events: [RunEvent] = []
     private var _text = ""
     private var _coloured = ""
+    private var keptWire = 0
+    private var elidedWire = 0
 
-    func append(event: RunEvent) { lock.withLock { _events.append(event) } }
+    func append(event: RunEvent) {
+        lock.withLock {
+            guard case .connection(let name, let wire) = event else {
+                _events.append(event)
+                return
+            }
+            let bytes: [UInt8]
+            switch wire {
+            case .sent(let b, _), .received(let b, _), .discarded(let b): bytes = b
+            default:
+                _events.append(event)
+                return
+            }
+            let room = max(0, Self.wireBudget - keptWire)
+            guard bytes.count > room else {
+                keptWire += bytes.count
+                _events.append(event)
+                return
+            }
+            elidedWire += bytes.count - room
+            keptWire += room
+            guard room > 0 else { return }
+            let kept = Array(bytes.prefix(room))
+            switch wire {
+            case .sent(_, let tls): _events.append(.connection(name: name, event: .sent(kept, tls: tls)))
+            case .received(_, let tls): _events.append(.connection(name: name, event: .received(kept, tls: tls)))
+            default: _events.append(.connection(name: name, event: .discarded(kept)))
+            }
+        }
+    }
+
+    /// A note for the report when wire data was left out, once.
+    func elisionNote() -> RunEvent? {
+        lock.withLock {
+            elidedWire > 0
+                ? .note("\(elidedWire) bytes of wire data are left out of this report (the first \(Self.wireBudget) are in it)")
+                : nil
+        }
+    }
     func append(text: String) { lock.withLock { _text += text } }
     func append(coloured: String) { lock.withLock { _coloured += coloured } }
     var events: [RunEvent] { lock.withLock { _events } }

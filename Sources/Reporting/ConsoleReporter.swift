@@ -22,6 +22,13 @@ public final class ConsoleReporter: @unchecked Sendable {
     private var pending: (direction: Direction, tls: Bool, bytes: [UInt8])?
     // The connection the last wire line belonged to; a change is announced.
     private var lastConnection: String?
+    // Wire bytes shown in the current step, and those held back once the budget is spent.
+    private var shownThisStep = 0
+    private var hiddenThisStep = 0
+
+    /// How many wire bytes one step may show; the rest is counted, not printed, so a response of
+    /// a gigabyte costs a line, not a gigabyte of transcript.
+    public static let stepBudget = 64 * 1024
 
     private enum Direction { case sent, received }
 
@@ -47,7 +54,7 @@ public final class ConsoleReporter: @unchecked Sendable {
         case .serverStarted(let proto, let host, let port):
             out += info("embedded \(proto) server listening on \(host):\(port)")
         case .stepStarted:
-            break
+            out += flush() + elisionNote()
         case .note(let text):
             out += flush() + info(text)
         case .connection(let name, let event):
@@ -61,9 +68,9 @@ public final class ConsoleReporter: @unchecked Sendable {
                 out += connection(event)
             }
         case .stepPassed:
-            break
+            out += flush() + elisionNote()
         case .stepFailed(_, let step, let failure):
-            out += flush() + failed(step, failure)
+            out += flush() + elisionNote() + failed(step, failure)
         case .scenarioFinished(let result):
             out += flush() + finished(result)
         }
@@ -96,8 +103,23 @@ public final class ConsoleReporter: @unchecked Sendable {
         }
     }
 
+    /// Says how much wire data the step did not show, once, and resets the budget.
+    private func elisionNote() -> String {
+        defer {
+            shownThisStep = 0
+            hiddenThisStep = 0
+        }
+        guard hiddenThisStep > 0 else { return "" }
+        return info("\(hiddenThisStep) more bytes of wire data in this step, not shown (the first \(Self.stepBudget) were)")
+    }
+
     /// Appends bytes to the pending line group, printing every complete line.
     private func wire(_ bytes: [UInt8], _ direction: Direction, tls: Bool) -> String {
+        if shownThisStep >= Self.stepBudget {
+            hiddenThisStep += bytes.count
+            return ""
+        }
+        shownThisStep += bytes.count
         var out = ""
         var buffer: [UInt8]
         if let pending, pending.direction == direction, pending.tls == tls {

@@ -38,6 +38,8 @@ struct Masker: Sendable {
 
     /// Bytes the server sends, with secret values hidden; continuation requests are noted.
     mutating func received(_ bytes: [UInt8]) -> [UInt8] {
+        // The common case, and the one that must stay fast for large responses.
+        if !inAuthentication && secrets.isEmpty { return bytes }
         for line in split(bytes) where inAuthentication {
             if line.starts(with: Array("334 ".utf8)) || line.starts(with: Array("+ ".utf8)) || line == Array("+\r\n".utf8) {
                 awaitingResponse = true

@@ -81,7 +81,8 @@ struct ServeProcessTests {
         let parley = try #require(parleyExecutable())
         let serve = try ExternalProcess([parley, "serve", "smtp", "--fault", "no-such-knob"])
         defer { serve.kill() }
-        #expect(try await serve.waitForExit(seconds: 20) == 64, "\(serve.transcript)")
+        // Usage errors exit 2, like invalid scenarios (ParleyMain.run).
+        #expect(try await serve.waitForExit(seconds: 20) == 2, "\(serve.transcript)")
         #expect(serve.stderr.contains("unknown fault 'no-such-knob'"))
         #expect(serve.stderr.contains("vulnerable-pipelining"))
     }

@@ -109,6 +109,48 @@ struct ParallelAndReportTests {
         #expect(!FileManager.default.fileExists(atPath: junit + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"))
     }
 
+    @Test("a report file that exists is replaced whole")
+    func replaceReport() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try writeSuite(folder, count: 1)
+        let json = folder.appendingPathComponent("out.json").path
+        try String(repeating: "old ", count: 10_000).write(toFile: json, atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            var frontend = RunFrontend(paths: [folder.appendingPathComponent("case-01.yaml").path]) { _ in }
+            frontend.jsonPath = json
+            #expect(await frontend.run() == 0)
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+            #expect((object?["summary"] as? [String: Int])?["passed"] == 1)
+        }
+    }
+
+    @Test("wire data kept for the JSON report is bounded; the transcript shows a budget per step")
+    func boundedReports() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("flood.yaml").path
+        try """
+            name: flood
+            server: {protocol: smtp, starttls: false, faults: [flood=8388608]}
+            steps:
+              - connect:
+              - expect: '^FLOOD-END\\r\\n'
+              - expect: '^220 '
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let json = folder.appendingPathComponent("flood.json").path
+        let output = Output()
+        var frontend = RunFrontend(paths: [file]) { output.write($0) }
+        frontend.jsonPath = json
+        #expect(await frontend.run() == 0, "\(output.all.suffix(2000))")
+        #expect(output.all.utf8.count < 200_000)
+        #expect(output.all.contains("more bytes of wire data in this step, not shown (the first 65536 were)"))
+        let size = try FileManager.default.attributesOfItem(atPath: json)[.size] as? Int ?? 0
+        #expect(size < 4 * 1024 * 1024)
+        let text = try String(contentsOfFile: json, encoding: .utf8)
+        #expect(text.contains("bytes of wire data are left out of this report (the first 1048576 are in it)"))
+    }
+
     @Test("check validates without running: 0 for valid files, 2 with every problem for invalid ones")
     func check() throws {
         let output = Output()
