@@ -277,9 +277,13 @@ extension NetworkProcess {
         accepted.contact.host = remote?.ipAddress ?? "-"
         accepted.contact.service = remote?.port.map { "\($0)" }
         let bridge = HandlerBridge()
-        try child.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
-        log?(self, accepted, "accept from \(from)\n")
-        accepted.attach(child, bridge: bridge, sentinelEvent: "open from \(from)\n")
+        // Attached once the channel is active, so that the log function and the sentinel may
+        // already send; reads wait in the bridge until then.
+        let handler = ProcessChannelHandler(bridge: bridge) {
+            self.log?(self, accepted, "accept from \(from)\n")
+            accepted.attach(child, bridge: bridge, sentinelEvent: "open from \(from)\n")
+        }
+        try child.pipeline.syncOperations.addHandler(handler)
     }
 
     // MARK: - Datagrams

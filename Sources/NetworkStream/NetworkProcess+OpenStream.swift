@@ -134,7 +134,13 @@ struct StreamOpener: Sendable {
                 greeting = try await readResponse(process, endOfCommand, wait: .greeting)
             }
             let capabilityCommand = resolveCapabilityCommand(greeting)
-            capabilities = try await command(process, capabilityCommand, endOfCapability, wait: .capabilities)
+            capabilities = try await command(
+                process,
+                capabilityCommand,
+                endOfCapability,
+                wait: .capabilities,
+                afterResponse: greeting != nil
+            )
             var starttlsCommand: [UInt8]?
             if let capabilities, success != nil, let function = p.starttlsFunction {
                 starttlsCommand = try apply(function, to: capabilities)
@@ -171,7 +177,7 @@ struct StreamOpener: Sendable {
                         capabilities = try await command(process, capabilityCommand, endOfCapability, wait: .capabilities)
                     } catch let error where error.kind == .starttlsRefused {
                         // The reply did not match :success: plain on the same socket, no re-query.
-                    } catch let error where error.kind == .tls && error.tlsError?.kind != .verificationFailed {
+                    } catch let error where Self.isHandshakeFailure(error) {
                         if requireTLS {
                             var failure = error
                             failure.message =
@@ -235,7 +241,13 @@ struct StreamOpener: Sendable {
             result.greeting = try await readResponse(process, endOfCommand, wait: .greeting)
             // Parley gives the function the greeting, as the manual says (Emacs gives nil here).
             let command = resolveCapabilityCommand(result.greeting)
-            result.capabilities = try await self.command(process, command, endOfCapability, wait: .capabilities)
+            result.capabilities = try await self.command(
+                process,
+                command,
+                endOfCapability,
+                wait: .capabilities,
+                afterResponse: result.greeting != nil
+            )
         } catch {
             var failedResult = await failed(process, error, greeting: result.greeting, capabilities: result.capabilities)
             failedResult.type = .tls
@@ -266,7 +278,8 @@ struct StreamOpener: Sendable {
                 process,
                 resolveCapabilityCommand(greeting),
                 endOfCapability,
-                wait: .capabilities
+                wait: .capabilities,
+                afterResponse: greeting != nil
             )
             return OpenStreamResult(process: process, greeting: greeting, capabilities: capabilities, type: .plain)
         } catch {
@@ -275,6 +288,17 @@ struct StreamOpener: Sendable {
     }
 
     // MARK: - Steps
+
+    /// Whether an error of the STARTTLS step is a failed handshake that Emacs answers with its
+    /// plain reconnect: a TLS error other than a rejected certificate (Parley never downgrades
+    /// after a verification failure), or the connection ending before or during the handshake.
+    static func isHandshakeFailure(_ error: NetworkError) -> Bool {
+        switch error.kind {
+        case .tls: return error.tlsError?.kind != .verificationFailed
+        case .notOpen, .closedByPeer: return error.wait == .handshake
+        default: return false
+        }
+    }
 
     /// The name to verify and send as SNI.
     private var serverName: String { parameters.tls.serverName ?? host }
@@ -315,14 +339,19 @@ struct StreamOpener: Sendable {
 
     /// Emacs's `network-stream-command`: nil without a command; otherwise the response to it,
     /// searched from the end of what was received before it was sent.
+    ///
+    /// Emacs reads output only while it waits, so bytes still unread when a command is sent
+    /// come after START. Parley reads eagerly; it discards only what arrived after a response it
+    /// read (`afterResponse`), which is what Emacs's buffer holds before START.
     private func command(
         _ process: NetworkProcess,
         _ command: [UInt8]?,
         _ pattern: BytePattern?,
-        wait: Wait
+        wait: Wait,
+        afterResponse: Bool = true
     ) async throws(NetworkError) -> [UInt8]? {
         guard let command else { return nil }
-        _ = await process.discardPending()
+        if afterResponse { _ = await process.discardPending() }
         try await process.send(command)
         return try await readResponse(process, pattern, wait: wait)
     }

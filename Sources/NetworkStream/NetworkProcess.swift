@@ -1018,9 +1018,20 @@ final class ProcessChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let bridge: HandlerBridge
+    /// Runs once when the channel becomes active (an accepted connection attaches then).
+    private var onActive: (() -> Void)?
 
-    init(bridge: HandlerBridge) {
+    init(bridge: HandlerBridge, onActive: (() -> Void)? = nil) {
         self.bridge = bridge
+        self.onActive = onActive
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        if let onActive {
+            self.onActive = nil
+            onActive()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -216,3 +216,26 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 /// Text of bytes (nil stays nil).
 func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+
+/// A stopped server whose accept queue is already full (backlog 0, one queued connection), so a
+/// new connect stays in progress (the kernel drops its SYN) until the server continues: this
+/// makes "status connect right after creation" observable without a race.
+///
+/// - Parameters:
+///   - greeting: sent to each accepted connection.
+///   - tls: a server TLS context to start on each accepted connection before the greeting.
+/// - Returns: the server process, its port, and the queued filler connection.
+func saturatedServer(greeting: String? = nil) async throws -> (server: NetworkProcess, port: Int, filler: any Channel) {
+    var spec = NetworkProcess.Spec(name: "saturated", service: .any)
+    spec.server = true
+    spec.stop = true
+    spec.backlog = 0
+    spec.sentinel = { process, event in
+        if event.hasPrefix("open from"), let greeting { process.queueSend(Array(greeting.utf8)) }
+    }
+    let server = try await NetworkProcess.make(spec, in: ProcessTable())
+    let port = Int(await server.snapshot().contact.service ?? "0")!
+    let filler = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port).get()
+    return (server, port, filler)
+}

@@ -72,19 +72,22 @@ struct ProcessModelClientTests {
 
     @Test("§9.5 §9.6 a nowait client reports connect, then its sentinel gets open before the filter sees a byte")
     func nowaitOpen() async throws {
-        let peer = try await LinePeer.start(greeting: "220 hi\r\n")
-        defer { Task { await peer.stop() } }
+        let (server, port, filler) = try await saturatedServer(greeting: "220 hi\r\n")
         let recorder = Recorder()
-        var spec = client("n", peer.port)
+        var spec = client("n", port)
         spec.nowait = true
         spec.sentinel = recorder.sentinel
         spec.filter = recorder.filter
         let process = try await NetworkProcess.make(spec, in: ProcessTable())
         #expect(await process.status() == .connect)
-        #expect(await eventually { recorder.chunks.count == 1 })
+        // Accepting frees the queue; the client's SYN is retransmitted and the connect completes.
+        await server.continue()
+        #expect(await eventually(.seconds(10)) { recorder.chunks.count == 1 })
         #expect(recorder.lines == ["sentinel n: open\n", "filter n: 220 hi\r\n"])
         #expect(await process.status() == .open)
         await process.delete()
+        await server.delete()
+        try? await filler.close()
     }
 
     @Test("§9.7 a nowait client to a closed port ends failed, exit 111, sentinel failed with code 111")
