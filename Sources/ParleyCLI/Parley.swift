@@ -12,7 +12,7 @@ public struct Parley: AsyncParsableCommand {
             not start); 64 bad command-line usage.
             """,
         version: ParleyVersion.string,
-        subcommands: [RunCommand.self, ServeCommand.self, VersionCommand.self]
+        subcommands: [RunCommand.self, ServeCommand.self, VersionCommand.self, ProbeCommand.self]
     )
 
     public init() {}
