@@ -81,6 +81,10 @@ final class GnuTLSSession {
         rc = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(context.credentials))
         try Self.check(rc, "setting the credentials")
         self.transport.attach(to: session)
+        if let bits = context.configuration.minimumDHPrimeBits {
+            // Rejects a DHE key exchange whose prime is shorter (Emacs's gnutls-min-prime-bits).
+            gnutls_dh_set_prime_bits(session, UInt32(bits))
+        }
 
         if isClient {
             if let sni = self.sniHostname {

@@ -52,6 +52,9 @@ public struct TLSConfiguration: Sendable {
     public var alpn: [String]
     /// Whether a server asks for a client certificate. Ignored by clients.
     public var clientCertificateMode: ClientCertificateMode
+    /// The smallest Diffie-Hellman prime a client accepts in a DHE key exchange, in bits
+    /// (`gnutls_dh_set_prime_bits`); nil keeps GnuTLS's default. Ignored by servers.
+    public var minimumDHPrimeBits: Int? = nil
 
     /// Creates a configuration with every field spelled out.
     public init(

@@ -43,6 +43,8 @@ public struct NetworkError: Error, Sendable, CustomStringConvertible {
         case starttlsRefused
         /// Another wait is already in progress on this connection.
         case busy
+        /// The call's arguments are wrong (Emacs signals an error before connecting).
+        case invalidArgument
     }
 
     /// The class of failure.

@@ -5,12 +5,21 @@ internal import NIOConcurrencyHelpers
 internal import NIOPosix
 public import Patterns
 
-/// One network connection: a receive buffer matched by patterns, sends, and an in-place TLS
-/// upgrade.
+#if canImport(Glibc)
+    internal import Glibc
+#elseif canImport(Darwin)
+    internal import Darwin
+#endif
+
+/// One process in Emacs's sense: a TCP, Unix-socket or datagram client, a server, a connection a
+/// server accepted, or a shell command's pipes. It has a unique name, a status, a receive buffer
+/// matched by patterns (with a read position), an optional filter and sentinel, a plist, and an
+/// in-place TLS upgrade.
 ///
-/// All mutable state lives on the channel's event loop; the async methods hop there. That is
+/// All mutable state lives on the process's event loop; the async methods hop there. That is
 /// what makes the STARTTLS upgrade exact: the go-ahead is matched and the TLS handler inserted in
 /// one event-loop turn, so no plaintext byte that follows the go-ahead can reach the scenario.
+/// Filters, sentinels and log functions are called on that event loop too.
 public final class NetworkProcess: @unchecked Sendable {
     /// Options for opening a connection.
     public struct ConnectOptions: Sendable {
@@ -29,19 +38,56 @@ public final class NetworkProcess: @unchecked Sendable {
         public init() {}
     }
 
-    /// The name of the connection, for transcripts.
+    /// Called with each chunk of received bytes (at most ``chunkSize`` bytes, or one datagram)
+    /// instead of putting them in the receive buffer. Runs on the event loop.
+    public typealias Filter = @Sendable (NetworkProcess, [UInt8]) -> Void
+    /// Called with each state change as Emacs's event string ("open\n", "deleted\n", …). Runs on
+    /// the event loop.
+    public typealias Sentinel = @Sendable (NetworkProcess, String) -> Void
+    /// A server's log function: `(server, client, "accept from HOST\n")`. Runs on the event loop.
+    public typealias Log = @Sendable (NetworkProcess, NetworkProcess?, String) -> Void
+
+    /// The most bytes one filter call receives (Emacs's `read-process-output-max`); also the
+    /// size a longer datagram is cut to.
+    public static let chunkSize = 4096
+
+    /// What a process is, beyond its type.
+    enum Role: Sendable {
+        case client
+        case server
+        case accepted
+        case datagram
+        case shell
+    }
+
+    /// The raw status; ``ProcessStatus`` is what it reports.
+    enum RawStatus {
+        case connecting
+        case running
+        case listening
+        case exited(ExitStatus)
+        case failed(ExitStatus)
+    }
+
+    /// The name of the process, unique in its table (or as given to ``connect(name:host:port:options:observer:)``).
     public let name: String
     /// The peer as the caller named it (`host:port`).
     public let peer: String
-    /// The event loop that owns this connection's state.
+    /// The event loop that owns this process's state.
     public let eventLoop: any EventLoop
+    /// `network`, or `real` for a shell connection.
+    public let type: ProcessType
 
-    private let channel: any Channel
-    private let observer: @Sendable (ProcessEvent) -> Void
+    let role: Role
+    let table: ProcessTable?
+    let observer: @Sendable (ProcessEvent) -> Void
 
     // Event-loop confined state.
+    private(set) var channel: (any Channel)?
     private var matcher: StreamMatcher
-    private var status: ProcessStatus = .open
+    /// The receive buffer's bound, for accepted connections to inherit.
+    var matcherLimit: Int { matcher.limit }
+    var raw: RawStatus
     private var peerClosed = false
     private var closingLocally = false
     private var tlsInfo: TLSSessionInfo?
@@ -50,6 +96,30 @@ public final class NetworkProcess: @unchecked Sendable {
     private var waiter: MatchWaiter?
     private var handshake: HandshakeWaiter?
     private var pendingError: NetworkError?
+    var stopped = false
+    var filter: Filter?
+    var sentinel: Sentinel?
+    var log: Log?
+    var plist: [String: String] = [:]
+    var contact = ProcessContact()
+    /// Events that arrived while stopped, delivered by `continue`.
+    private var held: [Held] = []
+    /// After send-eof: later sends are discarded until the peer closes.
+    private var eofSent = false
+    /// A datagram process's current reply address.
+    var datagramAddress: SocketAddress?
+    /// Completed when a non-blocking connect (and its TLS handshake) finishes either way.
+    var connectDone: EventLoopPromise<Void>?
+    /// A shell connection's child.
+    var child: ChildProcess?
+    /// A name claimed in ``table`` and not yet released.
+    private var nameClaimed: Bool
+
+    /// A read or close that arrived while the process was stopped.
+    private enum Held {
+        case read([UInt8], SocketAddress?)
+        case close
+    }
 
     /// An `expect` in progress.
     private struct MatchWaiter {
@@ -69,17 +139,35 @@ public final class NetworkProcess: @unchecked Sendable {
         var deadline: Duration
     }
 
-    private init(
+    /// Creates a process object; the caller attaches a channel (or not yet, while connecting).
+    ///
+    /// - Parameters:
+    ///   - name: the name, already made unique when `table` is given.
+    ///   - peer: `host:port` for messages.
+    ///   - eventLoop: the loop that owns the state (and the channel, once there is one).
+    ///   - role: client, server, accepted, datagram or shell.
+    ///   - raw: the initial status.
+    ///   - table: the table holding the name, released when the process ends.
+    ///   - receiveLimit: the receive buffer's bound.
+    ///   - observer: receives every event.
+    init(
         name: String,
         peer: String,
-        channel: any Channel,
+        eventLoop: any EventLoop,
+        role: Role,
+        raw: RawStatus,
+        table: ProcessTable?,
         receiveLimit: Int,
         observer: @escaping @Sendable (ProcessEvent) -> Void
     ) {
         self.name = name
         self.peer = peer
-        self.channel = channel
-        self.eventLoop = channel.eventLoop
+        self.eventLoop = eventLoop
+        self.role = role
+        self.type = role == .shell ? .real : .network
+        self.raw = raw
+        self.table = table
+        self.nameClaimed = table != nil
         self.matcher = StreamMatcher(limit: receiveLimit)
         self.observer = observer
     }
@@ -87,6 +175,8 @@ public final class NetworkProcess: @unchecked Sendable {
     // MARK: - Opening
 
     /// Opens a TCP connection (and, with `options.tls`, a TLS session on it).
+    ///
+    /// The name is used as given (it is not entered in a ``ProcessTable``).
     ///
     /// - Parameters:
     ///   - name: the connection's name in transcripts.
@@ -104,41 +194,20 @@ public final class NetworkProcess: @unchecked Sendable {
         options: ConnectOptions = ConnectOptions(),
         observer: @escaping @Sendable (ProcessEvent) -> Void = { _ in }
     ) async throws(NetworkError) -> NetworkProcess {
-        let bridge = HandlerBridge()
-        let bootstrap = ClientBootstrap(group: options.group)
-            .connectTimeout(TimeAmount(options.timeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
-                }
-            }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.connect(host: host, port: port).get()
-        } catch ChannelError.connectTimeout {
-            throw NetworkError(
-                .timeout,
-                wait: .connect,
-                deadline: options.timeout,
-                message: "timed out after \(options.timeout.secondsText) waiting for \(Wait.connect) to \(host):\(port)"
-            )
-        } catch {
-            throw NetworkError(.connectFailed, wait: .connect, message: "cannot connect to \(host):\(port): \(describe(error))")
-        }
+        let eventLoop = options.group.next()
         let process = NetworkProcess(
             name: name,
             peer: "\(host):\(port)",
-            channel: channel,
+            eventLoop: eventLoop,
+            role: .client,
+            raw: .connecting,
+            table: nil,
             receiveLimit: options.receiveLimit,
             observer: observer
         )
-        let local = channel.localAddress.map(describeAddress) ?? "?"
-        let remote = channel.remoteAddress.map(describeAddress) ?? "\(host):\(port)"
-        // Attach on the loop: reads that raced ahead of us were queued by the bridge.
-        try? await channel.eventLoop.submit {
-            process.observer(.connected(local: local, remote: remote))
-            bridge.attach(process)
-        }.get()
+        process.contact.host = host
+        process.contact.service = "\(port)"
+        try await process.connectBlocking(to: .hostPort(host, port), timeout: options.timeout)
         if let tls = options.tls {
             _ = try await process.startTLS(
                 context: tls.context,
@@ -149,14 +218,185 @@ public final class NetworkProcess: @unchecked Sendable {
         return process
     }
 
+    /// Where a client connects to.
+    enum Target: Sendable {
+        case hostPort(String, Int)
+        case unix(String)
+    }
+
+    /// Makes the bootstrap every stream client uses: our handler at the pipeline's end.
+    private func clientBootstrap(bridge: HandlerBridge, timeout: Duration) -> ClientBootstrap {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount(timeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
+                }
+            }
+    }
+
+    /// Starts the connect and returns its future, which gives the channel.
+    private func startConnect(to target: Target, bridge: HandlerBridge, timeout: Duration) -> EventLoopFuture<any Channel> {
+        let bootstrap = clientBootstrap(bridge: bridge, timeout: timeout)
+        switch target {
+        case .hostPort(let host, let port): return bootstrap.connect(host: host, port: port)
+        case .unix(let path): return bootstrap.connect(unixDomainSocketPath: path)
+        }
+    }
+
+    /// Connects and returns once connected; no sentinel is called (Emacs's blocking connect).
+    ///
+    /// - Throws: `NetworkError` `.connectFailed` ("make client process failed: …") or `.timeout`
+    ///   naming the connect wait.
+    func connectBlocking(to target: Target, timeout: Duration) async throws(NetworkError) {
+        let bridge = HandlerBridge()
+        let channel: any Channel
+        do {
+            channel = try await startConnect(to: target, bridge: bridge, timeout: timeout).get()
+        } catch ChannelError.connectTimeout {
+            await markFailed(.code(Int(ETIMEDOUT)), sentinel: false)
+            throw NetworkError(
+                .timeout,
+                wait: .connect,
+                deadline: timeout,
+                message: "timed out after \(timeout.secondsText) waiting for \(Wait.connect) to \(peer)"
+            )
+        } catch {
+            await markFailed(.code(Int(errnoOf(error) ?? 0)), sentinel: false)
+            throw NetworkError(
+                .connectFailed,
+                wait: .connect,
+                message: "cannot connect to \(peer): make client process failed: \(strerrorOf(error)) (\(describe(error)))"
+            )
+        }
+        try? await eventLoop.submit {
+            self.attach(channel, bridge: bridge, sentinelEvent: nil)
+        }.get()
+    }
+
+    /// Starts a non-blocking connect: the status is `connect` until it ends; then the sentinel
+    /// gets "open\n" (before any data) or "failed with code N\n".
+    ///
+    /// - Parameters:
+    ///   - target: where to connect.
+    ///   - timeout: the connect deadline (Emacs has none; it then fails with ETIMEDOUT).
+    ///   - tls: a TLS session to finish before "open\n"; its failure ends in `failed` with exit
+    ///     status "TLS negotiation failed" and no sentinel call, as in Emacs.
+    func connectNonBlocking(
+        to target: Target,
+        timeout: Duration,
+        tls: (context: GnuTLSContext, serverHostname: String?, timeout: Duration)?
+    ) {
+        eventLoop.execute {
+            let bridge = HandlerBridge()
+            let done = self.eventLoop.makePromise(of: Void.self)
+            self.connectDone = done
+            self.startConnect(to: target, bridge: bridge, timeout: timeout).whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    guard case .connecting = self.raw else {
+                        // Deleted while connecting.
+                        channel.close(promise: nil)
+                        done.succeed()
+                        return
+                    }
+                    guard let tls else {
+                        self.attach(channel, bridge: bridge, sentinelEvent: "open\n")
+                        done.succeed()
+                        return
+                    }
+                    self.attach(channel, bridge: bridge, sentinelEvent: nil, keepConnecting: true)
+                    self.upgradeOnLoop(
+                        context: tls.context,
+                        serverHostname: tls.serverHostname,
+                        timeout: tls.timeout,
+                        duringConnect: true
+                    ).whenComplete { result in
+                        switch result {
+                        case .success:
+                            // didReceive already reported "open\n".
+                            break
+                        case .failure:
+                            if case .connecting = self.raw {
+                                self.raw = .failed(.message("TLS negotiation failed"))
+                                self.closingLocally = true
+                                channel.close(promise: nil)
+                            }
+                        }
+                        done.succeed()
+                    }
+                case .failure(let error):
+                    let code: ExitStatus
+                    if case ChannelError.connectTimeout = error {
+                        code = .code(Int(ETIMEDOUT))
+                    } else {
+                        code = .code(Int(errnoOf(error) ?? 0))
+                    }
+                    if case .connecting = self.raw {
+                        self.failOnLoop(code, sentinel: true)
+                    }
+                    done.succeed()
+                }
+            }
+        }
+    }
+
+    /// Records a failure to connect.
+    private func markFailed(_ code: ExitStatus, sentinel: Bool) async {
+        try? await eventLoop.submit { self.failOnLoop(code, sentinel: sentinel) }.get()
+    }
+
+    /// Sets the `failed` status, and calls the sentinel with "failed with code N\n" if asked.
+    private func failOnLoop(_ code: ExitStatus, sentinel callSentinel: Bool) {
+        raw = .failed(code)
+        if callSentinel { sentinel?(self, "failed with code \(code)\n") }
+    }
+
+    /// Takes over a connected channel, on the event loop: reads queued by the bridge are then
+    /// delivered in order.
+    ///
+    /// - Parameters:
+    ///   - channel: the connected channel.
+    ///   - bridge: the bridge its handler delivers to.
+    ///   - sentinelEvent: the event to report before any data ("open\n" for non-blocking
+    ///     connects), or nil for none.
+    ///   - keepConnecting: stay in `connect` (a TLS handshake comes first).
+    func attach(_ channel: any Channel, bridge: HandlerBridge, sentinelEvent: String?, keepConnecting: Bool = false) {
+        eventLoop.preconditionInEventLoop()
+        self.channel = channel
+        if !keepConnecting {
+            raw = role == .server ? .listening : .running
+        }
+        let local = channel.localAddress.map(describeAddress) ?? "?"
+        let remote = channel.remoteAddress.map(describeAddress) ?? peer
+        contact.local = channel.localAddress.map(describeAddress)
+        contact.remote = channel.remoteAddress.map(describeAddress)
+        contact.localPort = channel.localAddress?.port
+        if role != .server && role != .datagram && role != .shell {
+            observer(.connected(local: local, remote: remote))
+        }
+        if stopped {
+            channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
+        if let sentinelEvent { sentinel?(self, sentinelEvent) }
+        bridge.attach(self)
+    }
+
     // MARK: - Sending
 
-    /// Writes bytes exactly as given, in one write.
+    /// Writes bytes exactly as given, in one write (one datagram on a datagram process).
     ///
-    /// - Throws: `NetworkError.notOpen` when the connection is not open.
+    /// On a process that is still connecting, waits for the connect (and its TLS handshake)
+    /// first, as Emacs does. After ``sendEOF()`` the bytes are discarded until the peer closes.
+    ///
+    /// - Throws: `NetworkError.notOpen` ("Process NAME not running") when the process is not
+    ///   open.
     public func send(_ bytes: [UInt8]) async throws(NetworkError) {
         let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
-            self.sendOnLoop(bytes)
+            if case .connecting = self.raw, let done = self.connectDone {
+                return done.futureResult.flatMap { self.sendOnLoop(bytes) }
+            }
+            return self.sendOnLoop(bytes)
         }
         do {
             try await future.get()
@@ -167,17 +407,58 @@ public final class NetworkProcess: @unchecked Sendable {
         }
     }
 
+    /// Sends without waiting for the write, for use inside a filter or sentinel (on the event
+    /// loop) or anywhere else; failures are dropped.
+    ///
+    /// - Parameter bytes: the bytes to send.
+    public func queueSend(_ bytes: [UInt8]) {
+        if eventLoop.inEventLoop {
+            sendOnLoop(bytes).whenComplete { _ in }
+        } else {
+            eventLoop.execute { self.sendOnLoop(bytes).whenComplete { _ in } }
+        }
+    }
+
     private func sendOnLoop(_ bytes: [UInt8]) -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
-        guard status == .open, channel.isActive else {
-            return eventLoop.makeFailedFuture(
-                NetworkError(.notOpen, message: "cannot send: the connection to \(peer) is \(status.rawValue)")
-            )
+        guard case .running = raw, let channel, channel.isActive else {
+            return eventLoop.makeFailedFuture(NetworkError(.notOpen, message: "Process \(name) not running"))
         }
+        if eofSent { return eventLoop.makeSucceededVoidFuture() }
         observer(.sent(bytes, tls: tlsActive))
         var buffer = channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
+        if role == .datagram {
+            guard let address = datagramAddress, address.port != 0 else {
+                return eventLoop.makeFailedFuture(
+                    NetworkError(.notOpen, message: "Process \(name) has no datagram address to send to")
+                )
+            }
+            return channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer))
+        }
         return channel.writeAndFlush(buffer)
+    }
+
+    /// Emacs's `process-send-eof`: shuts down our sending side (the peer sees EOF). Later sends
+    /// are discarded until the peer closes, then fail. Does nothing on a datagram process.
+    ///
+    /// - Throws: `NetworkError.notOpen` when the process is not open.
+    public func sendEOF() async throws(NetworkError) {
+        let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            guard case .running = self.raw, let channel = self.channel else {
+                return self.eventLoop.makeFailedFuture(NetworkError(.notOpen, message: "Process \(self.name) not running"))
+            }
+            if self.role == .datagram || self.eofSent { return self.eventLoop.makeSucceededVoidFuture() }
+            self.eofSent = true
+            return channel.close(mode: .output)
+        }
+        do {
+            try await future.get()
+        } catch let error as NetworkError {
+            throw error
+        } catch {
+            throw NetworkError(.notOpen, message: "cannot send EOF to \(peer): \(describe(error))")
+        }
     }
 
     // MARK: - Matching
@@ -386,14 +667,21 @@ public final class NetworkProcess: @unchecked Sendable {
         }
     }
 
-    private func upgradeOnLoop(
+    func upgradeOnLoop(
         context: GnuTLSContext,
         serverHostname: String?,
-        timeout: Duration
+        timeout: Duration,
+        duringConnect: Bool = false
     ) -> EventLoopFuture<TLSSessionInfo> {
         eventLoop.preconditionInEventLoop()
-        guard status == .open, channel.isActive, !tlsActive, handshake == nil else {
-            let why = tlsActive ? "TLS is already active" : "the connection is \(status.rawValue)"
+        let ready: Bool
+        switch raw {
+        case .running: ready = true
+        case .connecting: ready = duringConnect
+        default: ready = false
+        }
+        guard ready, let channel, channel.isActive, !tlsActive, handshake == nil else {
+            let why = tlsActive ? "TLS is already active" : "the process is \(reportedStatus.rawValue)"
             return eventLoop.makeFailedFuture(NetworkError(.notOpen, wait: .handshake, message: "cannot start TLS: \(why)"))
         }
         // The response-injection defence: plaintext after the go-ahead is never fed to TLS.
@@ -432,36 +720,205 @@ public final class NetworkProcess: @unchecked Sendable {
 
     // MARK: - State
 
-    /// The connection's state now.
+    /// The status as Emacs's `process-status` reports it.
+    var reportedStatus: ProcessStatus {
+        if case .exited = raw { return .closed }
+        if stopped { return .stop }
+        switch raw {
+        case .running: return type == .real ? .run : .open
+        case .listening: return .listen
+        case .connecting: return .connect
+        case .failed: return .failed
+        case .exited: return .closed
+        }
+    }
+
+    /// The exit status, once the process has ended.
+    private var exitStatus: ExitStatus? {
+        switch raw {
+        case .exited(let status), .failed(let status): return status
+        default: return nil
+        }
+    }
+
+    /// The process's state now.
     public func snapshot() async -> ProcessSnapshot {
         let future = eventLoop.submit {
             ProcessSnapshot(
-                status: self.status,
+                status: self.reportedStatus,
                 tls: self.tlsInfo,
                 discardedBytes: self.discardedBytes,
-                bufferedBytes: self.matcher.bufferedCount
+                bufferedBytes: self.matcher.bufferedCount,
+                name: self.name,
+                type: self.type,
+                exitStatus: self.exitStatus,
+                stopped: self.stopped,
+                contact: self.contact,
+                plist: self.plist
             )
         }
         return (try? await future.get())
-            ?? ProcessSnapshot(status: .closed, tls: nil, discardedBytes: 0, bufferedBytes: 0)
+            ?? ProcessSnapshot(status: .closed, tls: nil, discardedBytes: 0, bufferedBytes: 0, name: name, type: type)
     }
 
-    /// Closes our side of the connection (sending close_notify first under TLS).
+    /// The status now (Emacs's `process-status`).
+    public func status() async -> ProcessStatus {
+        (try? await eventLoop.submit { self.reportedStatus }.get()) ?? .closed
+    }
+
+    /// Closes our side of the connection (sending close_notify first under TLS); the same as
+    /// ``delete()``.
     public func close() async {
+        await delete()
+    }
+
+    /// Emacs's `delete-process`: the sentinel gets "deleted\n" before this returns, the status
+    /// becomes `closed` with exit status 0, the name is freed, and the connection is closed (our
+    /// side only: nothing at the far end is killed). A shell connection's child is terminated.
+    /// Deleting a server leaves the connections it accepted open.
+    public func delete() async {
         let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
-            guard self.channel.isActive else { return self.eventLoop.makeSucceededVoidFuture() }
-            self.closingLocally = true
-            return self.channel.close()
+            self.deleteOnLoop()
         }
         _ = try? await future.get()
-        _ = try? await channel.closeFuture.get()
+        if let channel = try? await eventLoop.submit({ self.channel }).get() {
+            _ = try? await channel.closeFuture.get()
+        }
+    }
+
+    /// Deletes on the event loop; the future completes when the close has been started.
+    func deleteOnLoop() -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        if case .exited = raw {
+            return eventLoop.makeSucceededVoidFuture()
+        }
+        raw = .exited(.code(0))
+        releaseName()
+        sentinel?(self, "deleted\n")
+        child?.terminate()
+        held = []
+        failWaiters(NetworkError(.notOpen, message: "Process \(name) was deleted"))
+        guard let channel, channel.isActive else { return eventLoop.makeSucceededVoidFuture() }
+        closingLocally = true
+        return channel.close().recover { _ in }
+    }
+
+    /// Frees the name in the table, once.
+    private func releaseName() {
+        if nameClaimed {
+            nameClaimed = false
+            table?.release(name)
+        }
+    }
+
+    /// Fails a pending expect and handshake.
+    private func failWaiters(_ error: NetworkError) {
+        if let current = waiter {
+            waiter = nil
+            current.timeout.cancel()
+            var e = error
+            e.wait = current.wait
+            current.promise.fail(e)
+        }
+        if let current = handshake {
+            handshake = nil
+            current.timeout.cancel()
+            var e = error
+            e.wait = .handshake
+            current.promise.fail(e)
+        }
+    }
+
+    /// Emacs's `stop-process`: nothing is read (and, for a server, nothing accepted) until
+    /// ``continue()``; data that arrives meanwhile waits in the kernel. No sentinel call.
+    public func stop() async {
+        try? await eventLoop.submit {
+            self.stopped = true
+            self.channel?.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }.get()
+    }
+
+    /// Emacs's `continue-process`: reading (or accepting) resumes and everything that waited is
+    /// delivered. No sentinel call.
+    public func `continue`() async {
+        try? await eventLoop.submit {
+            guard self.stopped else { return }
+            self.stopped = false
+            let pending = self.held
+            self.held = []
+            for event in pending {
+                switch event {
+                case .read(let bytes, let from): self.deliver(bytes, from: from)
+                case .close: self.didClose()
+                }
+            }
+            if let channel = self.channel {
+                channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                channel.read()
+            }
+        }.get()
+    }
+
+    /// Replaces the filter (nil: received bytes go to the receive buffer).
+    public func setFilter(_ filter: Filter?) async {
+        try? await eventLoop.submit { self.filter = filter }.get()
+    }
+
+    /// Replaces the sentinel.
+    public func setSentinel(_ sentinel: Sentinel?) async {
+        try? await eventLoop.submit { self.sentinel = sentinel }.get()
+    }
+
+    /// Replaces the plist.
+    public func setPlist(_ plist: [String: String]) async {
+        try? await eventLoop.submit { self.plist = plist }.get()
+    }
+
+    /// The datagram process's current reply address (Emacs's `process-datagram-address`).
+    public func datagramRemoteAddress() async -> SocketAddress? {
+        try? await eventLoop.submit { self.datagramAddress }.get()
+    }
+
+    /// Throws away the bytes received and not consumed, so that the next response is searched
+    /// from the current end of the buffer (Emacs's START for a command).
+    ///
+    /// - Returns: how many bytes were thrown away.
+    func discardPending() async -> Int {
+        (try? await eventLoop.submit { self.matcher.removeAll().count }.get()) ?? 0
     }
 
     // MARK: - Channel callbacks (on the event loop)
 
-    fileprivate func didRead(_ buffer: ByteBuffer) {
-        let bytes = Array(buffer.readableBytesView)
+    fileprivate func didRead(_ buffer: ByteBuffer, from address: SocketAddress? = nil) {
+        var bytes = Array(buffer.readableBytesView)
+        if role == .datagram, bytes.count > Self.chunkSize {
+            // One datagram is one read; the rest of a long one is lost, as in Emacs.
+            bytes.removeSubrange(Self.chunkSize...)
+        }
+        if stopped {
+            held.append(.read(bytes, address))
+            return
+        }
+        deliver(bytes, from: address)
+    }
+
+    /// Hands received bytes to the filter, or to the receive buffer.
+    private func deliver(_ bytes: [UInt8], from address: SocketAddress?) {
+        if let address { datagramAddress = address }
         observer(.received(bytes, tls: tlsActive))
+        if let filter {
+            if role == .datagram {
+                filter(self, bytes)
+            } else {
+                var start = 0
+                while start < bytes.count {
+                    let end = min(bytes.count, start + Self.chunkSize)
+                    filter(self, Array(bytes[start..<end]))
+                    start = end
+                }
+            }
+            return
+        }
         matcher.append(bytes)
         advanceWaiter()
     }
@@ -473,6 +930,10 @@ public final class NetworkProcess: @unchecked Sendable {
             tlsActive = true
             tlsInfo = info
             observer(.tlsEstablished(info))
+            if case .connecting = raw {
+                raw = .running
+                sentinel?(self, "open\n")
+            }
             if let current = handshake {
                 handshake = nil
                 current.timeout.cancel()
@@ -503,9 +964,22 @@ public final class NetworkProcess: @unchecked Sendable {
     }
 
     fileprivate func didClose() {
+        if stopped, case .running = raw {
+            // Emacs notices no EOF while stopped.
+            held.append(.close)
+            return
+        }
         peerClosed = true
-        let byPeer = status == .open && !closingLocally
-        status = .closed
+        var byPeer = false
+        if case .running = raw, !closingLocally {
+            byPeer = true
+            raw = .exited(.code(256))
+            releaseName()
+            sentinel?(self, "connection broken by remote peer\n")
+        } else if case .listening = raw {
+            raw = .exited(.code(0))
+            releaseName()
+        }
         observer(.closed(byPeer: byPeer))
         if let current = handshake {
             handshake = nil
@@ -523,7 +997,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
 /// Lets the channel handler exist before the process object does: events that arrive before
 /// `attach` are queued and replayed in order.
-private final class HandlerBridge: @unchecked Sendable {
+final class HandlerBridge: @unchecked Sendable {
     private var process: NetworkProcess?
     private var queued: [(NetworkProcess) -> Void] = []
 
@@ -540,13 +1014,24 @@ private final class HandlerBridge: @unchecked Sendable {
 }
 
 /// The last handler of a connection's pipeline: hands bytes, events and errors to the process.
-private final class ProcessChannelHandler: ChannelInboundHandler {
+final class ProcessChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let bridge: HandlerBridge
+    /// Runs once when the channel becomes active (an accepted connection attaches then).
+    private var onActive: (() -> Void)?
 
-    init(bridge: HandlerBridge) {
+    init(bridge: HandlerBridge, onActive: (() -> Void)? = nil) {
         self.bridge = bridge
+        self.onActive = onActive
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        if let onActive {
+            self.onActive = nil
+            onActive()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -603,4 +1088,64 @@ extension TimeAmount {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+}
+
+/// The last handler of a datagram socket's pipeline: one datagram is one read, and its sender
+/// becomes the reply address.
+final class DatagramProcessHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let bridge: HandlerBridge
+
+    init(bridge: HandlerBridge) {
+        self.bridge = bridge
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        bridge.deliver { $0.didReadDatagram(envelope.data, from: envelope.remoteAddress) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A datagram socket has no peer to lose; ICMP errors (ECONNREFUSED) are ignored, as Emacs does.
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        bridge.deliver { $0.didCloseDatagram() }
+    }
+}
+
+@available(*, unavailable)
+extension DatagramProcessHandler: Sendable {}
+
+extension NetworkProcess {
+    /// A datagram arrived.
+    fileprivate func didReadDatagram(_ buffer: ByteBuffer, from address: SocketAddress) {
+        didRead(buffer, from: address)
+    }
+
+    /// The datagram socket closed (only after our delete).
+    fileprivate func didCloseDatagram() {
+        didClose()
+    }
+}
+
+/// The errno behind a connect failure, if there is one.
+func errnoOf(_ error: any Error) -> Int32? {
+    if let error = error as? IOError { return error.errnoCode }
+    if let error = error as? NIOConnectionError {
+        for attempt in error.connectionErrors {
+            if let code = errnoOf(attempt.error) { return code }
+        }
+    }
+    return nil
+}
+
+/// The C library's text for the errno behind an error ("Connection refused").
+func strerrorOf(_ error: any Error) -> String {
+    if let code = errnoOf(error), let text = strerror(code) { return String(cString: text) }
+    if let error = error as? NIOConnectionError, error.connectionErrors.isEmpty {
+        return "Name or service not known"
+    }
+    return "\(error)"
 }

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import GnuTLSNIO
+import MailFixtures
+import ParleyCLI
+import Testing
+
+/// Runs the probe frontend and returns its exit status, standard output and standard error.
+func probe(_ arguments: [String]) async -> (status: Int32, output: String, error: String) {
+    let output = Output()
+    let error = Output()
+    let status = await ProbeFrontend(arguments: arguments, output: { output.write($0) }, errorOutput: { error.write($0) }).run()
+    return (status, output.all, error.all)
+}
+
+/// The probe's JSON output as a dictionary.
+func object(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+    let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
+    return try #require(value as? [String: Any], sourceLocation: sourceLocation)
+}
+
+/// A TCP listener that completes connections (the kernel does) and never speaks or accepts.
+final class SilentListener {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 5) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+}
+
+@Suite("parley probe (frontend)")
+struct ProbeFrontendTests {
+    let ca = FixtureCertificates.path("ca.pem")
+
+    func smtpServer() throws -> FakeSMTPServer.Configuration {
+        var configuration = FakeSMTPServer.Configuration()
+        configuration.tls = try FixtureCertificates.serverContext()
+        return configuration
+    }
+
+    @Test("--type network with --preset smtp upgrades with STARTTLS, verifies, and prints the documented JSON; exit 0")
+    func network() async throws {
+        try await withFakeSMTPServer(try smtpServer()) { server in
+            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--ca-file", ca, "--server-name", "localhost", "--json"])
+            #expect(run.status == 0, "\(run.output)\(run.error)")
+            let json = try object(run.output)
+            #expect(Set(json.keys) == ["process", "greeting", "capabilities", "type", "error", "discarded_bytes", "tls"])
+            let process = try #require(json["process"] as? [String: Any])
+            #expect(process["name"] as? String == "probe")
+            #expect(process["status"] as? String == "open")
+            #expect(process["type"] as? String == "network")
+            #expect(json["greeting"] as? String == "220 mail.test ESMTP Parley fake server\r\n")
+            #expect((json["capabilities"] as? String)?.hasPrefix("250-mail.test greets localhost\r\n") == true)
+            #expect(json["type"] as? String == "tls")
+            #expect(json["error"] is NSNull)
+            #expect(json["discarded_bytes"] as? Int == 0)
+            let tls = try #require(json["tls"] as? [String: Any])
+            #expect(Set(tls.keys) == ["provider", "version", "cipher", "group", "alpn", "verified", "verification", "peer"])
+            #expect(tls["provider"] as? String == "builtin")
+            #expect(tls["version"] as? String == "TLS1.3")
+            #expect(tls["verified"] as? Bool == true)
+            #expect((tls["verification"] as? [Any])?.isEmpty == true)
+            #expect(tls["alpn"] is NSNull)
+            let peer = try #require(tls["peer"] as? [String: Any])
+            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256"])
+            #expect((peer["san"] as? [String])?.contains("DNS:mail.test") == true)
+            #expect((peer["sha256"] as? String)?.count == 64)
+        }
+    }
+
+    @Test("--type plain reads the greeting only; --type starttls upgrades; --insecure lists the problems")
+    func plainAndStarttls() async throws {
+        try await withFakeSMTPServer(try smtpServer()) { server in
+            let plain = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "plain", "--json"])
+            #expect(plain.status == 0)
+            let plainJSON = try object(plain.output)
+            #expect(plainJSON["type"] as? String == "plain")
+            #expect(plainJSON["capabilities"] is NSNull)
+            #expect(plainJSON["tls"] is NSNull)
+            let insecure = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "starttls", "--insecure", "--json"])
+            #expect(insecure.status == 0)
+            let tls = try #require(try object(insecure.output)["tls"] as? [String: Any])
+            #expect(tls["verified"] as? Bool == false)
+            #expect((tls["verification"] as? [String])?.contains("signer not found") == true)
+        }
+    }
+
+    @Test("--type tls and ssl against a STARTTLS server: no process, the handshake error; exit 1")
+    func implicitTLS() async throws {
+        try await withFakeSMTPServer(try smtpServer()) { server in
+            for type in ["tls", "ssl"] {
+                let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", type, "--ca-file", ca, "--timeout", "3", "--json"])
+                #expect(run.status == 1)
+                let json = try object(run.output)
+                #expect(json["process"] is NSNull)
+                #expect((json["error"] as? String)?.contains("TLS") == true)
+            }
+        }
+    }
+
+    @Test("--type starttls without STARTTLS offered: exit 1 and Server does not support TLS")
+    func starttlsNotOffered() async throws {
+        var configuration = try smtpServer()
+        configuration.offerStartTLS = false
+        try await withFakeSMTPServer(configuration) { server in
+            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "starttls", "--json"])
+            #expect(run.status == 1)
+            let json = try object(run.output)
+            #expect(json["process"] is NSNull)
+            #expect(json["error"] as? String == "Server does not support TLS")
+        }
+    }
+
+    @Test("--type shell runs the command with %s and %p: type plain, a real process")
+    func shell() async throws {
+        try await withFakeSMTPServer(try smtpServer()) { server in
+            let command = #"exec bash -c 'exec 3<>/dev/tcp/%s/%p; cat <&3 & exec cat >&3'"#
+            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "shell", "--shell-command", command, "--timeout", "5", "--json"])
+            #expect(run.status == 0, "\(run.output)\(run.error)")
+            let json = try object(run.output)
+            #expect((json["process"] as? [String: Any])?["type"] as? String == "real")
+            #expect(json["type"] as? String == "plain")
+            #expect(json["greeting"] as? String == "220 mail.test ESMTP Parley fake server\r\n")
+            #expect((json["capabilities"] as? String)?.contains("250-STARTTLS\r\n") == true)
+        }
+    }
+
+    @Test("a server that accepts and never speaks: the probe returns within --timeout, exit 1, error naming the greeting wait")
+    func silentServer() async throws {
+        let listener = try SilentListener()
+        let run = await probe(["127.0.0.1", "\(listener.port)", "--preset", "smtp", "--timeout", "0.5", "--json"])
+        #expect(run.status == 1)
+        let json = try object(run.output)
+        #expect(json["process"] is NSNull)
+        #expect(json["error"] as? String == "timed out after 0.5s waiting for the server's greeting")
+    }
+
+    @Test("a refused connect: exit 1 with the connect error")
+    func refused() async throws {
+        let port = try SilentListener().port  // closed again when the listener is released
+        let run = await probe(["127.0.0.1", "\(port)", "--json"])
+        #expect(run.status == 1)
+        #expect((try object(run.output)["error"] as? String)?.contains("Connection refused") == true)
+    }
+
+    @Test("usage errors exit 2: no service, an unknown option, an unknown type, a bad escape")
+    func usage() async throws {
+        for arguments in [["127.0.0.1"], ["127.0.0.1", "25", "--bogus"], ["127.0.0.1", "25", "--type", "foo"], ["127.0.0.1", "25", "--capability-command", #"\q"#]] {
+            let run = await probe(arguments)
+            #expect(run.status == 2, "\(arguments)")
+            #expect(run.error.contains("usage: parley probe"))
+        }
+        #expect(await probe(["127.0.0.1", "25", "--type", "foo"]).error.contains("Invalid connection type foo"))
+    }
+
+    @Test("received bytes are JSON strings with every byte kept; invalid UTF-8 becomes \\udcXX")
+    func byteStrings() throws {
+        let json = ProbeFrontend.jsonString([0x32, 0x32, 0x30, 0x20, 0xC3, 0xA9, 0xFF, 0x0D, 0x0A, 0x22, 0xE2, 0x82])
+        #expect(json == #""220 é\udcff\r\n\"\udce2\udc82""#)
+    }
+
+    @Test("the escapes \\r \\n \\t \\\\ \\xHH are interpreted in S arguments")
+    func escapes() throws {
+        #expect(try ProbeFrontend.unescapeArgument(#"EHLO a\r\n\t\\\x00\xff"#) == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
+    }
+
+    @Test("version --json reports Parley, GnuTLS, PCRE2, libyaml and what GnuTLS offers")
+    func versionJSON() throws {
+        let json = try object(VersionReport.json())
+        #expect(json["gnutls"] as? String == GnuTLSLibrary.runtimeVersion)
+        let tls = try #require(json["tls"] as? [String: Any])
+        #expect((tls["protocols"] as? [String])?.contains("TLS1.3") == true)
+        #expect((tls["ciphers"] as? [String])?.contains("AES-256-GCM") == true)
+        #expect((tls["groups"] as? [String])?.contains("X25519") == true)
+        #expect(json["pcre2"] is String)
+        #expect(json["libyaml"] is String)
+    }
+}
+
+@Suite("parley probe: the external TLS provider")
+struct ProbeExternalProviderTests {
+    @Test("--tls-provider external says it is not available instead of silently using GnuTLS in process; exit 1")
+    func externalNotBuilt() async throws {
+        var configuration = FakeSMTPServer.Configuration()
+        configuration.tls = try FixtureCertificates.serverContext()
+        try await withFakeSMTPServer(configuration) { server in
+            for type in ["network", "tls"] {
+                let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", type, "--tls-provider", "external", "--json"])
+                #expect(run.status == 1)
+                let json = try object(run.output)
+                #expect(json["error"] as? String == "the external TLS provider (gnutls-cli) is not available in this build")
+            }
+        }
+    }
+}
