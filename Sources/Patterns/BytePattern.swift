@@ -35,7 +35,13 @@ public struct BytePattern: Sendable {
         var pcre2Flags: UInt32 {
             var flags: UInt32 = 0
             if contains(.caseInsensitive) { flags |= UInt32(PCRE2_CASELESS) }
-            if contains(.multiline) { flags |= UInt32(PCRE2_MULTILINE) }
+            if contains(.multiline) {
+                // ALT_CIRCUMFLEX lets `^` match after a newline that ends the data so far. Without
+                // it, PCRE2 refuses `^` at the end of the subject even in partial mode, so a
+                // pattern like `(?:^NNN [^\n]*\n){4}` over a stream that has received one line
+                // would be "no match" instead of "partial", and its bytes would be dropped.
+                flags |= UInt32(PCRE2_MULTILINE) | UInt32(PCRE2_ALT_CIRCUMFLEX)
+            }
             if contains(.dotAll) { flags |= UInt32(PCRE2_DOTALL) }
             if contains(.extended) { flags |= UInt32(PCRE2_EXTENDED) }
             return flags

@@ -242,6 +242,24 @@ struct StreamMatcherTests {
         #expect(found.groups[1] == bytes("554"))
     }
 
+    @Test("a repeated line group matches when its lines arrive one by one (^ after a trailing newline)")
+    func repeatedLinesAcrossAppends() throws {
+        let pattern = try BytePattern(#"(?:^[0-9]{3} [^\r\n]*\r\n){4}"#, options: [.multiline])
+        let lines = ["250 2.0.0 OK\r\n", "503 5.5.1 Error: send EHLO first\r\n", "502 5.5.2 unknown\r\n", "250 2.0.0 OK\r\n"]
+        var matcher = StreamMatcher()
+        matcher.append(bytes("220 hi\r\n"))
+        _ = try match(matcher.search(try BytePattern(#"^220 .*\r\n"#, options: [.multiline]), atEnd: false))
+        for line in lines.dropLast() {
+            matcher.append(bytes(line))
+            #expect(matcher.search(pattern, atEnd: false) == .needMore)
+            #expect(matcher.bufferedCount > 0, "the lines so far are a partial match and must be kept")
+        }
+        matcher.append(bytes(lines[3]))
+        let found = try match(matcher.search(pattern, atEnd: false))
+        #expect(found.matched == bytes(lines.joined()))
+        #expect(found.skippedCount == 0)
+    }
+
     @Test("tail shows what arrived since the last match, including passed-over bytes, never consumed ones")
     func tailForReports() throws {
         var matcher = StreamMatcher()
