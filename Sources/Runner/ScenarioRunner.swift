@@ -672,7 +672,7 @@ private actor Execution {
             return error.wait == .handshake || error.wait == nil ? .runtime : .expectation
         case .starttlsRefused:
             return .expectation
-        case .connectFailed, .notOpen, .tls, .bufferLimit, .busy:
+        case .connectFailed, .notOpen, .tls, .bufferLimit, .busy, .invalidArgument:
             return .runtime
         }
     }

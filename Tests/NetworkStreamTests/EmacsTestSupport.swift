@@ -59,13 +59,11 @@ func eventually(_ limit: Duration = .seconds(5), _ condition: () async -> Bool) 
     return await condition()
 }
 
-/// A port with nothing listening: bound, then closed.
+/// A port that refuses connections for the rest of the test run: bound but never listening
+/// (see `refusingPort`), so no server of a parallel test can take it. The socket is kept open on
+/// purpose; the test process's exit closes it.
 func closedPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
-    return port
+    try refusingPort().port
 }
 
 /// A loopback line server for open-network-stream tests: sends a greeting, answers each line

@@ -226,10 +226,8 @@ struct ScriptedPeerTests {
 
     @Test("a refused connection fails with connectFailed")
     func refused() async throws {
-        // Bind, learn the port, close: nothing listens there now.
-        let peer = try await ScriptedPeer.start()
-        let port = peer.port
-        await peer.stop()
+        let (socket, port) = try refusingPort()
+        defer { close(socket) }
         let error = try #require(
             await networkError {
                 _ = try await NetworkProcess.connect(name: "t", host: "127.0.0.1", port: port)

@@ -12,7 +12,7 @@ func writeSuite(_ folder: URL, count: Int) throws -> [String] {
         let text = """
             name: case \(index)
             server: {protocol: smtp, starttls: false}
-            timeouts: {expect: 2s}
+            timeouts: {expect: 10s}
             steps:
               - connect:
               - expect: '^220 (?<host>\\S+) '

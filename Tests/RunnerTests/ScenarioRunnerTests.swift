@@ -35,7 +35,7 @@ func scenarioText(_ steps: String, starttls: Bool = true) -> String {
       starttls: \(starttls)
       certificate: \(certs)/server.pem
       key: \(certs)/server-key.pem
-    timeouts: {connect: 5s, expect: 2s, handshake: 5s}
+    timeouts: {connect: 5s, expect: 10s, handshake: 5s}
     steps:
     \(steps)
     """
@@ -74,13 +74,13 @@ struct ScenarioRunnerTests {
     func wrongExpect() async throws {
         let (result, _) = try await run(scenarioText("""
               - connect:
-              - expect: '^250 nope'
+              - expect: {pattern: '^250 nope', timeout: 2s}
             """))
         #expect(result.outcome == .failed)
         let failure = try #require(result.failure)
         #expect(failure.location.file == "/virtual/t.yaml")
         #expect(failure.location.line == 10)
-        #expect(failure.location.column == 13)
+        #expect(failure.location.column == 23)
         #expect(failure.expected == "^250 nope")
         #expect(failure.wait == .expect)
         #expect(failure.deadline == .seconds(2))
