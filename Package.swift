@@ -116,6 +116,10 @@ let package = Package(
         ),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Scenario", "MailFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runner", "Scenario"], swiftSettings: swiftSettings),
-        .testTarget(name: "ParleyCLITests", dependencies: ["ParleyCLI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ParleyCLITests",
+            dependencies: ["ParleyCLI", "MailFixtures", "GnuTLSNIO", "NetworkStream"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -122,6 +122,7 @@ public struct RunFrontend: Sendable {
         }
         let counts = run.counts
         var summary = "\(counts.passed) passed, \(counts.failed) failed"
+        if counts.skipped > 0 { summary += ", \(counts.skipped) skipped" }
         if counts.errors > 0 { summary += ", \(counts.errors) errors" }
         output((tap ? "# " : "") + summary + "\n")
         return status

@@ -214,6 +214,8 @@ public final class ConsoleReporter: @unchecked Sendable {
             return paint("FAIL", .red) + " \(result.name) (step \(result.stepsPassed + 1) of \(result.stepCount), \(time))\(insecure)\n\n"
         case .error:
             return paint("ERROR", .red) + " \(result.name) (\(time))\(insecure)\n\n"
+        case .skipped:
+            return paint("SKIP", .dim) + " \(result.name): \(result.skipReason ?? "skipped")\n\n"
         }
     }
 

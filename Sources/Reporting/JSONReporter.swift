@@ -22,6 +22,7 @@ public enum JSONReporter {
                 "passed": counts.passed,
                 "failed": counts.failed,
                 "errors": counts.errors,
+                "skipped": counts.skipped,
             ],
             "scenarios": run.scenarios.map(scenario),
         ]
@@ -45,6 +46,7 @@ public enum JSONReporter {
             "steps": result.stepCount,
             "steps_passed": result.stepsPassed,
             "insecure": result.insecure,
+            "skip_reason": result.skipReason ?? NSNull(),
             "failure": result.failure.map(failure) ?? NSNull(),
             "events": record.events.compactMap(event),
         ]

@@ -13,13 +13,14 @@ public enum JUnitReporter {
         let counts = run.counts
         var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
         xml += "<testsuites name=\"parley\" tests=\"\(run.scenarios.count)\" failures=\"\(counts.failed)\""
-        xml += " errors=\"\(counts.errors)\" time=\"\(seconds(run.duration))\">\n"
+        xml += " errors=\"\(counts.errors)\" skipped=\"\(counts.skipped)\" time=\"\(seconds(run.duration))\">\n"
         for record in run.scenarios {
             let result = record.result
             let failures = result.outcome == .failed ? 1 : 0
             let errors = result.outcome == .error ? 1 : 0
+            let skipped = result.outcome == .skipped ? 1 : 0
             xml += "  <testsuite name=\(attribute(result.name)) tests=\"1\" failures=\"\(failures)\" errors=\"\(errors)\""
-            xml += " skipped=\"0\" time=\"\(seconds(result.duration))\" timestamp=\(attribute(timestamp(record.started)))"
+            xml += " skipped=\"\(skipped)\" time=\"\(seconds(result.duration))\" timestamp=\(attribute(timestamp(record.started)))"
             xml += " file=\(attribute(record.file))>\n"
             xml += "    <properties>\n"
             xml += "      <property name=\"file\" value=\(attribute(record.file))/>\n"
@@ -28,6 +29,9 @@ public enum JUnitReporter {
             xml += "    </properties>\n"
             xml += "    <testcase classname=\(attribute(classname(record.file))) name=\(attribute(result.name))"
             xml += " file=\(attribute(record.file)) time=\"\(seconds(result.duration))\">\n"
+            if result.outcome == .skipped {
+                xml += "      <skipped message=\(attribute(result.skipReason ?? "skipped"))/>\n"
+            }
             if let failure = result.failure, result.outcome != .passed {
                 let element = result.outcome == .error ? "error" : "failure"
                 xml += "      <\(element) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"

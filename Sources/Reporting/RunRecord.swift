@@ -46,12 +46,13 @@ public struct RunRecord: Sendable {
     }
 
     /// How many scenarios ended each way.
-    public var counts: (passed: Int, failed: Int, errors: Int) {
+    public var counts: (passed: Int, failed: Int, errors: Int, skipped: Int) {
         let outcomes = scenarios.map(\.result.outcome)
         return (
             outcomes.filter { $0 == .passed }.count,
             outcomes.filter { $0 == .failed }.count,
-            outcomes.filter { $0 == .error }.count
+            outcomes.filter { $0 == .error }.count,
+            outcomes.filter { $0 == .skipped }.count
         )
     }
 }

@@ -19,6 +19,9 @@ public enum TAPReporter {
     public static func point(_ number: Int, _ record: ScenarioRecord) -> String {
         let result = record.result
         let description = escape(result.name)
+        if result.outcome == .skipped {
+            return "ok \(number) - \(description) # SKIP \(escape(result.skipReason ?? "skipped"))\n"
+        }
         guard result.outcome != .passed, let failure = result.failure else {
             let insecure = result.insecure ? " # verification off" : ""
             return "ok \(number) - \(description)\(insecure)\n"

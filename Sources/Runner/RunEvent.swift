@@ -81,11 +81,12 @@ public struct ScenarioResult: Sendable {
     /// The outcome classes, worst last.
     public enum Outcome: String, Sendable, Comparable {
         case passed
+        case skipped
         case failed
         case error
 
         public static func < (lhs: Outcome, rhs: Outcome) -> Bool {
-            let order: [Outcome] = [.passed, .failed, .error]
+            let order: [Outcome] = [.passed, .skipped, .failed, .error]
             return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
         }
     }
@@ -108,6 +109,8 @@ public struct ScenarioResult: Sendable {
     public var insecure: Bool
     /// How long each step that ran took, in order (the failing one included).
     public var stepDurations: [Duration] = []
+    /// Why the scenario was skipped (`requires:` names a variable that is not set).
+    public var skipReason: String?
 
     /// Creates a result.
     public init(

@@ -61,6 +61,22 @@ public struct ScenarioRunner: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         emit(.scenarioStarted(name: scenario.name, file: scenario.file))
+        let missing = scenario.requires.filter { variables[$0] == nil && environment[$0] == nil }
+        if !missing.isEmpty {
+            var skipped = ScenarioResult(
+                name: scenario.name,
+                file: scenario.file,
+                outcome: .skipped,
+                stepsPassed: 0,
+                stepCount: scenario.steps.count,
+                failure: nil,
+                duration: clock.now - start,
+                insecure: false
+            )
+            skipped.skipReason = "requires \(missing.joined(separator: ", ")) (set with --var NAME=VALUE or the environment)"
+            emit(.scenarioFinished(skipped))
+            return skipped
+        }
         let execution = Execution(scenario: scenario, runner: self, pool: servers, emit: emit)
         let failure = await execution.run()
         var result = ScenarioResult(

@@ -15,6 +15,9 @@ public struct Scenario: Sendable {
     public var variables: [(name: String, value: Template)] = []
     /// Names of variables whose values are masked in every output (`secrets:`).
     public var secrets: [String] = []
+    /// Variables that must be set (by `--var` or the environment) for the scenario to run; it is
+    /// skipped otherwise (`requires:`), so suites for a real server sit beside the others.
+    public var requires: [String] = []
     /// The protocol preset that fills in greeting, capability and STARTTLS defaults (`preset:`).
     public var preset: Preset?
     /// Embedded fake servers to start before the steps and stop after them, by name

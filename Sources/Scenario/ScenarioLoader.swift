@@ -154,7 +154,7 @@ struct NodeReader {
     // MARK: Top level
 
     static let topKeys = [
-        "name", "description", "tags", "variables", "secrets", "preset", "timeouts", "server", "servers",
+        "name", "description", "tags", "requires", "variables", "secrets", "preset", "timeouts", "server", "servers",
         "include", "fragments", "steps",
     ]
 
@@ -171,6 +171,12 @@ struct NodeReader {
                 result.preset = found
             } else {
                 error(node, unknownValue(name, allowed: Preset.names, what: "preset"))
+            }
+        }
+        if let node = map.take("requires") {
+            result.requires = stringList(node, what: "a list of variable names")
+            for name in result.requires where !Self.isVariableName(name) {
+                error(node, "'\(name)' is not a variable name (letters, digits, '_', '.', '-')")
             }
         }
         if let node = map.take("variables") { result.variables = assignments(node, what: "'variables'") }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MailFixtures
 import ParleyCLI
 import Testing
 
@@ -149,6 +150,42 @@ struct ParallelAndReportTests {
         #expect(size < 4 * 1024 * 1024)
         let text = try String(contentsOfFile: json, encoding: .utf8)
         #expect(text.contains("bytes of wire data are left out of this report (the first 1048576 are in it)"))
+    }
+
+    @Test("requires: skipped without the variable (in every report), run with it")
+    func requiredVariables() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("real.yaml").path
+        try """
+            name: real server
+            requires: [PARLEY_TEST_HOST]
+            steps:
+              - connect: {host: '${PARLEY_TEST_HOST}', port: '${PARLEY_TEST_PORT}'}
+              - expect: '^220 '
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let junit = folder.appendingPathComponent("junit.xml").path
+        let output = Output()
+        var frontend = RunFrontend(paths: [file]) { output.write($0) }
+        frontend.junitPath = junit
+        #expect(await frontend.run() == 0)
+        #expect(output.all.contains("SKIP real server: requires PARLEY_TEST_HOST (set with --var NAME=VALUE or the environment)"))
+        #expect(output.all.hasSuffix("0 passed, 0 failed, 1 skipped\n"))
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("<skipped message=\"requires PARLEY_TEST_HOST"))
+        let tap = Output()
+        var tapFrontend = RunFrontend(paths: [file]) { tap.write($0) }
+        tapFrontend.tap = true
+        _ = await tapFrontend.run()
+        #expect(tap.all.contains("ok 1 - real server # SKIP requires PARLEY_TEST_HOST"))
+        // With the variables, it runs (against a fake server started here).
+        try await withFakeSMTPServer(FakeSMTPServer.Configuration()) { server in
+            let ran = Output()
+            var withVars = RunFrontend(paths: [file], variables: ["PARLEY_TEST_HOST": server.host, "PARLEY_TEST_PORT": String(server.port)]) { ran.write($0) }
+            withVars.jobs = 1
+            #expect(await withVars.run() == 0, "\(ran.all)")
+            #expect(ran.all.hasSuffix("1 passed, 0 failed\n"))
+        }
     }
 
     @Test("check validates without running: 0 for valid files, 2 with every problem for invalid ones")

@@ -71,7 +71,7 @@ struct MachineReportTests {
     @Test("JUnit XML: one suite per scenario, failure with details, escaped control bytes")
     func junitGolden() {
         let xml = JUnitReporter.render(sampleRun())
-        #expect(xml.hasPrefix(#"<?xml version="1.0" encoding="UTF-8"?>"# + "\n<testsuites name=\"parley\" tests=\"2\" failures=\"1\" errors=\"0\" time=\"1.015\">"))
+        #expect(xml.hasPrefix(#"<?xml version="1.0" encoding="UTF-8"?>"# + "\n<testsuites name=\"parley\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.015\">"))
         #expect(xml.contains(#"<property name="insecure" value="true"/>"#))
         #expect(xml.contains(#"<testcase classname="scenarios.a" name="a" file="scenarios/a.yaml" time="0.015">"#))
         #expect(xml.contains(#"<failure message="timed out after 1s waiting for the expected pattern" type="expectation">b.yaml:4:13: timed out after 1s waiting for the expected pattern"#))
@@ -121,7 +121,7 @@ struct MachineReportTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(object["parley"] as? String == "9.9")
         let summary = try #require(object["summary"] as? [String: Int])
-        #expect(summary == ["scenarios": 2, "passed": 1, "failed": 1, "errors": 0])
+        #expect(summary == ["scenarios": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0])
         let scenarios = try #require(object["scenarios"] as? [[String: Any]])
         #expect(scenarios.map { $0["outcome"] as? String } == ["passed", "failed"])
         #expect(scenarios[0]["insecure"] as? Bool == true)
