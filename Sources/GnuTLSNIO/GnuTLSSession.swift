@@ -157,6 +157,7 @@ final class GnuTLSSession {
     /// - Parameter plaintext: Receives the application data.
     /// - Returns: Why it stopped.
     func receive(into plaintext: inout ByteBuffer) -> ReceiveResult {
+        var pendingBefore = self.transport.pendingInboundBytes
         while true {
             var rc = 0
             plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { destination in
@@ -164,6 +165,7 @@ final class GnuTLSSession {
                 return max(rc, 0)
             }
             if rc > 0 {
+                pendingBefore = self.transport.pendingInboundBytes
                 continue
             }
             let code = Int32(rc)
@@ -172,7 +174,14 @@ final class GnuTLSSession {
                 return .closeNotify
             case GNUTLS_E_AGAIN, GNUTLS_E_INTERRUPTED:
                 // Also what TLS 1.3 post-handshake messages (tickets, key updates) end with: they
-                // consume input and produce no plaintext.
+                // consume input and produce no plaintext. Records may follow them in the same
+                // read (OpenSSL servers send their tickets and the greeting together): go on
+                // while the last call consumed input, stop when it is only a partial record.
+                let pending = self.transport.pendingInboundBytes
+                if pending > 0, pending < pendingBefore {
+                    pendingBefore = pending
+                    continue
+                }
                 return .drained
             case GNUTLS_E_REHANDSHAKE:
                 // A TLS 1.2 server asking to renegotiate. Declining is allowed (RFC 5246 §7.2.2):
