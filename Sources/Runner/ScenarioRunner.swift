@@ -291,6 +291,12 @@ private actor Execution {
         case .close:
             let connection = try require(step)
             await connection.process.close()
+        case .stop:
+            let connection = try require(step)
+            await connection.process.stop()
+        case .continue:
+            let connection = try require(step)
+            await connection.process.continue()
         case .sleep(let duration):
             try? await Task.sleep(for: duration)
         case .set(let values):
@@ -438,12 +444,32 @@ private actor Execution {
 
     func perform(_ expect: Step.Expect, on step: Step) async throws(Failure) {
         let connection = try require(step)
-        let pattern = try compile(expect.pattern)
+        let timeout = expect.timeout ?? scenario.timeouts.expect
+        let spec: PatternSpec
+        switch expect.condition {
+        case .pattern(let pattern):
+            spec = pattern
+        case .silence(let period):
+            do {
+                try await connection.process.expectSilence(for: period)
+            } catch {
+                throw failure(error, at: step.location, expected: "nothing within \(period.secondsText)")
+            }
+            return
+        case .peerCloses:
+            do {
+                try await connection.process.expectClose(timeout: timeout)
+            } catch {
+                throw failure(error, at: step.location, expected: "the peer closes the connection")
+            }
+            return
+        }
+        let pattern = try compile(spec)
         let match: StreamMatch
         do {
-            match = try await connection.process.expect(pattern, timeout: expect.timeout ?? scenario.timeouts.expect)
+            match = try await connection.process.expect(pattern, timeout: timeout, idleTimeout: expect.idleTimeout)
         } catch {
-            throw failure(error, at: expect.pattern.location, expected: expect.pattern.source)
+            throw failure(error, at: spec.location, expected: spec.source)
         }
         // Named groups become variables.
         for (name, index) in match.names {
@@ -686,7 +712,7 @@ private actor Execution {
             return error.wait == .connect || error.wait == .handshake ? .runtime : .expectation
         case .closedByPeer:
             return error.wait == .handshake || error.wait == nil ? .runtime : .expectation
-        case .starttlsRefused:
+        case .starttlsRefused, .unexpectedData:
             return .expectation
         case .connectFailed, .notOpen, .tls, .bufferLimit, .busy, .invalidArgument:
             return .runtime

@@ -4,7 +4,8 @@ internal import Yams
 
 extension NodeReader {
     static let stepKeywords = [
-        "connect", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "sleep", "set", "use",
+        "connect", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
+        "set", "use",
     ]
 
     /// Reads a list of steps, expanding `use:` in place.
@@ -43,9 +44,9 @@ extension NodeReader {
         case "set":
             let values = assignments(value, what: "'set'")
             return values.isEmpty ? [] : one(.set(values))
-        case "close":
-            if !isNull(value) { error(value, "'close' takes no value") }
-            return one(.close)
+        case "close", "stop", "continue":
+            if !isNull(value) { error(value, "'\(keyword)' takes no value") }
+            return one(keyword == "close" ? .close : keyword == "stop" ? .stop : .continue)
         case "use":
             if connection != nil { error(node, "'on' does not apply to 'use': give 'on' to the fragment's steps") }
             return use(value)
@@ -187,16 +188,42 @@ extension NodeReader {
         if node.scalar != nil {
             return pattern(node, caseInsensitive: false).map { Step.Expect(pattern: $0) }
         }
-        guard var map = mapping(node, what: "'expect' (a pattern, or a mapping with 'pattern')") else { return nil }
+        guard var map = mapping(node, what: "'expect' (a pattern, or a mapping with 'pattern', 'nothing-within' or 'peer-closes')") else {
+            return nil
+        }
         let caseless = map.take("case-insensitive").flatMap { bool($0) } ?? false
+        let forms = ["pattern", "nothing-within", "peer-closes"].filter { map.node($0) != nil }
         var result: Step.Expect?
+        if forms.count > 1 {
+            error(node, "'expect' waits for one of 'pattern', 'nothing-within' or 'peer-closes'; found \(forms.joined(separator: ", "))")
+        }
         if let p = map.take("pattern") {
             result = pattern(p, caseInsensitive: caseless).map { Step.Expect(pattern: $0) }
+        } else if let n = map.take("nothing-within") {
+            result = duration(n).map { Step.Expect(.silence($0)) }
+        } else if let n = map.take("peer-closes") {
+            if let v = bool(n) {
+                if v { result = Step.Expect(.peerCloses) } else { error(n, "'peer-closes' can only be true") }
+            }
         } else {
-            error(node, "'expect' needs 'pattern'")
+            error(node, "'expect' needs 'pattern', 'nothing-within' or 'peer-closes'")
         }
-        if let n = map.take("timeout"), let v = duration(n) { result?.timeout = v }
-        finish(&map, allowed: ["pattern", "timeout", "case-insensitive"], in: "'expect'")
+        if let n = map.take("timeout"), let v = duration(n) {
+            if case .silence = result?.condition { error(n, "'nothing-within' is its own deadline: leave out 'timeout'") }
+            result?.timeout = v
+        }
+        if let n = map.take("idle-timeout"), let v = duration(n) {
+            if result?.pattern == nil { error(n, "'idle-timeout' goes with 'pattern'") }
+            result?.idleTimeout = v
+        }
+        if caseless, result?.pattern == nil, let n = map.node("case-insensitive") {
+            error(n, "'case-insensitive' goes with 'pattern'")
+        }
+        finish(
+            &map,
+            allowed: ["pattern", "nothing-within", "peer-closes", "timeout", "idle-timeout", "case-insensitive"],
+            in: "'expect'"
+        )
         return result
     }
 

@@ -171,6 +171,10 @@ public struct Step: Sendable {
         case capability(Capability)
         case sleep(Duration)
         case set([(name: String, value: Template)])
+        /// Stop reading (Emacs's stop-process): bytes wait in the kernel, flow control applies.
+        case stop
+        /// Read again (continue-process): what waited is delivered.
+        case `continue`
     }
 
     /// What the step does.
@@ -200,6 +204,8 @@ public struct Step: Sendable {
         case .capability: "capability"
         case .sleep: "sleep"
         case .set: "set"
+        case .stop: "stop"
+        case .continue: "continue"
         }
     }
 
@@ -287,17 +293,41 @@ public struct Step: Sendable {
         }
     }
 
-    /// Waits until the received bytes match a pattern.
+    /// Waits until the received bytes match a pattern, or for silence, or for the peer to close.
     public struct Expect: Sendable {
-        /// The pattern to wait for.
-        public var pattern: PatternSpec
+        /// What the step waits for.
+        public enum Condition: Sendable {
+            /// The received bytes match the pattern.
+            case pattern(PatternSpec)
+            /// Nothing arrives for this long (`nothing-within`).
+            case silence(Duration)
+            /// The peer closes the connection (`peer-closes: true`).
+            case peerCloses
+        }
+
+        /// What the step waits for.
+        public var condition: Condition
         /// The deadline, overriding the scenario's.
         public var timeout: Duration?
+        /// Fail when nothing arrives for this long, even before the deadline (`idle-timeout`).
+        public var idleTimeout: Duration?
+
+        /// Creates an expect step that waits for a pattern.
+        public init(pattern: PatternSpec, timeout: Duration? = nil) {
+            self.condition = .pattern(pattern)
+            self.timeout = timeout
+        }
 
         /// Creates an expect step.
-        public init(pattern: PatternSpec, timeout: Duration? = nil) {
-            self.pattern = pattern
+        public init(_ condition: Condition, timeout: Duration? = nil) {
+            self.condition = condition
             self.timeout = timeout
+        }
+
+        /// The pattern, when the step waits for one.
+        public var pattern: PatternSpec? {
+            if case .pattern(let spec) = condition { return spec }
+            return nil
         }
     }
 
