@@ -4,7 +4,7 @@ internal import Yams
 
 extension NodeReader {
     static let stepKeywords = [
-        "connect", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
+        "connect", "open", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
         "set", "use",
     ]
 
@@ -34,6 +34,7 @@ extension NodeReader {
         }
         switch keyword {
         case "connect": return one(connect(value).map { .connect($0) })
+        case "open": return one(open(value).map { .open($0) })
         case "greeting": return one(greeting(value, step: node).map { .greeting($0) })
         case "capability": return one(capability(value, step: node).map { .capability($0) })
         case "send": return one(send(value).map { .send($0) })
@@ -97,6 +98,71 @@ extension NodeReader {
             error(node, "'connect' takes 'server', or 'host' and 'port', not both")
         }
         finish(&map, allowed: ["name", "server", "host", "port", "timeout", "tls"], in: "'connect'")
+        return result
+    }
+
+    static let openKeys = [
+        "name", "server", "host", "port", "type", "capability-command", "end-of-command", "end-of-capability",
+        "always-query-capabilities", "starttls-when", "starttls-command", "success", "nowait", "no-greeting",
+        "shell-command", "case-fold", "client-certificate-from", "timeout", "outcome",
+    ]
+
+    static let openTypes = ["plain", "tls", "ssl", "network", "nil", "starttls", "shell"]
+
+    /// `open`: open-network-stream with every parameter; the preset fills in the dialog's shapes.
+    mutating func open(_ node: Node) -> Step.Open? {
+        let at = location(node)
+        var result = Step.Open()
+        if let preset {
+            result.capabilityCommand = Template(preset.capabilityCommand, at: at)
+            result.endOfCommand = preset.greeting.map { PatternSpec($0, at: at) }
+            result.endOfCapability = PatternSpec(preset.endOfCapabilities, at: at)
+            result.starttlsWhen = preset.starttlsCapability.map { PatternSpec("\\b\($0)\\b", at: at) }
+            result.starttlsCommand = Template(preset.starttlsCommand, at: at)
+            result.success = PatternSpec(preset.starttlsSuccess, at: at)
+        }
+        if isNull(node) { return result }
+        guard var map = mapping(node, what: "'open'") else { return nil }
+        let caseFold = map.take("case-fold").flatMap { bool($0) } ?? false
+        result.caseFold = caseFold
+        if let n = map.take("name"), let v = string(n) { result.name = v }
+        if let n = map.take("server"), let v = string(n) { result.server = v }
+        if let n = map.take("host"), let v = template(n) { result.host = v }
+        if let n = map.take("port") { result.port = template(n) }
+        if let n = map.take("type"), let v = string(n) {
+            if Self.openTypes.contains(v) {
+                result.type = v
+            } else {
+                error(n, unknownValue(v, allowed: Self.openTypes, what: "connection type"))
+            }
+        }
+        if let n = map.take("capability-command") { result.capabilityCommand = template(n) }
+        if let n = map.take("end-of-command") { result.endOfCommand = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("end-of-capability") { result.endOfCapability = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("always-query-capabilities"), let v = bool(n) { result.alwaysQueryCapabilities = v }
+        if let n = map.take("starttls-when") { result.starttlsWhen = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("starttls-command") { result.starttlsCommand = template(n) }
+        if let n = map.take("success") { result.success = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("nowait"), let v = bool(n) { result.nowait = v }
+        if let n = map.take("no-greeting"), let v = bool(n) { result.noGreeting = v }
+        if let n = map.take("shell-command") { result.shellCommand = template(n) }
+        if let n = map.take("client-certificate-from") { result.clientCertificateFrom = path(n) }
+        if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
+        if let n = map.take("outcome"), let v = string(n) {
+            switch v {
+            case "succeed": result.expectFailure = false
+            case "fail": result.expectFailure = true
+            default: error(n, "'outcome' is 'succeed' or 'fail', not '\(v)'")
+            }
+        }
+        if result.type == "shell" && result.shellCommand == nil {
+            error(node, "type 'shell' needs 'shell-command' (with %s for the host and %p for the port)")
+        }
+        if result.server != nil && (result.host != nil || result.port != nil) {
+            error(node, "'open' takes 'server', or 'host' and 'port', not both")
+        }
+        result.tls = readTLS(&map)
+        finish(&map, allowed: Self.openKeys + Self.tlsKeys, in: "'open'")
         return result
     }
 
@@ -289,6 +355,7 @@ extension NodeReader {
     static let assertKeys = [
         "status", "tls", "verified", "tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
         "discarded-bytes", "greeting", "capabilities", "capabilities-before-tls", "capabilities-after-tls", "variables",
+        "stream-type", "stream-error",
     ]
 
     mutating func assertion(_ node: Node) -> Step.Assertion? {
@@ -324,6 +391,15 @@ extension NodeReader {
             case "capabilities": add(capabilityCheck(value, phase: .latest).map { .capabilities($0) })
             case "capabilities-before-tls": add(capabilityCheck(value, phase: .beforeTLS).map { .capabilities($0) })
             case "capabilities-after-tls": add(capabilityCheck(value, phase: .afterTLS).map { .capabilities($0) })
+            case "stream-type":
+                if let v = string(value) {
+                    if ["plain", "tls"].contains(v) {
+                        add(.streamType(v))
+                    } else {
+                        error(value, "'stream-type' is 'plain' or 'tls', not '\(v)'")
+                    }
+                }
+            case "stream-error": add(pattern(value, caseInsensitive: false).map { .streamError($0) })
             case "variables":
                 for (name, template) in assignments(value, what: "'variables'") {
                     checks.append(Step.Check(.variable(name: name, value: template), at: template.location))

@@ -162,6 +162,7 @@ public struct Step: Sendable {
     /// What the step does.
     public enum Kind: Sendable {
         case connect(Connect)
+        case open(Open)
         case send(Send)
         case expect(Expect)
         case starttls(StartTLS)
@@ -195,6 +196,7 @@ public struct Step: Sendable {
     public var keyword: String {
         switch kind {
         case .connect: "connect"
+        case .open: "open"
         case .send: "send"
         case .expect: "expect"
         case .starttls: "starttls"
@@ -225,6 +227,56 @@ public struct Step: Sendable {
         public var timeout: Duration?
 
         /// Creates a connect step that goes to the embedded server.
+        public init() {}
+    }
+
+    /// Opens a connection the way Emacs's `open-network-stream` does, with every parameter:
+    /// greeting, capabilities, STARTTLS when asked or offered, and a result (greeting,
+    /// capabilities, type, error) that `assert` can check.
+    public struct Open: Sendable {
+        /// The connection's name, for `on:`; defaults to `main`.
+        public var name: String = "main"
+        /// The embedded server to connect to, by name.
+        public var server: String?
+        /// The host; defaults to the embedded server's.
+        public var host: Template?
+        /// The port; defaults to the embedded server's, else the preset's.
+        public var port: Template?
+        /// `plain`, `tls`, `ssl`, `network` (or `nil`), `starttls` or `shell`.
+        public var type: String = "network"
+        /// Sent to ask for the capabilities (`:capability-command`).
+        public var capabilityCommand: Template?
+        /// Matches the end of a reply (`:end-of-command`).
+        public var endOfCommand: PatternSpec?
+        /// Matches the end of the capability response (`:end-of-capability`).
+        public var endOfCapability: PatternSpec?
+        /// Ask for the capabilities even without STARTTLS (`:always-query-capabilities`).
+        public var alwaysQueryCapabilities = false
+        /// When the capability response matches this, send `starttlsCommand` (`:starttls-function`).
+        public var starttlsWhen: PatternSpec?
+        /// The STARTTLS command.
+        public var starttlsCommand: Template?
+        /// Matched against the STARTTLS reply: a match means go ahead (`:success`).
+        public var success: PatternSpec?
+        /// Return before the connect completes (`:nowait`).
+        public var nowait = false
+        /// Send the capability command without waiting for a greeting (`:nogreeting`).
+        public var noGreeting = false
+        /// `%s` host, `%p` port, `%%` percent (`:shell-command`, type `shell`).
+        public var shellCommand: Template?
+        /// Emacs's case-insensitive search for the reply patterns.
+        public var caseFold = false
+        /// Look the client certificate up in this authinfo/netrc file by host and port.
+        public var clientCertificateFrom: String?
+        /// TLS settings for `tls`, `ssl`, `network` and `starttls`.
+        public var tls = TLSOptions()
+        /// One deadline for every wait of the open (connect, greeting, capabilities, STARTTLS
+        /// reply, handshake); defaults to the scenario's timeouts.
+        public var timeout: Duration?
+        /// Whether the open is expected to give a connection (`succeed`) or an error (`fail`).
+        public var expectFailure = false
+
+        /// Creates an open step with Emacs's defaults.
         public init() {}
     }
 
@@ -405,6 +457,10 @@ public struct Step: Sendable {
             case capabilities(CapabilityCheck)
             /// A variable has a value.
             case variable(name: String, value: Template)
+            /// The type `open` ended with: `plain` or `tls`.
+            case streamType(String)
+            /// The error `open` returned matches a pattern.
+            case streamError(PatternSpec)
         }
 
         /// Which words a capability response must include and lack.

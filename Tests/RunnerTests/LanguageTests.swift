@@ -258,6 +258,50 @@ struct LanguageTests {
         #expect(String(decoding: failure.tail ?? [], as: UTF8.self).hasPrefix("220 "))
     }
 
+    @Test("open (open-network-stream) with the smtp preset: STARTTLS when offered, the result assertable")
+    func openNetwork() async throws {
+        let (result, events) = try await run(scenarioText("""
+              - open: {type: network, ca-file: \(certs)/ca.pem, server-name: localhost}
+              - assert:
+                  stream-type: tls
+                  tls: true
+                  verified: true
+                  greeting: '^220 mail\\.test'
+                  capabilities-after-tls: {lacks: STARTTLS}
+                  variables: {open.type: tls}
+              - send: {line: QUIT}
+              - expect: '^221 '
+            """).replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n"))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        #expect(sentText(events).contains("STARTTLS\r\n"))
+    }
+
+    @Test("open type starttls without STARTTLS: outcome fail passes with the manual's error; succeed fails")
+    func openStarttlsRequired() async throws {
+        let base = scenarioText("""
+              - open: {type: starttls, ca-file: \(certs)/ca.pem, server-name: localhost OUTCOME}
+              - assert: {stream-error: 'does not support TLS'}
+            """)
+            .replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n")
+            .replacingOccurrences(of: "  key: \(certs)/server-key.pem\n", with: "  key: \(certs)/server-key.pem\n  faults: [no-starttls]\n")
+        let (expected, _) = try await run(base.replacingOccurrences(of: " OUTCOME", with: ", outcome: fail"))
+        #expect(expected.outcome == .passed, "\(String(describing: expected.failure))")
+        let (unexpected, _) = try await run(base.replacingOccurrences(of: " OUTCOME", with: ""))
+        #expect(unexpected.outcome == .error)
+        #expect(unexpected.failure?.message.contains("gave no connection") == true)
+    }
+
+    @Test("open type network against a server without STARTTLS stays plain and open")
+    func openNetworkPlain() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - open: {type: network}
+              - assert: {stream-type: plain, status: open, tls: false}
+            """)
+            .replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n")
+            .replacingOccurrences(of: "  key: \(certs)/server-key.pem\n", with: "  key: \(certs)/server-key.pem\n  faults: [no-starttls]\n"))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+    }
+
     @Test("sleep waits without failing; the connection stays open")
     func sleep() async throws {
         let (result, _) = try await run(scenarioText("""
