@@ -653,6 +653,18 @@ private actor Execution {
         } catch {
             if starttls.expectFailure, error.kind == .tls {
                 set("starttls", "failed")
+                if let reason = starttls.failureReason {
+                    let text = ([error.message] + (error.tlsError?.verificationProblems ?? [])).joined(separator: "; ")
+                    if try compile(reason).firstMatch(in: Array(text.utf8)) == nil {
+                        throw Failure(
+                            .expectation,
+                            at: reason.location,
+                            "the TLS handshake failed, but not for the expected reason",
+                            expected: "/\(reason.source)/",
+                            actual: text
+                        )
+                    }
+                }
                 emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
                 return
             }

@@ -306,6 +306,12 @@ extension NodeReader {
         if isNull(node) { return result }
         guard var map = mapping(node, what: "'starttls'") else { return nil }
         if let n = map.take("required"), let v = bool(n) { result.required = v }
+        if let n = map.take("handshake-error") {
+            result.failureReason = pattern(n, caseInsensitive: true)
+            if map.node("handshake")?.scalar?.string != "fail" {
+                error(n, "'handshake-error' goes with 'handshake: fail'")
+            }
+        }
         if let n = map.take("command"), let v = template(n) { result.command = v }
         if let n = map.take("reply"), let v = pattern(n, caseInsensitive: false) { result.reply = v }
         if let n = map.take("success"), let v = pattern(n, caseInsensitive: false) { result.success = v }
@@ -321,7 +327,8 @@ extension NodeReader {
         result.tls = readTLS(&map)
         finish(
             &map,
-            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "required"] + Self.tlsKeys,
+            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "handshake-error", "required"]
+                + Self.tlsKeys,
             in: "'starttls'"
         )
         return result

@@ -395,6 +395,9 @@ public struct Step: Sendable {
         public var tls: TLSOptions
         /// Whether the handshake is expected to succeed (`handshake: fail` inverts the step).
         public var expectFailure: Bool = false
+        /// With `handshake: fail`, the reason the handshake must fail for (matched against the
+        /// TLS error and the verification problems), e.g. `host name mismatch`.
+        public var failureReason: PatternSpec?
         /// Mandatory STARTTLS (the default): not offered or refused fails the step. With
         /// `required: false` (opportunistic) the dialog goes on in plain text, and the outcome is
         /// kept in the variable `starttls`: `upgraded`, `not-offered` or `refused`.

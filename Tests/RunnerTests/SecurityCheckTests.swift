@@ -113,7 +113,12 @@ struct SecurityCheckTests {
         #expect(failed.outcome == .error)
         #expect(failed.failure?.kind == .runtime)
         #expect(failed.failure?.message.contains(reason) == true, "\(String(describing: failed.failure))")
-        let (passed, _) = try await run(base.replacingOccurrences(of: "HANDSHAKE", with: "handshake: fail,"))
+        let (passed, _) = try await run(base.replacingOccurrences(of: "HANDSHAKE", with: "handshake: fail, handshake-error: '\(reason)',"))
         #expect(passed.outcome == .passed, "\(String(describing: passed.failure))")
+        // The handshake fails, but for another reason than the one written: the step fails.
+        let (wrongReason, _) = try await run(base.replacingOccurrences(of: "HANDSHAKE", with: "handshake: fail, handshake-error: 'no such reason',"))
+        #expect(wrongReason.outcome == .failed)
+        #expect(wrongReason.failure?.message == "the TLS handshake failed, but not for the expected reason")
+        #expect(wrongReason.failure?.actual?.contains(reason) == true)
     }
 }
