@@ -116,7 +116,7 @@ final class GnuTLSSession {
         }
 
         if !configuration.alpn.isEmpty {
-            try Self.setALPN(configuration.alpn, on: session)
+            try Self.setALPN(configuration.alpn, mandatory: configuration.alpnMandatory, on: session)
         }
     }
 
@@ -298,7 +298,7 @@ final class GnuTLSSession {
     /// Sets the ALPN protocol list.
     ///
     /// GnuTLS copies the names into the session, so the storage only has to live for the call.
-    private static func setALPN(_ protocols: [String], on session: OpaquePointer) throws {
+    private static func setALPN(_ protocols: [String], mandatory: Bool, on session: OpaquePointer) throws {
         // All names back to back in one array, each datum pointing at its slice.
         let joined = protocols.flatMap { Array($0.utf8) }
         let rc = joined.withUnsafeBufferPointer { bytes -> Int32 in
@@ -310,7 +310,8 @@ final class GnuTLSSession {
                 datums.append(gnutls_datum_t(data: start, size: UInt32(length)))
                 offset += length
             }
-            return gnutls_alpn_set_protocols(session, datums, UInt32(datums.count), 0)
+            let flags = mandatory ? UInt32(GNUTLS_ALPN_MANDATORY.rawValue) : 0
+            return gnutls_alpn_set_protocols(session, datums, UInt32(datums.count), flags)
         }
         try check(rc, "setting ALPN protocols \(protocols)")
     }

@@ -50,6 +50,10 @@ public struct TLSConfiguration: Sendable {
     public var priority: String
     /// ALPN protocol names: offered by a client, supported by a server (in preference order).
     public var alpn: [String]
+    /// Fail the handshake when no ALPN protocol is agreed (GNUTLS_ALPN_MANDATORY): a server then
+    /// refuses a ClientHello whose ALPN list lacks every one of ``alpn`` with a
+    /// `no_application_protocol` alert (RFC 7301 §3.2; the ALPACA defence, RFC 9325 §3.8).
+    public var alpnMandatory: Bool = false
     /// Whether a server asks for a client certificate. Ignored by clients.
     public var clientCertificateMode: ClientCertificateMode
     /// The smallest Diffie-Hellman prime a client accepts in a DHE key exchange, in bits

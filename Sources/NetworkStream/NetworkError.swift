@@ -9,6 +9,8 @@ public enum Wait: String, Sendable, Hashable, CustomStringConvertible {
     case starttlsReply = "starttls-reply"
     case handshake
     case expect
+    case silence
+    case peerClose = "peer-close"
 
     /// What the wait was for, in words.
     public var description: String {
@@ -19,6 +21,8 @@ public enum Wait: String, Sendable, Hashable, CustomStringConvertible {
         case .starttlsReply: "the reply to the STARTTLS command"
         case .handshake: "the TLS handshake"
         case .expect: "the expected pattern"
+        case .silence: "a quiet period with nothing received"
+        case .peerClose: "the peer to close the connection"
         }
     }
 }
@@ -45,6 +49,8 @@ public struct NetworkError: Error, Sendable, CustomStringConvertible {
         case busy
         /// The call's arguments are wrong (Emacs signals an error before connecting).
         case invalidArgument
+        /// Bytes arrived while the scenario expected none.
+        case unexpectedData
     }
 
     /// The class of failure.

@@ -94,6 +94,7 @@ public final class NetworkProcess: @unchecked Sendable {
     private var tlsActive = false
     private var discardedBytes = 0
     private var waiter: MatchWaiter?
+    private var quietWaiter: QuietWaiter?
     private var handshake: HandshakeWaiter?
     private var pendingError: NetworkError?
     var stopped = false
@@ -130,6 +131,16 @@ public final class NetworkProcess: @unchecked Sendable {
         var deadline: Duration
         /// Runs on the event loop right after the match, before any further read.
         var onMatch: (@Sendable (StreamMatch) -> Void)?
+        /// The idle deadline (no bytes for this long fails the wait) and its timer.
+        var idle: (deadline: Duration, task: Scheduled<Void>)?
+    }
+
+    /// A wait for silence (nothing arrives for a while) or for the peer to close.
+    private struct QuietWaiter {
+        var wait: Wait
+        var promise: EventLoopPromise<Void>
+        var timeout: Scheduled<Void>
+        var deadline: Duration
     }
 
     /// A TLS handshake in progress.
@@ -474,19 +485,21 @@ public final class NetworkProcess: @unchecked Sendable {
     public func expect(
         _ pattern: BytePattern,
         timeout: Duration,
+        idleTimeout: Duration? = nil,
         wait: Wait = .expect
     ) async throws(NetworkError) -> StreamMatch {
-        try await expect(pattern, timeout: timeout, wait: wait, onMatch: nil)
+        try await expect(pattern, timeout: timeout, idleTimeout: idleTimeout, wait: wait, onMatch: nil)
     }
 
     private func expect(
         _ pattern: BytePattern,
         timeout: Duration,
+        idleTimeout: Duration? = nil,
         wait: Wait,
         onMatch: (@Sendable (StreamMatch) -> Void)?
     ) async throws(NetworkError) -> StreamMatch {
         let future = eventLoop.flatSubmit { () -> EventLoopFuture<StreamMatch> in
-            self.expectOnLoop(pattern, timeout: timeout, wait: wait, onMatch: onMatch)
+            self.expectOnLoop(pattern, timeout: timeout, idleTimeout: idleTimeout, wait: wait, onMatch: onMatch)
         }
         do {
             return try await future.get()
@@ -500,11 +513,12 @@ public final class NetworkProcess: @unchecked Sendable {
     private func expectOnLoop(
         _ pattern: BytePattern,
         timeout: Duration,
+        idleTimeout: Duration?,
         wait: Wait,
         onMatch: (@Sendable (StreamMatch) -> Void)?
     ) -> EventLoopFuture<StreamMatch> {
         eventLoop.preconditionInEventLoop()
-        guard waiter == nil else {
+        guard waiter == nil, quietWaiter == nil else {
             return eventLoop.makeFailedFuture(NetworkError(.busy, wait: wait, message: "another wait is in progress"))
         }
         let promise = eventLoop.makePromise(of: StreamMatch.self)
@@ -529,8 +543,126 @@ public final class NetworkProcess: @unchecked Sendable {
             deadline: timeout,
             onMatch: onMatch
         )
+        if let idleTimeout {
+            waiter?.idle = (idleTimeout, scheduleIdle(idleTimeout, for: promise, wait: wait))
+        }
         advanceWaiter()
         return promise.futureResult
+    }
+
+    /// The idle timer of an expect: fires when no byte has arrived for `idle`.
+    private func scheduleIdle(_ idle: Duration, for promise: EventLoopPromise<StreamMatch>, wait: Wait) -> Scheduled<Void> {
+        eventLoop.scheduleTask(in: TimeAmount(idle)) { [self] in
+            guard let current = waiter, current.promise.futureResult === promise.futureResult else { return }
+            waiter = nil
+            current.timeout.cancel()
+            promise.fail(
+                NetworkError(
+                    .timeout,
+                    wait: wait,
+                    deadline: idle,
+                    message: "nothing arrived for \(idle.secondsText) (the idle timeout) while waiting for \(wait)",
+                    tail: matcher.tail(Self.tailSize)
+                )
+            )
+        }
+    }
+
+    /// Waits until nothing more arrives for `period`; fails as soon as a byte arrives.
+    ///
+    /// "More" means beyond what a match has consumed: bytes already received and not consumed
+    /// fail the wait at once (they arrived after the last expected reply). A close by the peer
+    /// during the period is not data, so the wait still succeeds.
+    ///
+    /// - Throws: `NetworkError.unexpectedData` with the bytes that arrived, in `tail`.
+    public func expectSilence(for period: Duration) async throws(NetworkError) {
+        try await quiet(.silence, period)
+    }
+
+    /// Waits until the peer closes the connection (bytes that arrive meanwhile are kept).
+    ///
+    /// - Throws: `NetworkError.timeout` naming the peer-close wait.
+    public func expectClose(timeout: Duration) async throws(NetworkError) {
+        try await quiet(.peerClose, timeout)
+    }
+
+    private func quiet(_ wait: Wait, _ period: Duration) async throws(NetworkError) {
+        let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            self.eventLoop.preconditionInEventLoop()
+            guard self.waiter == nil, self.quietWaiter == nil else {
+                return self.eventLoop.makeFailedFuture(NetworkError(.busy, wait: wait, message: "another wait is in progress"))
+            }
+            if wait == .peerClose, self.peerClosed { return self.eventLoop.makeSucceededVoidFuture() }
+            if wait == .silence, self.matcher.bufferedCount > 0 {
+                let pending = self.matcher.tail(Self.tailSize)
+                return self.eventLoop.makeFailedFuture(
+                    NetworkError(
+                        .unexpectedData,
+                        wait: wait,
+                        deadline: period,
+                        message: "\(self.matcher.bufferedCount) bytes arrived after the last match, where nothing more should",
+                        tail: pending
+                    )
+                )
+            }
+            let promise = self.eventLoop.makePromise(of: Void.self)
+            let task = self.eventLoop.scheduleTask(in: TimeAmount(period)) { [self] in
+                guard let current = quietWaiter, current.promise.futureResult === promise.futureResult else { return }
+                quietWaiter = nil
+                if wait == .silence {
+                    promise.succeed()
+                } else {
+                    promise.fail(
+                        NetworkError(
+                            .timeout,
+                            wait: wait,
+                            deadline: period,
+                            message: "timed out after \(period.secondsText) waiting for \(wait)",
+                            tail: matcher.tail(Self.tailSize)
+                        )
+                    )
+                }
+            }
+            self.quietWaiter = QuietWaiter(wait: wait, promise: promise, timeout: task, deadline: period)
+            return promise.futureResult
+        }
+        do {
+            try await future.get()
+        } catch let error as NetworkError {
+            throw error
+        } catch {
+            throw NetworkError(.notOpen, wait: wait, message: describe(error))
+        }
+    }
+
+    /// Bytes arrived: a silence wait fails; an expect's idle timer starts again.
+    private func noteArrival(_ bytes: [UInt8]) {
+        if let current = quietWaiter, current.wait == .silence {
+            quietWaiter = nil
+            current.timeout.cancel()
+            current.promise.fail(
+                NetworkError(
+                    .unexpectedData,
+                    wait: .silence,
+                    deadline: current.deadline,
+                    message: "\(bytes.count) bytes arrived during the \(current.deadline.secondsText) that should have been quiet",
+                    tail: Array(bytes.prefix(Self.tailSize))
+                )
+            )
+        }
+        if let current = waiter, let idle = current.idle {
+            idle.task.cancel()
+            waiter?.idle = (idle.deadline, scheduleIdle(idle.deadline, for: current.promise, wait: current.wait))
+        }
+    }
+
+    /// The peer closed: a silence wait succeeds (a close is not data); a close wait succeeds.
+    private func noteClose() {
+        if let current = quietWaiter {
+            quietWaiter = nil
+            current.timeout.cancel()
+            current.promise.succeed()
+        }
     }
 
     /// How many trailing bytes an error report carries.
@@ -539,6 +671,7 @@ public final class NetworkProcess: @unchecked Sendable {
     /// Tries the pending wait against what has been received; completes it when it can.
     private func advanceWaiter() {
         guard let current = waiter else { return }
+        defer { if waiter == nil { current.idle?.task.cancel() } }
         switch matcher.search(current.pattern, atEnd: peerClosed) {
         case .matched(let match):
             waiter = nil
@@ -919,6 +1052,7 @@ public final class NetworkProcess: @unchecked Sendable {
             }
             return
         }
+        noteArrival(bytes)
         matcher.append(bytes)
         advanceWaiter()
     }
@@ -981,6 +1115,7 @@ public final class NetworkProcess: @unchecked Sendable {
             releaseName()
         }
         observer(.closed(byPeer: byPeer))
+        noteClose()
         if let current = handshake {
             handshake = nil
             current.timeout.cancel()

@@ -121,6 +121,9 @@ private actor Execution {
     var servers: [String: FakeMailServer] = [:]
     var connections: [String: Connection] = [:]
     var current: String?
+    /// What each `open` returned, by connection name: the type and the error (Emacs's
+    /// `:return-list`), kept even when no connection resulted.
+    var openResults: [String: (type: String, error: String?)] = [:]
     /// Variables set while running (`set:` and named captures); they win over everything else.
     var runtime: [String: String] = [:]
     /// The scenario's own `variables:`, expanded at the start.
@@ -282,6 +285,7 @@ private actor Execution {
     func perform(_ step: Step) async throws(Failure) {
         switch step.kind {
         case .connect(let connect): try await perform(connect, at: step.location)
+        case .open(let open): try await perform(open, at: step.location)
         case .greeting(let greeting): try await perform(greeting, on: step)
         case .capability(let capability): try await perform(capability, on: step)
         case .send(let send): try await perform(send, on: step)
@@ -291,6 +295,12 @@ private actor Execution {
         case .close:
             let connection = try require(step)
             await connection.process.close()
+        case .stop:
+            let connection = try require(step)
+            await connection.process.stop()
+        case .continue:
+            let connection = try require(step)
+            await connection.process.continue()
         case .sleep(let duration):
             try? await Task.sleep(for: duration)
         case .set(let values):
@@ -363,6 +373,137 @@ private actor Execution {
         return { event in
             emit(.connection(name: name, event: masker.masked(event)))
         }
+    }
+
+    func perform(_ open: Step.Open, at location: SourceLocation) async throws(Failure) {
+        if let previous = connections.removeValue(forKey: open.name) {
+            await previous.process.close()
+        }
+        var target: FakeMailServer?
+        if let name = open.server {
+            guard let server = servers[name] else {
+                throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
+            }
+            target = server
+        } else if open.host == nil {
+            target = servers["server"] ?? (servers.count == 1 ? servers.values.first : nil)
+        }
+        let host: String
+        if let template = open.host {
+            host = try expand(template)
+        } else if let target {
+            host = target.host
+        } else {
+            throw Failure(.runtime, at: location, "'open' needs 'host' (or 'server'): the scenario has no embedded server to default to")
+        }
+        let port: Int
+        if let template = open.port {
+            let text = try expand(template)
+            guard let value = Int(text), (1...65535).contains(value) else {
+                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (1 to 65535)")
+            }
+            port = value
+        } else if let target, open.host == nil {
+            port = target.port
+        } else if let preset = scenario.preset {
+            port = ["tls", "ssl"].contains(open.type) ? (preset.implicitTLSPort ?? preset.port) : preset.port
+        } else {
+            throw Failure(.runtime, at: location, "'open' needs 'port': there is no embedded server or preset to default to")
+        }
+        var parameters = StreamParameters()
+        do {
+            parameters.type = try StreamParameters.ConnectionType(parsing: open.type)
+        } catch {
+            throw Failure(.runtime, at: location, error.message)
+        }
+        parameters.returnList = true
+        parameters.nowait = open.nowait
+        parameters.noGreeting = open.noGreeting
+        parameters.caseFold = open.caseFold
+        parameters.alwaysQueryCapabilities = open.alwaysQueryCapabilities
+        parameters.endOfCommand = open.endOfCommand?.source
+        parameters.endOfCapability = open.endOfCapability?.source
+        parameters.success = open.success?.source
+        if let command = open.capabilityCommand {
+            parameters.capabilityCommand = .bytes(Array(try expand(command).utf8))
+        }
+        if let when = open.starttlsWhen, let command = open.starttlsCommand {
+            parameters.starttlsFunction = .whenMatches(pattern: when.source, command: Array(try expand(command).utf8))
+        }
+        if let shell = open.shellCommand { parameters.shellCommand = try expand(shell) }
+        if let authinfo = open.clientCertificateFrom {
+            parameters.clientCertificate = .lookUp(authinfo: authinfo)
+        } else if let certificate = open.tls.clientCertificate, let key = open.tls.clientKey {
+            parameters.clientCertificate = .files(key: key, certificate: certificate)
+        }
+        parameters.tls.trustRoots = open.tls.caFile.map { .file($0) } ?? .system
+        parameters.tls.verify = !open.tls.insecure
+        if open.tls.insecure {
+            insecure = true
+            emit(.note("certificate verification is OFF for this connection (insecure: true)"))
+        }
+        if let priority = open.tls.priority { parameters.tls.priority = priority }
+        parameters.tls.alpn = open.tls.alpn
+        parameters.tls.serverName = try serverName(open.tls, host: host)
+        if let timeout = open.timeout {
+            parameters.timeouts = .init(all: timeout)
+        } else {
+            parameters.timeouts.connect = scenario.timeouts.connect
+            parameters.timeouts.greeting = scenario.timeouts.expect
+            parameters.timeouts.capabilities = scenario.timeouts.expect
+            parameters.timeouts.starttlsReply = scenario.timeouts.expect
+            parameters.timeouts.handshake = scenario.timeouts.handshake
+        }
+        parameters.observer = observer(for: open.name)
+        let result: OpenStreamResult
+        do {
+            result = try await NetworkProcess.openStream(
+                name: open.name,
+                host: host,
+                service: .port(port),
+                parameters: parameters,
+                table: ProcessTable()
+            )
+        } catch {
+            if open.expectFailure {
+                openResults[open.name] = ("plain", error.message)
+                emit(.note("the open failed, as the step expects: \(error.message)"))
+                return
+            }
+            throw failure(error, at: location, expected: nil)
+        }
+        openResults[open.name] = (result.type.rawValue, result.error)
+        if result.discardedBytes > 0 {
+            emit(.note("\(result.discardedBytes) plaintext bytes after the STARTTLS go-ahead were discarded"))
+        }
+        guard let process = result.process else {
+            let why = result.error ?? "no connection resulted"
+            if open.expectFailure {
+                emit(.note("the open gave no connection, as the step expects: \(why)"))
+                return
+            }
+            var error = Failure(.runtime, at: location, "open (type \(open.type)) gave no connection: \(why)")
+            error.wait = result.failure?.wait
+            error.deadline = result.failure?.deadline
+            throw error
+        }
+        if open.expectFailure {
+            await process.close()
+            throw Failure(.expectation, at: location, "the open gave a connection (type \(result.type.rawValue)), but the step expects it to fail")
+        }
+        let connection = Connection(process: process, host: host)
+        connection.greeting = result.greeting
+        if let capabilities = result.capabilities {
+            connection.latestCapabilities = capabilities
+            if result.type == .tls {
+                connection.capabilitiesAfterTLS = capabilities
+            } else {
+                connection.capabilitiesBeforeTLS = capabilities
+            }
+        }
+        connections[open.name] = connection
+        current = open.name
+        set("open.type", result.type.rawValue)
     }
 
     func perform(_ greeting: Step.Greeting, on step: Step) async throws(Failure) {
@@ -438,12 +579,32 @@ private actor Execution {
 
     func perform(_ expect: Step.Expect, on step: Step) async throws(Failure) {
         let connection = try require(step)
-        let pattern = try compile(expect.pattern)
+        let timeout = expect.timeout ?? scenario.timeouts.expect
+        let spec: PatternSpec
+        switch expect.condition {
+        case .pattern(let pattern):
+            spec = pattern
+        case .silence(let period):
+            do {
+                try await connection.process.expectSilence(for: period)
+            } catch {
+                throw failure(error, at: step.location, expected: "nothing within \(period.secondsText)")
+            }
+            return
+        case .peerCloses:
+            do {
+                try await connection.process.expectClose(timeout: timeout)
+            } catch {
+                throw failure(error, at: step.location, expected: "the peer closes the connection")
+            }
+            return
+        }
+        let pattern = try compile(spec)
         let match: StreamMatch
         do {
-            match = try await connection.process.expect(pattern, timeout: expect.timeout ?? scenario.timeouts.expect)
+            match = try await connection.process.expect(pattern, timeout: timeout, idleTimeout: expect.idleTimeout)
         } catch {
-            throw failure(error, at: expect.pattern.location, expected: expect.pattern.source)
+            throw failure(error, at: spec.location, expected: spec.source)
         }
         // Named groups become variables.
         for (name, index) in match.names {
@@ -492,6 +653,18 @@ private actor Execution {
         } catch {
             if starttls.expectFailure, error.kind == .tls {
                 set("starttls", "failed")
+                if let reason = starttls.failureReason {
+                    let text = ([error.message] + (error.tlsError?.verificationProblems ?? [])).joined(separator: "; ")
+                    if try compile(reason).firstMatch(in: Array(text.utf8)) == nil {
+                        throw Failure(
+                            .expectation,
+                            at: reason.location,
+                            "the TLS handshake failed, but not for the expected reason",
+                            expected: "/\(reason.source)/",
+                            actual: text
+                        )
+                    }
+                }
                 emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
                 return
             }
@@ -514,11 +687,16 @@ private actor Execution {
         let connection = try? require(step)
         let snapshot = await connection?.process.snapshot()
         for check in assertion.checks {
-            try await verify(check, connection: connection, snapshot: snapshot)
+            try await verify(check, connection: connection, snapshot: snapshot, stepConnection: step.connection)
         }
     }
 
-    func verify(_ check: Step.Check, connection: Connection?, snapshot: ProcessSnapshot?) async throws(Failure) {
+    func verify(
+        _ check: Step.Check,
+        connection: Connection?,
+        snapshot: ProcessSnapshot?,
+        stepConnection: String?
+    ) async throws(Failure) {
         func session(_ fact: String) throws(Failure) -> TLSSessionInfo {
             guard let tls = snapshot?.tls else {
                 throw Failure(.assertion, at: check.location, "'\(fact)' needs a TLS session, and there is none")
@@ -595,6 +773,21 @@ private actor Execution {
             }
             for word in capabilityCheck.lacks where words.contains(word.uppercased()) {
                 throw mismatch(check, "capabilities", "to lack \(word)", words.sorted().joined(separator: " "))
+            }
+        case .streamType(let expected):
+            let name = stepConnection ?? current ?? "main"
+            guard let opened = openResults[name] else {
+                throw Failure(.assertion, at: check.location, "'stream-type' needs an 'open' step first")
+            }
+            if opened.type != expected { throw mismatch(check, "stream-type", expected, opened.type) }
+        case .streamError(let spec):
+            let name = stepConnection ?? current ?? "main"
+            guard let opened = openResults[name] else {
+                throw Failure(.assertion, at: check.location, "'stream-error' needs an 'open' step first")
+            }
+            let text = opened.error ?? ""
+            if try compile(spec).firstMatch(in: Array(text.utf8)) == nil {
+                throw mismatch(check, "stream-error", "/\(spec.source)/", opened.error ?? "(none)")
             }
         case .variable(let name, let template):
             let expected = try expand(template)
@@ -686,7 +879,7 @@ private actor Execution {
             return error.wait == .connect || error.wait == .handshake ? .runtime : .expectation
         case .closedByPeer:
             return error.wait == .handshake || error.wait == nil ? .runtime : .expectation
-        case .starttlsRefused:
+        case .starttlsRefused, .unexpectedData:
             return .expectation
         case .connectFailed, .notOpen, .tls, .bufferLimit, .busy, .invalidArgument:
             return .runtime

@@ -4,7 +4,8 @@ internal import Yams
 
 extension NodeReader {
     static let stepKeywords = [
-        "connect", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "sleep", "set", "use",
+        "connect", "open", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
+        "set", "use",
     ]
 
     /// Reads a list of steps, expanding `use:` in place.
@@ -33,6 +34,7 @@ extension NodeReader {
         }
         switch keyword {
         case "connect": return one(connect(value).map { .connect($0) })
+        case "open": return one(open(value).map { .open($0) })
         case "greeting": return one(greeting(value, step: node).map { .greeting($0) })
         case "capability": return one(capability(value, step: node).map { .capability($0) })
         case "send": return one(send(value).map { .send($0) })
@@ -43,9 +45,9 @@ extension NodeReader {
         case "set":
             let values = assignments(value, what: "'set'")
             return values.isEmpty ? [] : one(.set(values))
-        case "close":
-            if !isNull(value) { error(value, "'close' takes no value") }
-            return one(.close)
+        case "close", "stop", "continue":
+            if !isNull(value) { error(value, "'\(keyword)' takes no value") }
+            return one(keyword == "close" ? .close : keyword == "stop" ? .stop : .continue)
         case "use":
             if connection != nil { error(node, "'on' does not apply to 'use': give 'on' to the fragment's steps") }
             return use(value)
@@ -96,6 +98,71 @@ extension NodeReader {
             error(node, "'connect' takes 'server', or 'host' and 'port', not both")
         }
         finish(&map, allowed: ["name", "server", "host", "port", "timeout", "tls"], in: "'connect'")
+        return result
+    }
+
+    static let openKeys = [
+        "name", "server", "host", "port", "type", "capability-command", "end-of-command", "end-of-capability",
+        "always-query-capabilities", "starttls-when", "starttls-command", "success", "nowait", "no-greeting",
+        "shell-command", "case-fold", "client-certificate-from", "timeout", "outcome",
+    ]
+
+    static let openTypes = ["plain", "tls", "ssl", "network", "nil", "starttls", "shell"]
+
+    /// `open`: open-network-stream with every parameter; the preset fills in the dialog's shapes.
+    mutating func open(_ node: Node) -> Step.Open? {
+        let at = location(node)
+        var result = Step.Open()
+        if let preset {
+            result.capabilityCommand = Template(preset.capabilityCommand, at: at)
+            result.endOfCommand = preset.greeting.map { PatternSpec($0, at: at) }
+            result.endOfCapability = PatternSpec(preset.endOfCapabilities, at: at)
+            result.starttlsWhen = preset.starttlsCapability.map { PatternSpec("\\b\($0)\\b", at: at) }
+            result.starttlsCommand = Template(preset.starttlsCommand, at: at)
+            result.success = PatternSpec(preset.starttlsSuccess, at: at)
+        }
+        if isNull(node) { return result }
+        guard var map = mapping(node, what: "'open'") else { return nil }
+        let caseFold = map.take("case-fold").flatMap { bool($0) } ?? false
+        result.caseFold = caseFold
+        if let n = map.take("name"), let v = string(n) { result.name = v }
+        if let n = map.take("server"), let v = string(n) { result.server = v }
+        if let n = map.take("host"), let v = template(n) { result.host = v }
+        if let n = map.take("port") { result.port = template(n) }
+        if let n = map.take("type"), let v = string(n) {
+            if Self.openTypes.contains(v) {
+                result.type = v
+            } else {
+                error(n, unknownValue(v, allowed: Self.openTypes, what: "connection type"))
+            }
+        }
+        if let n = map.take("capability-command") { result.capabilityCommand = template(n) }
+        if let n = map.take("end-of-command") { result.endOfCommand = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("end-of-capability") { result.endOfCapability = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("always-query-capabilities"), let v = bool(n) { result.alwaysQueryCapabilities = v }
+        if let n = map.take("starttls-when") { result.starttlsWhen = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("starttls-command") { result.starttlsCommand = template(n) }
+        if let n = map.take("success") { result.success = pattern(n, caseInsensitive: caseFold) }
+        if let n = map.take("nowait"), let v = bool(n) { result.nowait = v }
+        if let n = map.take("no-greeting"), let v = bool(n) { result.noGreeting = v }
+        if let n = map.take("shell-command") { result.shellCommand = template(n) }
+        if let n = map.take("client-certificate-from") { result.clientCertificateFrom = path(n) }
+        if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
+        if let n = map.take("outcome"), let v = string(n) {
+            switch v {
+            case "succeed": result.expectFailure = false
+            case "fail": result.expectFailure = true
+            default: error(n, "'outcome' is 'succeed' or 'fail', not '\(v)'")
+            }
+        }
+        if result.type == "shell" && result.shellCommand == nil {
+            error(node, "type 'shell' needs 'shell-command' (with %s for the host and %p for the port)")
+        }
+        if result.server != nil && (result.host != nil || result.port != nil) {
+            error(node, "'open' takes 'server', or 'host' and 'port', not both")
+        }
+        result.tls = readTLS(&map)
+        finish(&map, allowed: Self.openKeys + Self.tlsKeys, in: "'open'")
         return result
     }
 
@@ -187,16 +254,42 @@ extension NodeReader {
         if node.scalar != nil {
             return pattern(node, caseInsensitive: false).map { Step.Expect(pattern: $0) }
         }
-        guard var map = mapping(node, what: "'expect' (a pattern, or a mapping with 'pattern')") else { return nil }
+        guard var map = mapping(node, what: "'expect' (a pattern, or a mapping with 'pattern', 'nothing-within' or 'peer-closes')") else {
+            return nil
+        }
         let caseless = map.take("case-insensitive").flatMap { bool($0) } ?? false
+        let forms = ["pattern", "nothing-within", "peer-closes"].filter { map.node($0) != nil }
         var result: Step.Expect?
+        if forms.count > 1 {
+            error(node, "'expect' waits for one of 'pattern', 'nothing-within' or 'peer-closes'; found \(forms.joined(separator: ", "))")
+        }
         if let p = map.take("pattern") {
             result = pattern(p, caseInsensitive: caseless).map { Step.Expect(pattern: $0) }
+        } else if let n = map.take("nothing-within") {
+            result = duration(n).map { Step.Expect(.silence($0)) }
+        } else if let n = map.take("peer-closes") {
+            if let v = bool(n) {
+                if v { result = Step.Expect(.peerCloses) } else { error(n, "'peer-closes' can only be true") }
+            }
         } else {
-            error(node, "'expect' needs 'pattern'")
+            error(node, "'expect' needs 'pattern', 'nothing-within' or 'peer-closes'")
         }
-        if let n = map.take("timeout"), let v = duration(n) { result?.timeout = v }
-        finish(&map, allowed: ["pattern", "timeout", "case-insensitive"], in: "'expect'")
+        if let n = map.take("timeout"), let v = duration(n) {
+            if case .silence = result?.condition { error(n, "'nothing-within' is its own deadline: leave out 'timeout'") }
+            result?.timeout = v
+        }
+        if let n = map.take("idle-timeout"), let v = duration(n) {
+            if result?.pattern == nil { error(n, "'idle-timeout' goes with 'pattern'") }
+            result?.idleTimeout = v
+        }
+        if caseless, result?.pattern == nil, let n = map.node("case-insensitive") {
+            error(n, "'case-insensitive' goes with 'pattern'")
+        }
+        finish(
+            &map,
+            allowed: ["pattern", "nothing-within", "peer-closes", "timeout", "idle-timeout", "case-insensitive"],
+            in: "'expect'"
+        )
         return result
     }
 
@@ -213,6 +306,12 @@ extension NodeReader {
         if isNull(node) { return result }
         guard var map = mapping(node, what: "'starttls'") else { return nil }
         if let n = map.take("required"), let v = bool(n) { result.required = v }
+        if let n = map.take("handshake-error") {
+            result.failureReason = pattern(n, caseInsensitive: true)
+            if map.node("handshake")?.scalar?.string != "fail" {
+                error(n, "'handshake-error' goes with 'handshake: fail'")
+            }
+        }
         if let n = map.take("command"), let v = template(n) { result.command = v }
         if let n = map.take("reply"), let v = pattern(n, caseInsensitive: false) { result.reply = v }
         if let n = map.take("success"), let v = pattern(n, caseInsensitive: false) { result.success = v }
@@ -228,7 +327,8 @@ extension NodeReader {
         result.tls = readTLS(&map)
         finish(
             &map,
-            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "required"] + Self.tlsKeys,
+            allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "handshake-error", "required"]
+                + Self.tlsKeys,
             in: "'starttls'"
         )
         return result
@@ -262,6 +362,7 @@ extension NodeReader {
     static let assertKeys = [
         "status", "tls", "verified", "tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
         "discarded-bytes", "greeting", "capabilities", "capabilities-before-tls", "capabilities-after-tls", "variables",
+        "stream-type", "stream-error",
     ]
 
     mutating func assertion(_ node: Node) -> Step.Assertion? {
@@ -297,6 +398,15 @@ extension NodeReader {
             case "capabilities": add(capabilityCheck(value, phase: .latest).map { .capabilities($0) })
             case "capabilities-before-tls": add(capabilityCheck(value, phase: .beforeTLS).map { .capabilities($0) })
             case "capabilities-after-tls": add(capabilityCheck(value, phase: .afterTLS).map { .capabilities($0) })
+            case "stream-type":
+                if let v = string(value) {
+                    if ["plain", "tls"].contains(v) {
+                        add(.streamType(v))
+                    } else {
+                        error(value, "'stream-type' is 'plain' or 'tls', not '\(v)'")
+                    }
+                }
+            case "stream-error": add(pattern(value, caseInsensitive: false).map { .streamError($0) })
             case "variables":
                 for (name, template) in assignments(value, what: "'variables'") {
                     checks.append(Step.Check(.variable(name: name, value: template), at: template.location))

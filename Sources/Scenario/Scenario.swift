@@ -162,6 +162,7 @@ public struct Step: Sendable {
     /// What the step does.
     public enum Kind: Sendable {
         case connect(Connect)
+        case open(Open)
         case send(Send)
         case expect(Expect)
         case starttls(StartTLS)
@@ -171,6 +172,10 @@ public struct Step: Sendable {
         case capability(Capability)
         case sleep(Duration)
         case set([(name: String, value: Template)])
+        /// Stop reading (Emacs's stop-process): bytes wait in the kernel, flow control applies.
+        case stop
+        /// Read again (continue-process): what waited is delivered.
+        case `continue`
     }
 
     /// What the step does.
@@ -191,6 +196,7 @@ public struct Step: Sendable {
     public var keyword: String {
         switch kind {
         case .connect: "connect"
+        case .open: "open"
         case .send: "send"
         case .expect: "expect"
         case .starttls: "starttls"
@@ -200,6 +206,8 @@ public struct Step: Sendable {
         case .capability: "capability"
         case .sleep: "sleep"
         case .set: "set"
+        case .stop: "stop"
+        case .continue: "continue"
         }
     }
 
@@ -219,6 +227,56 @@ public struct Step: Sendable {
         public var timeout: Duration?
 
         /// Creates a connect step that goes to the embedded server.
+        public init() {}
+    }
+
+    /// Opens a connection the way Emacs's `open-network-stream` does, with every parameter:
+    /// greeting, capabilities, STARTTLS when asked or offered, and a result (greeting,
+    /// capabilities, type, error) that `assert` can check.
+    public struct Open: Sendable {
+        /// The connection's name, for `on:`; defaults to `main`.
+        public var name: String = "main"
+        /// The embedded server to connect to, by name.
+        public var server: String?
+        /// The host; defaults to the embedded server's.
+        public var host: Template?
+        /// The port; defaults to the embedded server's, else the preset's.
+        public var port: Template?
+        /// `plain`, `tls`, `ssl`, `network` (or `nil`), `starttls` or `shell`.
+        public var type: String = "network"
+        /// Sent to ask for the capabilities (`:capability-command`).
+        public var capabilityCommand: Template?
+        /// Matches the end of a reply (`:end-of-command`).
+        public var endOfCommand: PatternSpec?
+        /// Matches the end of the capability response (`:end-of-capability`).
+        public var endOfCapability: PatternSpec?
+        /// Ask for the capabilities even without STARTTLS (`:always-query-capabilities`).
+        public var alwaysQueryCapabilities = false
+        /// When the capability response matches this, send `starttlsCommand` (`:starttls-function`).
+        public var starttlsWhen: PatternSpec?
+        /// The STARTTLS command.
+        public var starttlsCommand: Template?
+        /// Matched against the STARTTLS reply: a match means go ahead (`:success`).
+        public var success: PatternSpec?
+        /// Return before the connect completes (`:nowait`).
+        public var nowait = false
+        /// Send the capability command without waiting for a greeting (`:nogreeting`).
+        public var noGreeting = false
+        /// `%s` host, `%p` port, `%%` percent (`:shell-command`, type `shell`).
+        public var shellCommand: Template?
+        /// Emacs's case-insensitive search for the reply patterns.
+        public var caseFold = false
+        /// Look the client certificate up in this authinfo/netrc file by host and port.
+        public var clientCertificateFrom: String?
+        /// TLS settings for `tls`, `ssl`, `network` and `starttls`.
+        public var tls = TLSOptions()
+        /// One deadline for every wait of the open (connect, greeting, capabilities, STARTTLS
+        /// reply, handshake); defaults to the scenario's timeouts.
+        public var timeout: Duration?
+        /// Whether the open is expected to give a connection (`succeed`) or an error (`fail`).
+        public var expectFailure = false
+
+        /// Creates an open step with Emacs's defaults.
         public init() {}
     }
 
@@ -287,17 +345,41 @@ public struct Step: Sendable {
         }
     }
 
-    /// Waits until the received bytes match a pattern.
+    /// Waits until the received bytes match a pattern, or for silence, or for the peer to close.
     public struct Expect: Sendable {
-        /// The pattern to wait for.
-        public var pattern: PatternSpec
+        /// What the step waits for.
+        public enum Condition: Sendable {
+            /// The received bytes match the pattern.
+            case pattern(PatternSpec)
+            /// Nothing arrives for this long (`nothing-within`).
+            case silence(Duration)
+            /// The peer closes the connection (`peer-closes: true`).
+            case peerCloses
+        }
+
+        /// What the step waits for.
+        public var condition: Condition
         /// The deadline, overriding the scenario's.
         public var timeout: Duration?
+        /// Fail when nothing arrives for this long, even before the deadline (`idle-timeout`).
+        public var idleTimeout: Duration?
+
+        /// Creates an expect step that waits for a pattern.
+        public init(pattern: PatternSpec, timeout: Duration? = nil) {
+            self.condition = .pattern(pattern)
+            self.timeout = timeout
+        }
 
         /// Creates an expect step.
-        public init(pattern: PatternSpec, timeout: Duration? = nil) {
-            self.pattern = pattern
+        public init(_ condition: Condition, timeout: Duration? = nil) {
+            self.condition = condition
             self.timeout = timeout
+        }
+
+        /// The pattern, when the step waits for one.
+        public var pattern: PatternSpec? {
+            if case .pattern(let spec) = condition { return spec }
+            return nil
         }
     }
 
@@ -313,6 +395,9 @@ public struct Step: Sendable {
         public var tls: TLSOptions
         /// Whether the handshake is expected to succeed (`handshake: fail` inverts the step).
         public var expectFailure: Bool = false
+        /// With `handshake: fail`, the reason the handshake must fail for (matched against the
+        /// TLS error and the verification problems), e.g. `host name mismatch`.
+        public var failureReason: PatternSpec?
         /// Mandatory STARTTLS (the default): not offered or refused fails the step. With
         /// `required: false` (opportunistic) the dialog goes on in plain text, and the outcome is
         /// kept in the variable `starttls`: `upgraded`, `not-offered` or `refused`.
@@ -375,6 +460,10 @@ public struct Step: Sendable {
             case capabilities(CapabilityCheck)
             /// A variable has a value.
             case variable(name: String, value: Template)
+            /// The type `open` ended with: `plain` or `tls`.
+            case streamType(String)
+            /// The error `open` returned matches a pattern.
+            case streamError(PatternSpec)
         }
 
         /// Which words a capability response must include and lack.

@@ -65,8 +65,9 @@ extension Template {
     }
 }
 
-/// A string in double quotes with control characters escaped, for messages.
-func quoted(_ text: String) -> String {
+/// A string in double quotes with quotes, backslashes and control characters escaped (`\r`,
+/// `\n`, `\t`, `\xHH`): readable in messages, and a valid YAML double-quoted scalar.
+public func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {

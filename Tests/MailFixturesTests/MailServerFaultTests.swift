@@ -306,9 +306,10 @@ struct MailServerFaultWireTests {
             let greeting = try #require(try await client.read(through: bytes("ready\r\n"), seconds: 30))
             let sizes = client.snapshot.readSizes
             #expect(greeting == bytes("+OK mail.test POP3 Parley fake server ready\r\n"))
-            // A read may now and then catch several bytes when the reader lags; most carry one.
-            #expect(sizes.filter { $0 == 1 }.count * 2 >= greeting.count, "read sizes: \(sizes)")
-            #expect(sizes.count > greeting.count / 2, "read sizes: \(sizes)")
+            // A read catches several bytes when the reader lags behind (a busy machine), so the
+            // check is that the greeting trickled in: many reads, none holding most of it.
+            #expect(sizes.count >= 5, "read sizes: \(sizes)")
+            #expect((sizes.max() ?? 0) <= greeting.count / 3, "read sizes: \(sizes)")
         }
     }
 
@@ -409,7 +410,7 @@ struct MailServerFaultWireTests {
     }
 
     @Test(
-        "strict-alpn: a client offering only http/1.1 is closed on before any byte; one with the protocol's id is served"
+        "strict-alpn: a client offering only http/1.1 is refused in the handshake; one without ALPN is closed on before any byte; one with the protocol's id is served"
     )
     func strictALPN() async throws {
         func client(alpn: [String]) throws -> GnuTLSContext {
@@ -426,6 +427,14 @@ struct MailServerFaultWireTests {
             defer { Task { await http.close() } }
             #expect(try await http.waitForClose())
             #expect(http.snapshot.all.isEmpty, "no application byte may reach a client without the id")
+            // GNUTLS_ALPN_MANDATORY: the handshake itself fails (no_application_protocol alert).
+            #expect(http.snapshot.tls == nil)
+            #expect(String(describing: http.snapshot.error).lowercased().contains("application protocol"), "\(String(describing: http.snapshot.error))")
+
+            let silent = try await WireClient.connect(port: server.port, tls: try client(alpn: []))
+            defer { Task { await silent.close() } }
+            #expect(try await silent.waitForClose())
+            #expect(silent.snapshot.all.isEmpty, "no application byte may reach a client that names no protocol")
 
             let imap = try await WireClient.connect(port: server.port, tls: try client(alpn: ["http/1.1", "imap"]))
             defer { Task { await imap.close() } }

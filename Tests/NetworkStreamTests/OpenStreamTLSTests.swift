@@ -111,7 +111,7 @@ struct OpenStreamTLSTests {
         p.capabilityCommand = .bytes(bytes("EHLO client.test\r\n"))
         // The scripted peer never answers the capability command sent again under TLS: this wait
         // runs out by design; it must still be long enough for the steps before it on a busy machine.
-        p.timeouts.capabilities = .seconds(2)
+        p.timeouts.capabilities = .seconds(10)
         let result = try await base.open(peer.port, p)
         #expect(result.discardedBytes == 14)
         #expect(result.tls?.verified == true)
@@ -234,7 +234,7 @@ struct OpenStreamTLSTests {
         p.shellCommand = #"printf '220 %s %p 100%%%%\r\n'; read line; printf '250 got %%s\r\n' "$line""#
         p.endOfCommand = "\r\n"
         p.capabilityCommand = .bytes(bytes("CAPA\n"))
-        p.timeouts = .init(all: .seconds(5))
+        p.timeouts = .init(all: .seconds(20))
         let result = try await NetworkProcess.openStream(
             name: "sh",
             host: "127.0.0.1",
@@ -295,7 +295,7 @@ struct OpenStreamTLSTests {
         var p = base.smtp(.starttls)
         p.clientCertificate = .lookUp(authinfo: file)
         // Long enough for the steps before it on a busy machine (this wait runs out by design).
-        p.timeouts.capabilities = .seconds(2)
+        p.timeouts.capabilities = .seconds(10)
         let result = try await base.open(peer.port, p)
         #expect(result.tls?.clientCertificateSent == true, "\(String(describing: result.error))")
         await result.process?.delete()

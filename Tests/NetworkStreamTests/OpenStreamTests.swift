@@ -21,7 +21,7 @@ struct OpenStreamTests {
         p.success = "^220 "
         p.tls.trustRoots = .file(FixtureCertificates.path("ca.pem"))
         p.tls.serverName = "localhost"
-        p.timeouts = .init(all: .seconds(5))
+        p.timeouts = .init(all: .seconds(20))
         return p
     }
 

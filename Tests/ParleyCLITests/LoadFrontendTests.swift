@@ -27,6 +27,7 @@ struct LoadFrontendTests {
         try """
             name: load
             server: {protocol: smtp, starttls: false}
+            timeouts: {connect: 30s, expect: 30s}
             steps:
               - connect:
               - expect: '^220 .*\\r\\n'
@@ -42,7 +43,7 @@ struct LoadFrontendTests {
         #expect(output.all.contains("=== 40 sessions, concurrency 4, "))
         #expect(output.all.contains("40 passed"))
         #expect(output.all.contains("=== errors: none"))
-        #expect(output.all.contains("4 expect (line 7)"))
+        #expect(output.all.contains("4 expect (line 8)"))
         let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         let figures = try #require(document?["load"] as? [String: Any])
         #expect(figures["sessions"] as? Int == 40)

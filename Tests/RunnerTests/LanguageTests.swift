@@ -168,6 +168,145 @@ struct LanguageTests {
         #expect(result.failure?.location.line == 7)
     }
 
+    @Test("nothing-within passes on a quiet connection and fails at the first byte, showing it")
+    func nothingWithin() async throws {
+        let (quiet, _) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - expect: {nothing-within: 200ms}
+            """))
+        #expect(quiet.outcome == .passed, "\(String(describing: quiet.failure))")
+        let (noisy, _) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: NOOP}
+              - expect: {nothing-within: 5s}
+            """))
+        let failure = try #require(noisy.failure)
+        #expect(noisy.outcome == .failed)
+        #expect(failure.wait == .silence)
+        // The reply is either already buffered when the quiet period starts or arrives during it.
+        #expect(
+            failure.message.contains("bytes arrived after the last match, where nothing more should")
+                || failure.message.contains("bytes arrived during the 5s that should have been quiet"),
+            "\(failure.message)"
+        )
+        #expect(String(decoding: failure.tail ?? [], as: UTF8.self) == "250 2.0.0 OK\r\n")
+    }
+
+    @Test("peer-closes passes when the server hangs up, and names its deadline when it does not")
+    func peerCloses() async throws {
+        let (closed, _) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: QUIT}
+              - expect: {peer-closes: true}
+              - assert: {status: closed}
+            """))
+        #expect(closed.outcome == .passed, "\(String(describing: closed.failure))")
+        let (open, _) = try await run(scenarioText("""
+              - connect:
+              - expect: {peer-closes: true, timeout: 300ms}
+            """))
+        #expect(open.outcome == .failed)
+        #expect(open.failure?.wait == .peerClose)
+        #expect(open.failure?.deadline == .milliseconds(300))
+    }
+
+    @Test("idle-timeout fails an expect when the server goes quiet, before the overall deadline")
+    func idleTimeout() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - connect:
+              - expect: {pattern: '^599 never', timeout: 30s, idle-timeout: 300ms}
+            """))
+        let failure = try #require(result.failure)
+        #expect(result.outcome == .failed)
+        #expect(failure.deadline == .milliseconds(300))
+        #expect(failure.message.contains("nothing arrived for 0.3s (the idle timeout)"))
+        #expect(String(decoding: failure.tail ?? [], as: UTF8.self).hasPrefix("220 mail.test"))
+    }
+
+    @Test("stop holds incoming bytes back (nothing is delivered), continue delivers them")
+    func stopAndContinue() async throws {
+        let (result, events) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - stop:
+              - send: {line: NOOP}
+              - expect: {nothing-within: 300ms}
+              - continue:
+              - expect: '^250 '
+            """))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        #expect(receivedText(events).contains("250 2.0.0 OK"))
+        // Without stop, the same reply arrives during the quiet period and fails it.
+        let (unstopped, _) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: NOOP}
+              - expect: {nothing-within: 10s}
+            """))
+        #expect(unstopped.failure?.wait == .silence, "\(String(describing: unstopped))")
+    }
+
+    @Test("nothing-within fails at the first byte that arrives during the period")
+    func silenceBrokenLater() async throws {
+        // The greeting comes 2 s after the connect, inside the 5 s that should stay quiet.
+        let yaml = scenarioText("""
+              - connect:
+              - expect: {nothing-within: 5s}
+            """).replacingOccurrences(of: "  starttls: true\n", with: "  starttls: true\n  faults: [slow-greeting=2]\n")
+        let (result, _) = try await run(yaml)
+        let failure = try #require(result.failure)
+        #expect(failure.wait == .silence)
+        #expect(failure.message.contains("arrived during the 5s that should have been quiet"))
+        #expect(String(decoding: failure.tail ?? [], as: UTF8.self).hasPrefix("220 "))
+    }
+
+    @Test("open (open-network-stream) with the smtp preset: STARTTLS when offered, the result assertable")
+    func openNetwork() async throws {
+        let (result, events) = try await run(scenarioText("""
+              - open: {type: network, ca-file: \(certs)/ca.pem, server-name: localhost}
+              - assert:
+                  stream-type: tls
+                  tls: true
+                  verified: true
+                  greeting: '^220 mail\\.test'
+                  capabilities-after-tls: {lacks: STARTTLS}
+                  variables: {open.type: tls}
+              - send: {line: QUIT}
+              - expect: '^221 '
+            """).replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n"))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        #expect(sentText(events).contains("STARTTLS\r\n"))
+    }
+
+    @Test("open type starttls without STARTTLS: outcome fail passes with the manual's error; succeed fails")
+    func openStarttlsRequired() async throws {
+        let base = scenarioText("""
+              - open: {type: starttls, ca-file: \(certs)/ca.pem, server-name: localhost OUTCOME}
+              - assert: {stream-error: 'does not support TLS'}
+            """)
+            .replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n")
+            .replacingOccurrences(of: "  key: \(certs)/server-key.pem\n", with: "  key: \(certs)/server-key.pem\n  faults: [no-starttls]\n")
+        let (expected, _) = try await run(base.replacingOccurrences(of: " OUTCOME", with: ", outcome: fail"))
+        #expect(expected.outcome == .passed, "\(String(describing: expected.failure))")
+        let (unexpected, _) = try await run(base.replacingOccurrences(of: " OUTCOME", with: ""))
+        #expect(unexpected.outcome == .error)
+        #expect(unexpected.failure?.message.contains("gave no connection") == true)
+    }
+
+    @Test("open type network against a server without STARTTLS stays plain and open")
+    func openNetworkPlain() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - open: {type: network}
+              - assert: {stream-type: plain, status: open, tls: false}
+            """)
+            .replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n")
+            .replacingOccurrences(of: "  key: \(certs)/server-key.pem\n", with: "  key: \(certs)/server-key.pem\n  faults: [no-starttls]\n"))
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+    }
+
     @Test("sleep waits without failing; the connection stays open")
     func sleep() async throws {
         let (result, _) = try await run(scenarioText("""

@@ -35,7 +35,7 @@ func scenarioText(_ steps: String, starttls: Bool = true) -> String {
       starttls: \(starttls)
       certificate: \(certs)/server.pem
       key: \(certs)/server-key.pem
-    timeouts: {connect: 5s, expect: 10s, handshake: 5s}
+    timeouts: {connect: 30s, expect: 30s, handshake: 30s}
     steps:
     \(steps)
     """
