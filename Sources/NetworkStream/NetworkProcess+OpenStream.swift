@@ -125,7 +125,24 @@ struct StreamOpener: Sendable {
     private func openStartTLS() async throws(NetworkError) -> OpenStreamResult {
         let p = parameters
         let requireTLS = p.type == .starttls
-        var process = try await connect(nowait: false, tls: nil)
+        // The external helper carries the whole dialog when it may be used: for `starttls`, or
+        // for `network` with `:use-starttls-if-possible` (Emacs's rule for external helpers).
+        let external = p.tlsProvider == .external && p.type != .plain && (requireTLS || p.useStartTLSIfPossible)
+        var helper: ExternalTLSHelper?
+        var process: NetworkProcess
+        if external {
+            (process, helper, _) = try await NetworkProcess.spawnExternal(
+                name: name,
+                host: host,
+                service: service,
+                starttls: true,
+                clientCertificate: clientCertificateFiles(),
+                parameters: p,
+                table: table
+            )
+        } else {
+            process = try await connect(nowait: false, tls: nil)
+        }
         var greeting: [UInt8]?
         var capabilities: [UInt8]?
         var result = OpenStreamResult(process: nil)
@@ -145,34 +162,39 @@ struct StreamOpener: Sendable {
             if let capabilities, success != nil, let function = p.starttlsFunction {
                 starttlsCommand = try apply(function, to: capabilities)
             }
-            if let starttlsCommand, p.type != .plain {
-                let context = try makeContext()
-                if p.tlsProvider == .external {
-                    return await failed(
-                        process,
-                        NetworkError(
-                            .invalidArgument,
-                            message: "the external TLS provider (gnutls-cli) is not available in this build"
-                        ),
-                        greeting: greeting,
-                        capabilities: capabilities
-                    )
-                }
+            // With the external provider but without the helper (`network` without
+            // `:use-starttls-if-possible`), no upgrade is attempted, as in Emacs.
+            if let starttlsCommand, p.type != .plain, p.tlsProvider == .builtin || helper != nil {
+                let context = helper == nil ? try makeContext() : nil
                 _ = await process.discardPending()
                 if let endOfCommand, let success {
                     do {
-                        let upgrade = try await process.startTLS(
-                            command: starttlsCommand,
-                            reply: endOfCommand,
-                            success: success,
-                            context: context,
-                            serverHostname: serverName,
-                            replyTimeout: p.timeouts.starttlsReply,
-                            handshakeTimeout: p.timeouts.handshake
-                        )
+                        let upgrade: NetworkProcess.StartTLSResult
+                        if let helper {
+                            upgrade = try await helper.startTLS(
+                                process: process,
+                                command: starttlsCommand,
+                                reply: endOfCommand,
+                                success: success,
+                                replyTimeout: p.timeouts.starttlsReply,
+                                handshakeTimeout: p.timeouts.handshake
+                            )
+                        } else if let context {
+                            upgrade = try await process.startTLS(
+                                command: starttlsCommand,
+                                reply: endOfCommand,
+                                success: success,
+                                context: context,
+                                serverHostname: serverName,
+                                replyTimeout: p.timeouts.starttlsReply,
+                                handshakeTimeout: p.timeouts.handshake
+                            )
+                        } else {
+                            preconditionFailure("a context or a helper")
+                        }
                         result.type = .tls
                         result.tls = upgrade.session
-                        result.tlsProvider = .builtin
+                        result.tlsProvider = helper == nil ? .builtin : .external
                         result.discardedBytes = upgrade.discardedBytes
                         capabilities = try await command(process, capabilityCommand, endOfCapability, wait: .capabilities)
                     } catch let error where error.kind == .starttlsRefused {
@@ -215,32 +237,42 @@ struct StreamOpener: Sendable {
     /// `tls`/`ssl` (§6.5c).
     private func openTLS() async throws(NetworkError) -> OpenStreamResult {
         let p = parameters
-        let context = try makeContext()
-        if p.tlsProvider == .external {
-            // Not built yet (see docs/engine.md, Known gaps): say so instead of using another provider.
-            let error = NetworkError(
-                .invalidArgument,
-                message: "the external TLS provider (gnutls-cli) is not available in this build"
-            )
-            var result = OpenStreamResult(process: nil, type: .plain, error: error.message)
-            result.failure = error
-            return result
-        }
         let process: NetworkProcess
+        var externalSession: TLSSessionInfo?
         do {
-            process = try await connect(nowait: p.nowait, tls: (context, serverName, p.timeouts.handshake))
+            if p.tlsProvider == .external {
+                // gnutls-cli without --starttls: TLS at once; `nowait` is not honoured (the
+                // helper reports only once the handshake is done).
+                (process, _, externalSession) = try await NetworkProcess.spawnExternal(
+                    name: name,
+                    host: host,
+                    service: service,
+                    starttls: false,
+                    clientCertificate: clientCertificateFiles(),
+                    parameters: p,
+                    table: table
+                )
+            } else {
+                let context = try makeContext()
+                process = try await connect(nowait: p.nowait, tls: (context, serverName, p.timeouts.handshake))
+            }
         } catch let error where error.wait == .handshake || error.kind == .tls {
             var result = OpenStreamResult(process: nil, type: .plain, error: error.message)
             result.failure = error
             return result
         }
-        if p.nowait {
+        if p.nowait && p.tlsProvider == .builtin {
             return OpenStreamResult(process: process, type: .tls)
         }
         var result = OpenStreamResult(process: process, type: .tls)
-        let snapshot = await process.snapshot()
-        result.tls = snapshot.tls
-        result.tlsProvider = .builtin
+        if let externalSession {
+            result.tls = externalSession
+            result.tlsProvider = .external
+        } else {
+            let snapshot = await process.snapshot()
+            result.tls = snapshot.tls
+            result.tlsProvider = .builtin
+        }
         do {
             result.greeting = try await readResponse(process, endOfCommand, wait: .greeting)
             // Parley gives the function the greeting, as the manual says (Emacs gives nil here).
@@ -256,7 +288,7 @@ struct StreamOpener: Sendable {
             var failedResult = await failed(process, error, greeting: result.greeting, capabilities: result.capabilities)
             failedResult.type = .tls
             failedResult.tls = result.tls
-            failedResult.tlsProvider = .builtin
+            failedResult.tlsProvider = result.tlsProvider
             return failedResult
         }
         return result
@@ -386,6 +418,18 @@ struct StreamOpener: Sendable {
                 throw NetworkError(.invalidArgument, message: "invalid pattern \"\(source)\": \(error.message)")
             }
             return pattern.firstMatch(in: capabilities) == nil ? nil : command
+        }
+    }
+
+    /// The client certificate's key and certificate files, resolved as auth-source does.
+    private func clientCertificateFiles() -> (key: String, certificate: String)? {
+        switch parameters.clientCertificate {
+        case .none:
+            return nil
+        case .files(let key, let certificate):
+            return (key, certificate)
+        case .lookUp(let file):
+            return AuthSource.clientCertificate(in: file, host: host, port: service.description)
         }
     }
 

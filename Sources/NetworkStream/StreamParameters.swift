@@ -131,7 +131,11 @@ public struct StreamParameters: Sendable {
     public var starttlsFunction: StartTLSFunction?
     /// `:success`, matched anywhere in the STARTTLS reply.
     public var success: String?
-    /// `:use-starttls-if-possible` (with the external provider, allows opportunistic upgrades).
+    /// `:use-starttls-if-possible`: with the external provider, type `network` (Emacs's
+    /// opportunistic STARTTLS) may upgrade through the helper. Without it, `network` with the
+    /// external provider never upgrades and stays plain, as in an Emacs without built-in GnuTLS;
+    /// type `starttls` always may. The built-in provider ignores it (Emacs with built-in GnuTLS
+    /// upgrades `network` whenever STARTTLS is offered).
     public var useStartTLSIfPossible = false
     /// `:client-certificate`.
     public var clientCertificate: ClientCertificate = .none
@@ -151,6 +155,8 @@ public struct StreamParameters: Sendable {
     public var tls = TLSSettings()
     /// Which TLS implementation to use.
     public var tlsProvider: TLSProvider = .builtin
+    /// The external provider's program: a name looked up on `PATH`, or a path.
+    public var externalTLSProgram = "gnutls-cli"
     /// The deadlines.
     public var timeouts = Timeouts()
     /// The receive buffer's bound.

@@ -59,7 +59,9 @@ public struct ProbeFrontend: Sendable {
           --min-dh-bits N                  smallest Diffie-Hellman prime accepted
           --server-name S                  name to verify and send as SNI (default HOST)
           --alpn P                         offer an ALPN protocol (repeatable)
-          --tls-provider builtin|external  TLS implementation (default builtin)
+          --tls-provider builtin|external  TLS implementation (default builtin); external
+                                           runs gnutls-cli (--starttls, started by SIGALRM)
+          --use-starttls-if-possible       with external: let type network upgrade too
           --case-fold                      match ignoring case, as Emacs does
           --timeout SECONDS                deadline of every wait (default 10)
           --json                           print one JSON object
@@ -187,6 +189,7 @@ public struct ProbeFrontend: Sendable {
                     throw UsageError(message: "--tls-provider takes builtin or external, not '\(text)'")
                 }
                 options.parameters.tlsProvider = provider
+            case "--use-starttls-if-possible": options.parameters.useStartTLSIfPossible = true
             case "--case-fold": options.parameters.caseFold = true
             case "--timeout":
                 let text = try value(argument)

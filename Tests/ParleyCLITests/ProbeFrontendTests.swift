@@ -196,20 +196,3 @@ struct ProbeFrontendTests {
         #expect(json["libyaml"] is String)
     }
 }
-
-@Suite("parley probe: the external TLS provider")
-struct ProbeExternalProviderTests {
-    @Test("--tls-provider external says it is not available instead of silently using GnuTLS in process; exit 1")
-    func externalNotBuilt() async throws {
-        var configuration = FakeSMTPServer.Configuration()
-        configuration.tls = try FixtureCertificates.serverContext()
-        try await withFakeSMTPServer(configuration) { server in
-            for type in ["network", "tls"] {
-                let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", type, "--tls-provider", "external", "--json"])
-                #expect(run.status == 1)
-                let json = try object(run.output)
-                #expect(json["error"] as? String == "the external TLS provider (gnutls-cli) is not available in this build")
-            }
-        }
-    }
-}
