@@ -260,7 +260,10 @@ private actor Execution {
         } catch {
             throw Failure(.runtime, at: spec.location, "bad fault knob: \(error)")
         }
-        if spec.starttls || spec.implicitTLS, let certificate = spec.certificate, let key = spec.key {
+        if spec.starttls || spec.implicitTLS,
+            let certificate = try resolvePath(spec.certificate, at: spec.location),
+            let key = try resolvePath(spec.key, at: spec.location)
+        {
             do {
                 configuration.tls = try GnuTLSContext(
                     configuration: .server(certificateChainFile: certificate, privateKeyFile: key)
@@ -433,10 +436,12 @@ private actor Execution {
         if let shell = open.shellCommand { parameters.shellCommand = try expand(shell) }
         if let authinfo = open.clientCertificateFrom {
             parameters.clientCertificate = .lookUp(authinfo: authinfo)
-        } else if let certificate = open.tls.clientCertificate, let key = open.tls.clientKey {
+        } else if let certificate = try resolvePath(open.tls.clientCertificate, at: location),
+            let key = try resolvePath(open.tls.clientKey, at: location)
+        {
             parameters.clientCertificate = .files(key: key, certificate: certificate)
         }
-        parameters.tls.trustRoots = open.tls.caFile.map { .file($0) } ?? .system
+        parameters.tls.trustRoots = try resolvePath(open.tls.caFile, at: location).map { .file($0) } ?? .system
         parameters.tls.verify = !open.tls.insecure
         if open.tls.insecure {
             insecure = true
@@ -730,6 +735,12 @@ private actor Execution {
         case .tlsVersion(let expected):
             let actual = try session("tls-version").protocolVersion
             if actual != expected { throw mismatch(check, "tls-version", expected, actual) }
+        case .minimumTLSVersion(let minimum):
+            let actual = try session("min-tls-version").protocolVersion
+            let order = ["SSL3.0", "TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
+            guard let have = order.firstIndex(of: actual), let need = order.firstIndex(of: minimum), have >= need else {
+                throw mismatch(check, "min-tls-version", "\(minimum) or later", actual)
+            }
         case .cipher(let spec):
             try matches(spec, try session("cipher").cipherSuite, fact: "cipher")
         case .peerSubject(let spec):
@@ -833,6 +844,15 @@ private actor Execution {
         }
     }
 
+    /// A file path from the scenario: `${...}` expanded, then a relative path resolved against
+    /// the scenario's folder (paths without variables were resolved when the file loaded).
+    func resolvePath(_ raw: String?, at location: SourceLocation) throws(Failure) -> String? {
+        guard let raw, raw.contains("${") else { return raw }
+        let expanded = try expand(Template(raw, at: location))
+        if expanded.hasPrefix("/") { return expanded }
+        return URL(fileURLWithPath: scenario.folder).appendingPathComponent(expanded).standardizedFileURL.path
+    }
+
     func serverName(_ tls: TLSOptions, host: String) throws(Failure) -> String? {
         if let template = tls.serverName { return try expand(template) }
         return host.isEmpty ? nil : host
@@ -840,7 +860,7 @@ private actor Execution {
 
     func makeContext(_ options: TLSOptions, at location: SourceLocation) throws(Failure) -> GnuTLSContext {
         var configuration = TLSConfiguration.client(
-            trustRoots: options.caFile.map { .file($0) } ?? .system,
+            trustRoots: try resolvePath(options.caFile, at: location).map { .file($0) } ?? .system,
             verifyPeer: !options.insecure
         )
         if options.insecure {
@@ -849,8 +869,8 @@ private actor Execution {
         }
         if let priority = options.priority { configuration.priority = priority }
         configuration.alpn = options.alpn
-        configuration.certificateChainFile = options.clientCertificate
-        configuration.privateKeyFile = options.clientKey
+        configuration.certificateChainFile = try resolvePath(options.clientCertificate, at: location)
+        configuration.privateKeyFile = try resolvePath(options.clientKey, at: location)
         do {
             return try GnuTLSContext(configuration: configuration)
         } catch {

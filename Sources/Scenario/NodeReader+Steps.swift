@@ -359,8 +359,11 @@ extension NodeReader {
         return tls
     }
 
+    /// TLS versions, oldest first, as GnuTLS names them.
+    static let tlsVersions = ["SSL3.0", "TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
+
     static let assertKeys = [
-        "status", "tls", "verified", "tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
+        "status", "tls", "verified", "tls-version", "min-tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
         "discarded-bytes", "greeting", "capabilities", "capabilities-before-tls", "capabilities-after-tls", "variables",
         "stream-type", "stream-error",
     ]
@@ -388,6 +391,14 @@ extension NodeReader {
             case "tls": add(bool(value).map { .tls($0) })
             case "verified": add(bool(value).map { .verified($0) })
             case "tls-version": add(string(value).map { .tlsVersion($0) })
+            case "min-tls-version":
+                if let v = string(value) {
+                    if Self.tlsVersions.contains(v) {
+                        add(.minimumTLSVersion(v))
+                    } else {
+                        error(value, unknownValue(v, allowed: Self.tlsVersions, what: "TLS version"))
+                    }
+                }
             case "cipher": add(pattern(value, caseInsensitive: false).map { .cipher($0) })
             case "peer-subject": add(pattern(value, caseInsensitive: false).map { .peerSubject($0) })
             case "peer-issuer": add(pattern(value, caseInsensitive: false).map { .peerIssuer($0) })

@@ -57,7 +57,8 @@ extension NodeReader {
             error(node, "expected a file path, found nothing")
             return nil
         }
-        if raw.hasPrefix("/") { return raw }
+        // A path with ${...} is expanded when the step runs, then resolved against the folder.
+        if raw.hasPrefix("/") || raw.contains("${") { return raw }
         return baseDirectory.appendingPathComponent(raw).standardizedFileURL.path
     }
 

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
+public import Foundation
 
 /// A loaded scenario: what to start, what to connect to, and the steps to run, each with the
 /// place in the file it came from.
 public struct Scenario: Sendable {
     /// The path of the scenario file as the user named it.
     public var file: String
+    /// The folder relative paths are resolved against: the file's own.
+    public var folder: String {
+        URL(fileURLWithPath: file).deletingLastPathComponent().path
+    }
     /// The scenario's name (`name:`), or the file name when it has none.
     public var name: String
     /// What the scenario checks, in prose (`description:`).
@@ -442,6 +447,8 @@ public struct Step: Sendable {
             case verified(Bool)
             /// The negotiated protocol version, for example `TLS1.3`.
             case tlsVersion(String)
+            /// The negotiated protocol version is at least this one (`TLS1.2` accepts 1.2 and 1.3).
+            case minimumTLSVersion(String)
             /// The number of plaintext bytes discarded after a STARTTLS go-ahead.
             case discardedBytes(Int)
             /// The negotiated cipher suite matches a pattern.

@@ -307,6 +307,40 @@ struct LanguageTests {
         #expect(result.outcome == .passed, "\(String(describing: result.failure))")
     }
 
+    @Test("TLS file paths may use variables, resolved against the scenario's folder when relative")
+    func templatedPaths() async throws {
+        let yaml = scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - starttls: {ca-file: '${CERTS}/ca.pem', server-name: localhost}
+              - assert: {verified: true}
+            """)
+        let scenario = try ScenarioRunner.loader.load(yaml: yaml, file: "/virtual/t.yaml")
+        let events = Events()
+        let absolute = await ScenarioRunner(variables: ["CERTS": certs], environment: [:]).run(scenario) { events.add($0) }
+        #expect(absolute.outcome == .passed, "\(String(describing: absolute.failure))")
+        // Relative: resolved against the scenario's folder, here fixtures/certs/../certs.
+        let relative = try ScenarioRunner.loader.load(yaml: yaml, file: certs + "/scenario.yaml")
+        let again = await ScenarioRunner(variables: ["CERTS": "."], environment: [:]).run(relative) { _ in }
+        #expect(again.outcome == .passed, "\(String(describing: again.failure))")
+        let unset = await ScenarioRunner(environment: [:]).run(scenario) { _ in }
+        #expect(unset.failure?.message.contains("variable 'CERTS' is not set") == true)
+    }
+
+    @Test("min-tls-version accepts the version and later ones, and names both when it fails")
+    func minimumVersion() async throws {
+        let (result, _) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - starttls: {ca-file: \(certs)/ca.pem, server-name: localhost, priority: 'NORMAL:-VERS-ALL:+VERS-TLS1.2'}
+              - assert: {tls-version: TLS1.2, min-tls-version: TLS1.2}
+              - assert: {min-tls-version: TLS1.3}
+            """))
+        #expect(result.outcome == .failed)
+        #expect(result.stepsPassed == 4)
+        #expect(result.failure?.message == "assertion failed: min-tls-version is TLS1.2, expected TLS1.3 or later")
+    }
+
     @Test("sleep waits without failing; the connection stays open")
     func sleep() async throws {
         let (result, _) = try await run(scenarioText("""

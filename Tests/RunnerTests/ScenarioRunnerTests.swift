@@ -59,7 +59,7 @@ struct ScenarioRunnerTests {
               - expect: '^250-STARTTLS\\r\\n'
               - expect: '^250 .*\\r\\n'
               - starttls: {ca-file: \(certs)/ca.pem, server-name: localhost}
-              - assert: {status: open, tls: true, verified: true, tls-version: TLS1.3, discarded-bytes: 0}
+              - assert: {status: open, tls: true, verified: true, tls-version: TLS1.3, min-tls-version: TLS1.2, discarded-bytes: 0}
               - send: {line: QUIT}
               - expect: '^221 '
             """))
