@@ -49,7 +49,7 @@ final class ClientEventQueue: Sendable {
     }
 
     /// The next event, waiting at most `seconds`.
-    func next(within seconds: Int64 = 10, what: String) async throws -> ClientEvent {
+    func next(within seconds: Int64 = 30, what: String) async throws -> ClientEvent {
         try await eventLoop.flatSubmit { () -> EventLoopFuture<ClientEvent> in
             if !self.state.value.events.isEmpty {
                 return self.eventLoop.makeSucceededFuture(self.state.value.events.removeFirst())
@@ -122,7 +122,7 @@ struct SMTPTestClient: Sendable {
         let loop = group.next()
         let events = ClientEventQueue(eventLoop: loop)
         let channel = try await ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(10))
+            .connectTimeout(.seconds(30))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ReplyCollector(queue: events))

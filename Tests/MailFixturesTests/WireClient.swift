@@ -104,7 +104,7 @@ final class WireClient: Sendable {
     /// Waits until `condition` holds on the state, polling every 10 ms.
     ///
     /// - Returns: whether it held before the deadline.
-    func wait(seconds: Double = 10, _ condition: (WireState) -> Bool) async throws -> Bool {
+    func wait(seconds: Double = 30, _ condition: (WireState) -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if shared.state.withLock({ condition($0) }) { return true }
@@ -118,7 +118,7 @@ final class WireClient: Sendable {
     /// - Returns: the bytes, or nil (and a recorded issue) when the needle did not arrive in time.
     func read(
         through needle: [UInt8],
-        seconds: Double = 10,
+        seconds: Double = 30,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [UInt8]? {
         let found = try await wait(seconds: seconds) { $0.unread.firstRange(of: needle) != nil }
@@ -142,7 +142,7 @@ final class WireClient: Sendable {
     func exchange(
         _ line: String,
         through needle: String,
-        seconds: Double = 10,
+        seconds: Double = 30,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [UInt8]? {
         try await send(Array(line.utf8))
@@ -150,7 +150,7 @@ final class WireClient: Sendable {
     }
 
     /// Waits for the connection to close.
-    func waitForClose(seconds: Double = 10) async throws -> Bool {
+    func waitForClose(seconds: Double = 30) async throws -> Bool {
         try await wait(seconds: seconds) { $0.closed }
     }
 
@@ -161,7 +161,7 @@ final class WireClient: Sendable {
     func startTLS(
         _ context: GnuTLSContext,
         serverHostname: String = "localhost",
-        seconds: Double = 10
+        seconds: Double = 30
     ) async throws -> TLSSessionInfo? {
         let channel = self.channel
         try await channel.eventLoop.submit {

@@ -49,7 +49,7 @@ final class Recorder: @unchecked Sendable {
 
 /// Polls `condition` every 10 ms until it holds or `limit` has passed (a bound on the wait, not
 /// a timing assertion).
-func eventually(_ limit: Duration = .seconds(5), _ condition: () async -> Bool) async -> Bool {
+func eventually(_ limit: Duration = .seconds(30), _ condition: () async -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let end = clock.now.advanced(by: limit)
     while clock.now < end {

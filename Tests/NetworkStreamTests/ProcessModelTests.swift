@@ -13,7 +13,7 @@ struct ProcessModelClientTests {
     /// A spec for a client of `port` in a private table.
     func client(_ name: String, _ port: Int) -> NetworkProcess.Spec {
         var spec = NetworkProcess.Spec(name: name, host: "127.0.0.1", service: .port(port))
-        spec.timeout = .seconds(5)
+        spec.timeout = .seconds(30)
         return spec
     }
 
@@ -214,7 +214,7 @@ struct ProcessModelClientTests {
         var spec = client("t", peer.port)
         spec.nowait = true
         spec.sentinel = recorder.sentinel
-        spec.tls = (try testCAContext(), "localhost", .seconds(5))
+        spec.tls = (try testCAContext(), "localhost", .seconds(30))
         let process = try await NetworkProcess.make(spec, in: ProcessTable())
         #expect(await eventually { await process.status() == .failed })
         #expect(await process.snapshot().exitStatus == .message("TLS negotiation failed"))
@@ -232,7 +232,7 @@ struct ProcessModelClientTests {
         var spec = client("tls", peer.port)
         spec.nowait = true
         spec.sentinel = recorder.sentinel
-        spec.tls = (try testCAContext(), "localhost", .seconds(5))
+        spec.tls = (try testCAContext(), "localhost", .seconds(30))
         let process = try await NetworkProcess.make(spec, in: ProcessTable())
         #expect(await eventually { await process.status() == .open })
         #expect(recorder.events == ["open\n"])
