@@ -98,6 +98,9 @@ public final class NetworkProcess: @unchecked Sendable {
     private var handshake: HandshakeWaiter?
     private var pendingError: NetworkError?
     var stopped = false
+    /// Reading is paused because the receive buffer holds `receiveLimit` bytes and no wait is
+    /// consuming them (see ``holdBackIfFull()``).
+    private var heldBack = false
     var filter: Filter?
     var sentinel: Sentinel?
     var log: Log?
@@ -547,6 +550,9 @@ public final class NetworkProcess: @unchecked Sendable {
             waiter?.idle = (idleTimeout, scheduleIdle(idleTimeout, for: promise, wait: wait))
         }
         advanceWaiter()
+        if waiter != nil || matcher.bufferedCount < matcher.limit {
+            resumeIfHeldBack()
+        }
         return promise.futureResult
     }
 
@@ -985,7 +991,7 @@ public final class NetworkProcess: @unchecked Sendable {
                 case .close: self.didClose()
                 }
             }
-            if let channel = self.channel {
+            if let channel = self.channel, !self.heldBack {
                 channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
                 channel.read()
             }
@@ -1017,7 +1023,11 @@ public final class NetworkProcess: @unchecked Sendable {
     ///
     /// - Returns: how many bytes were thrown away.
     func discardPending() async -> Int {
-        (try? await eventLoop.submit { self.matcher.removeAll().count }.get()) ?? 0
+        (try? await eventLoop.submit {
+            let count = self.matcher.removeAll().count
+            self.resumeIfHeldBack()
+            return count
+        }.get()) ?? 0
     }
 
     // MARK: - Channel callbacks (on the event loop)
@@ -1055,6 +1065,38 @@ public final class NetworkProcess: @unchecked Sendable {
         noteArrival(bytes)
         matcher.append(bytes)
         advanceWaiter()
+        holdBackIfFull()
+    }
+
+    /// Stops reading while no wait is active and the receive buffer holds `receiveLimit` bytes.
+    ///
+    /// A wait bounds the buffer itself (a search drops what cannot match, and a partial match
+    /// that reaches the limit fails with `bufferLimit`), but between waits nothing consumes
+    /// received bytes: a peer that floods then would grow the buffer without end. The kernel's
+    /// socket buffer and TCP flow control hold the rest until the next wait resumes reading.
+    private func holdBackIfFull() {
+        guard waiter == nil, !heldBack, matcher.bufferedCount >= matcher.limit, let channel else { return }
+        heldBack = true
+        channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+    }
+
+    /// Resumes reading that ``HandlerBridge`` paused before the process existed, unless the
+    /// process is stopped or its receive buffer is full.
+    ///
+    /// - Parameter channel: the paused channel.
+    fileprivate func resumeAfterAttach(_ channel: any Channel) {
+        guard !stopped, !heldBack else { return }
+        channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        channel.read()
+    }
+
+    /// Undoes ``holdBackIfFull()``, unless the process is stopped.
+    private func resumeIfHeldBack() {
+        guard heldBack else { return }
+        heldBack = false
+        guard !stopped, let channel else { return }
+        channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        channel.read()
     }
 
     fileprivate func didReceive(event: Any) {
@@ -1132,12 +1174,30 @@ public final class NetworkProcess: @unchecked Sendable {
 
 /// Lets the channel handler exist before the process object does: events that arrive before
 /// `attach` are queued and replayed in order.
+///
+/// Reading pauses at the first read that has to be queued, so a peer that floods before the
+/// process exists cannot grow the queue without bound; `attach` resumes it.
 final class HandlerBridge: @unchecked Sendable {
     private var process: NetworkProcess?
     private var queued: [(NetworkProcess) -> Void] = []
+    /// The channel whose reading was paused before `attach`.
+    private var pausedChannel: (any Channel)?
 
     func deliver(_ action: @escaping (NetworkProcess) -> Void) {
         if let process { action(process) } else { queued.append(action) }
+    }
+
+    /// Delivers received bytes, or queues them and pauses reading until `attach`.
+    func deliverRead(_ buffer: ByteBuffer, channel: any Channel) {
+        if let process {
+            process.didRead(buffer)
+            return
+        }
+        queued.append { $0.didRead(buffer) }
+        if pausedChannel == nil {
+            pausedChannel = channel
+            channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
     }
 
     func attach(_ process: NetworkProcess) {
@@ -1145,6 +1205,10 @@ final class HandlerBridge: @unchecked Sendable {
         let pending = queued
         queued = []
         for action in pending { action(process) }
+        if let channel = pausedChannel {
+            pausedChannel = nil
+            process.resumeAfterAttach(channel)
+        }
     }
 }
 
@@ -1170,8 +1234,7 @@ final class ProcessChannelHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        bridge.deliver { $0.didRead(buffer) }
+        bridge.deliverRead(unwrapInboundIn(data), channel: context.channel)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -76,7 +76,8 @@ public struct StreamMatcher: Sendable {
     ///     nothing drops nothing, so another pattern may still be tried on the same bytes.
     /// - Returns: the match (consuming the stream through its end), ``StreamSearchResult/needMore``,
     ///   or ``StreamSearchResult/limitExceeded`` when a partial match holds at least `limit` bytes.
-    ///   If PCRE2 gives up (match or depth limit) the result is `needMore` and nothing is dropped.
+    ///   If PCRE2 gives up (match or depth limit) nothing is dropped, and the result is `needMore`,
+    ///   or `limitExceeded` when the retained bytes reach `limit`.
     public mutating func search(_ pattern: BytePattern, atEnd: Bool) -> StreamSearchResult {
         let compiled = pattern.compiled
         let start = resumePattern === compiled ? resumeOffset : pending
@@ -126,7 +127,10 @@ public struct StreamMatcher: Sendable {
             return .needMore
 
         case .failed:
-            return .needMore
+            // PCRE2 gave up (match, depth or heap limit), which a huge backlog can cause. Nothing
+            // is dropped, so the bound must still hold here, or a hostile peer grows the buffer
+            // without end while every search fails.
+            return storage.count - pending >= limit ? .limitExceeded : .needMore
         }
     }
 

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import GnuTLSNIO
+import MailFixtures
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// The fake servers against clients that misbehave: they must stay bounded and responsive, and
+/// stopping them must never wait for a client that went away.
+@Suite("Fake servers against hostile clients")
+struct HostileClientTests {
+    /// Runs `body` in a task and reports whether it finished within `seconds`. A body that hangs
+    /// is left behind, so the test fails instead of hanging with it.
+    func finishes(within seconds: Double, _ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+        let done = Mutex(false)
+        Task {
+            try? await body()
+            done.withLock { $0 = true }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if done.withLock({ $0 }) { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return done.withLock { $0 }
+    }
+
+    @Test("stop() returns when a tarpitted connection's client goes away while its close waits for the queue")
+    func tarpitStopAfterClientLeaves() async throws {
+        let server = try await FakeMailServer.start(
+            FakeMailServer.Configuration(protocol: .smtp, faults: [try MailServerFault(parsing: "tarpit=0.2")])
+        )
+        let client = try await WireClient.connect(port: server.port)
+        // One byte arrived: the rest of the greeting is queued in the tarpit.
+        #expect(try await client.wait { !$0.all.isEmpty })
+        let stopping = Task { try await server.stop() }
+        // Let the server's close start waiting for the queue, then leave.
+        try await Task.sleep(for: .milliseconds(50))
+        await client.close()
+        #expect(try await finishes(within: 10) { try await stopping.value }, "stop() waits for a queue nobody will read")
+    }
+
+    @Test("a 10 MB line is refused once, without holding it, and the session goes on")
+    func tenMegabyteLine() async throws {
+        try await withFakeMailServer(FakeMailServer.Configuration(protocol: .smtp)) { server in
+            let client = try await WireClient.connect(port: server.port)
+            defer { Task { await client.close() } }
+            _ = try await client.read(through: bytes("\r\n"))
+            try await client.send([UInt8](repeating: UInt8(ascii: "A"), count: 10_000_000) + bytes("\r\nNOOP\r\n"))
+            let reply = try #require(try await client.read(through: bytes("250 2.0.0 OK\r\n"), seconds: 30))
+            #expect(text(reply) == "500 5.5.0 Line too long\r\n250 2.0.0 OK\r\n")
+        }
+    }
+
+    @Test("NUL bytes and invalid UTF-8 in commands get an error reply, and the session goes on", arguments: MailProtocol.allCases)
+    func binaryCommands(_ mailProtocol: MailProtocol) async throws {
+        try await withFakeMailServer(FakeMailServer.Configuration(protocol: mailProtocol)) { server in
+            let client = try await WireClient.connect(port: server.port)
+            defer { Task { await client.close() } }
+            _ = try await client.read(through: bytes("\r\n"))
+            let noop: String
+            let ok: String
+            switch mailProtocol {
+            case .smtp: (noop, ok) = ("NOOP\r\n", "250 2.0.0 OK\r\n")
+            case .imap: (noop, ok) = ("a2 NOOP\r\n", "a2 OK NOOP completed\r\n")
+            case .pop3: (noop, ok) = ("CAPA\r\n", "\r\n.\r\n")
+            }
+            let hostile: [UInt8] = [0x00, 0xFF, 0xFE, 0x20, 0xC3, 0x28, 0x00, 0x0D, 0x0A, 0x61, 0x31, 0x20, 0xED, 0xA0, 0x80, 0x0D, 0x0A]
+            try await client.send(hostile + bytes(noop))
+            let reply = try #require(try await client.read(through: bytes(ok)))
+            #expect(text(reply).hasSuffix(ok))
+            #expect(client.snapshot.closed == false)
+        }
+    }
+}
