@@ -18,6 +18,10 @@ public struct ScenarioRunner: Sendable {
     public var variables: [String: String]
     /// The environment `${NAME}` falls back to.
     public var environment: [String: String]
+    /// Compiled patterns and loaded TLS credentials, shared by every run of this runner (load
+    /// mode runs the same scenario thousands of times; JIT-compiling its patterns and parsing its
+    /// CA file each time would cost more than the dialog).
+    let caches = RunnerCaches()
 
     /// Creates a runner.
     public init(variables: [String: String] = [:], environment: [String: String]? = nil) {
@@ -837,8 +841,12 @@ private actor Execution {
     }
 
     func compile(_ spec: PatternSpec) throws(Failure) -> BytePattern {
+        let key = (spec.caseInsensitive ? "i:" : "s:") + spec.source
+        if let cached = runner.caches.pattern(key) { return cached }
         do {
-            return try BytePattern(spec.source, options: ScenarioRunner.patternOptions(caseInsensitive: spec.caseInsensitive))
+            let pattern = try BytePattern(spec.source, options: ScenarioRunner.patternOptions(caseInsensitive: spec.caseInsensitive))
+            runner.caches.store(pattern, key)
+            return pattern
         } catch {
             throw Failure(.runtime, at: spec.location, "bad regular expression: \(error.message) (at offset \(error.offset))")
         }
@@ -871,8 +879,15 @@ private actor Execution {
         configuration.alpn = options.alpn
         configuration.certificateChainFile = try resolvePath(options.clientCertificate, at: location)
         configuration.privateKeyFile = try resolvePath(options.clientKey, at: location)
+        let key = [
+            "\(configuration.trustRoots)", "\(configuration.verifyPeer)", configuration.priority,
+            configuration.alpn.joined(separator: ","), configuration.certificateChainFile ?? "", configuration.privateKeyFile ?? "",
+        ].joined(separator: "|")
+        if let cached = runner.caches.context(key) { return cached }
         do {
-            return try GnuTLSContext(configuration: configuration)
+            let context = try GnuTLSContext(configuration: configuration)
+            runner.caches.store(context, key)
+            return context
         } catch {
             throw Failure(.runtime, at: location, "cannot set up TLS: \(error)")
         }
@@ -905,6 +920,18 @@ private actor Execution {
             return .runtime
         }
     }
+}
+
+/// What runs of one runner share: compiled patterns and loaded TLS credentials, by their inputs.
+final class RunnerCaches: @unchecked Sendable {
+    private let lock = NSLock()
+    private var patterns: [String: BytePattern] = [:]
+    private var contexts: [String: GnuTLSContext] = [:]
+
+    func pattern(_ key: String) -> BytePattern? { lock.withLock { patterns[key] } }
+    func store(_ pattern: BytePattern, _ key: String) { lock.withLock { patterns[key] = pattern } }
+    func context(_ key: String) -> GnuTLSContext? { lock.withLock { contexts[key] } }
+    func store(_ context: GnuTLSContext, _ key: String) { lock.withLock { contexts[key] = context } }
 }
 
 /// Embedded servers started once and shared by many runs of one scenario.

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ci/bench's driver: one SMTP STARTTLS session (connect, greeting, EHLO, STARTTLS, handshake with
+verification, EHLO, QUIT) done by each client against the same server, sequentially and
+concurrently, plus the bounds of issue #7: one expect over 1 GiB, 10,000 idle sessions, and the
+wall time of one `parley run`. Figures come from this run only; ratios compare them."""
+
+import json, os, re, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+parley = sys.argv[1]
+args = sys.argv[2:]
+short = "--short" in args
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ca = os.path.join(root, "fixtures/certs/ca.pem")
+work = tempfile.mkdtemp(prefix="parley-bench-")
+counts = dict(parley1=100 if short else 1000, parley64=200 if short else 4000, swaks=5 if short else 30,
+              smtplib=50 if short else 500, emacs=5 if short else 30, c1=100 if short else 1000,
+              c64=200 if short else 4000, idle=200 if short else 10000)
+rows = []
+
+
+def row(target, client, concurrency, sessions, seconds, p50=None, p99=None, errors=0, note=""):
+    rows.append(dict(target=target, client=client, concurrency=concurrency, sessions=sessions,
+                     rate=sessions / seconds if seconds else 0, p50=p50, p99=p99, errors=errors, note=note))
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    except ValueError:
+        pass
+
+
+def serve():
+    """Starts `parley serve smtp` as its own process; returns (process, port)."""
+    process = subprocess.Popen([parley, "serve", "smtp", "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, preexec_fn=raise_nofile, text=True)
+    line = process.stdout.readline()
+    port = int(line.strip().rsplit(":", 1)[1])
+    return process, port
+
+
+def scenario(host, port, name, extra=""):
+    path = os.path.join(work, f"session-{port}.yaml")
+    with open(path, "w") as f:
+        f.write(f"""name: bench session
+timeouts: {{connect: 30s, expect: 30s, handshake: 30s}}
+steps:
+  - connect: {{host: {host}, port: {port}}}
+  - expect: '^220 [^\\r\\n]*\\r\\n'
+  - send: {{line: EHLO bench.test}}
+  - expect: '^250 [^\\r\\n]*\\r\\n'
+  - starttls: {{ca-file: {ca}, server-name: {name}}}
+  - send: {{line: EHLO bench.test}}
+  - expect: '^250 [^\\r\\n]*\\r\\n'
+  - send: {{line: QUIT}}
+  - expect: '^221 '
+{extra}""")
+    return path
+
+
+def parley_load(target, host, port, name, concurrency, sessions):
+    report = os.path.join(work, "load.json")
+    path = scenario(host, port, name)
+    subprocess.run([parley, "run", "--repeat", str(sessions), "--concurrency", str(concurrency), "--json", report, path],
+                   stdout=subprocess.DEVNULL, preexec_fn=raise_nofile)
+    load = json.load(open(report))["load"]
+    errors = sum(load["errors"].values())
+    row(target, "parley load mode", concurrency, load["sessions"], load["wall_seconds"],
+        load["session"]["p50_ms"] if load["session"] else None, load["session"]["p99_ms"] if load["session"] else None, errors)
+
+
+def swaks(target, host, port, name, sessions):
+    times = []
+    start = time.monotonic()
+    errors = 0
+    for _ in range(sessions):
+        t = time.monotonic()
+        # swaks 20201014 (Debian 12) verifies the host it connects to (the certificates name
+        # 127.0.0.1 too); it has no --tls-verify-target yet.
+        r = subprocess.run(["swaks", "--server", f"{host}:{port}", "--tls", "--tls-verify", "--tls-ca-path", ca,
+                            "--quit-after", "EHLO", "--helo", "bench.test", "--silent", "3"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        errors += r.returncode != 0
+        times.append((time.monotonic() - t) * 1000)
+    row(target, "swaks (a process per session)", 1, sessions, time.monotonic() - start,
+        statistics.median(times), percentile(times, 99), errors)
+
+
+def smtplib_run(target, host, port, name, sessions):
+    code = f"""
+import smtplib, ssl, time, json, sys
+context = ssl.create_default_context(cafile={ca!r})
+times = []; errors = 0; start = time.monotonic()
+for _ in range({sessions}):
+    t = time.monotonic()
+    try:
+        s = smtplib.SMTP({host!r}, {port}, local_hostname="bench.test", timeout=30)
+        s._host = {name!r}
+        s.ehlo(); s.starttls(context=context); s.ehlo(); s.quit()
+    except Exception as e:
+        errors += 1
+    times.append((time.monotonic() - t) * 1000)
+print(json.dumps(dict(seconds=time.monotonic() - start, times=times, errors=errors)))
+"""
+    out = json.loads(subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True).stdout)
+    row(target, "Python smtplib (one process)", 1, sessions, out["seconds"], statistics.median(out["times"]),
+        percentile(out["times"], 99), out["errors"])
+
+
+def emacs(target, host, port, name, sessions):
+    if not shutil.which("emacs"):
+        return
+    lisp = f"""
+(progn
+  (require 'gnutls)
+  (setq gnutls-trustfiles '({json.dumps(ca)}) gnutls-verify-error t network-security-level 'low)
+  (let ((start (float-time)) (errors 0))
+    (dotimes (_ {sessions})
+      (condition-case nil
+          (let* ((result (open-network-stream "bench" nil {json.dumps(host)} {port} :type 'starttls :return-list t
+                          :capability-command "EHLO bench.test\\r\\n" :end-of-command "^[0-9]+ .*\\r\\n"
+                          :end-of-capability "^[0-9]+ .*\\r\\n" :success "^2.*\\n"
+                          :starttls-function (lambda (c) (and (string-match "STARTTLS" c) "STARTTLS\\r\\n"))))
+                 (process (car result)))
+            (if (not process) (setq errors (1+ errors))
+              (process-send-string process "QUIT\\r\\n")
+              (delete-process process)))
+        (error (setq errors (1+ errors)))))
+    (princ (format "%f %d\\n" (- (float-time) start) errors))))"""
+    out = subprocess.run(["emacs", "--batch", "-Q", "--eval", lisp], capture_output=True, text=True)
+    seconds, errors = out.stdout.split()[-2:]
+    row(target, "Emacs 28 open-network-stream", 1, sessions, float(seconds), errors=int(errors))
+
+
+def c_client(target, host, port, name, threads, sessions, binary, quickack=False):
+    out = subprocess.run([binary, host, str(port), ca, name, str(sessions), str(threads)] + (["quickack"] if quickack else []),
+                         capture_output=True, text=True).stdout
+    m = dict(kv.split("=") for kv in out.split())
+    row(target, "C + GnuTLS" + (" + TCP_QUICKACK" if quickack else ""), threads, int(m["sessions"]), float(m["seconds"]),
+        float(m["p50_ms"]), float(m["p99_ms"]), int(m["errors"]))
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[max(0, int(round(p / 100 * len(values) + 0.5)) - 1)] if values else None
+
+
+def run_clients(target, host, port, name, binary):
+    print(f"== {target}", file=sys.stderr)
+    parley_load(target, host, port, name, 1, counts["parley1"])
+    parley_load(target, host, port, name, 64, counts["parley64"])
+    c_client(target, host, port, name, 1, counts["c1"], binary)
+    c_client(target, host, port, name, 1, counts["c1"], binary, quickack=True)
+    c_client(target, host, port, name, 64, counts["c64"], binary)
+    smtplib_run(target, host, port, name, counts["smtplib"])
+    swaks(target, host, port, name, counts["swaks"])
+    if "--emacs" in args:
+        emacs(target, host, port, name, counts["emacs"])
+
+
+def main():
+    binary = os.path.join(work, "smtp-starttls-client")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "gnutls"], capture_output=True, text=True).stdout.split()
+    subprocess.run(["gcc", "-O2", "-o", binary, os.path.join(root, "ci/benchmarks/smtp-starttls-client.c")] + flags + ["-lpthread"], check=True)
+    server, port = serve()
+    try:
+        run_clients("parley serve (fake SMTP)", "127.0.0.1", port, "localhost", binary)
+        extras = {}
+        # Wall time of one trivial `parley run` against the running server (process start included).
+        trivial = os.path.join(work, "trivial.yaml")
+        open(trivial, "w").write(f"name: trivial\nsteps:\n  - connect: {{host: 127.0.0.1, port: {port}}}\n  - expect: '^220 '\n")
+        walls = []
+        for _ in range(10 if short else 30):
+            t = time.monotonic()
+            subprocess.run([parley, "run", "--jobs", "1", trivial], stdout=subprocess.DEVNULL)
+            walls.append((time.monotonic() - t) * 1000)
+        extras["parley run, one trivial scenario (wall, median)"] = f"{statistics.median(walls):.1f} ms"
+        # Idle sessions held by one process: connect, greeting, then wait.
+        idle = scenario("127.0.0.1", port, "localhost")
+        open(idle, "w").write(f"name: idle\ntimeouts: {{connect: 60s, expect: 60s}}\nsteps:\n  - connect: {{host: 127.0.0.1, port: {port}}}\n  - expect: '^220 '\n  - sleep: 3s\n")
+        timed = subprocess.run(["/usr/bin/time", "-v", parley, "run", "--repeat", str(counts["idle"]), "--concurrency", str(counts["idle"]), idle],
+                               capture_output=True, text=True, preexec_fn=raise_nofile)
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", timed.stderr)
+        passed = re.search(r"(\d+) passed", timed.stdout)
+        extras[f"{counts['idle']} concurrent idle sessions, peak RSS"] = (
+            f"{int(rss.group(1)) / 1024:.1f} MiB ({passed.group(1) if passed else '?'} sessions passed)" if rss else "?")
+    finally:
+        server.terminate()
+        server.wait()
+    # One expect over a large response: the fake server's flood knob, then the marker.
+    size = 64 << 20 if short else 1 << 30
+    flood = subprocess.Popen([parley, "serve", "smtp", "--no-starttls", "--port", "0", "--fault", f"flood={size}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    flood_port = int(flood.stdout.readline().strip().rsplit(":", 1)[1])
+    big = os.path.join(work, "flood.yaml")
+    open(big, "w").write(f"name: flood\ntimeouts: {{expect: 600s}}\nsteps:\n  - connect: {{host: 127.0.0.1, port: {flood_port}}}\n"
+                         "  - expect: '^FLOOD-END\\r\\n'\n  - expect: '^220 '\n")
+    t = time.monotonic()
+    timed = subprocess.run(["/usr/bin/time", "-v", parley, "run", "--jobs", "1", big], capture_output=True, text=True)
+    seconds = time.monotonic() - t
+    flood.terminate()
+    flood.wait()
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", timed.stderr)
+    ok = "1 passed" in timed.stdout
+    extras[f"one expect over {size >> 20} MiB"] = (f"{size / seconds / 1e9:.2f} GB/s, peak RSS "
+                                                 f"{int(rss.group(1)) / 1024:.1f} MiB, {'passed' if ok else 'FAILED'}"
+                                                 " (the sender is parley serve, on the same 2 cores)")
+    # Postfix, when ci/realservers is up.
+    status = subprocess.run([os.path.join(root, "ci/realservers"), "status"], capture_output=True, text=True)
+    if status.returncode == 0 and "running" in status.stdout:
+        variables = dict(line.split("=", 1) for line in subprocess.run([os.path.join(root, "ci/realservers"), "vars"],
+                         capture_output=True, text=True).stdout.split())
+        run_clients("Postfix (ci/realservers)", variables["SMTP_HOST"], int(variables["SMTP_PORT"]), "mail.test", binary)
+    report(extras)
+
+
+def report(extras):
+    print()
+    print(f"{'target':28} {'client':32} {'conc':>4} {'sessions':>8} {'sess/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for r in rows:
+        p50 = f"{r['p50']:.2f}" if r["p50"] is not None else "-"
+        p99 = f"{r['p99']:.2f}" if r["p99"] is not None else "-"
+        print(f"{r['target'][:28]:28} {r['client'][:32]:32} {r['concurrency']:>4} {r['sessions']:>8} {r['rate']:>9.1f} {p50:>8} {p99:>8} {r['errors']:>6}")
+    print()
+    for target in dict.fromkeys(r["target"] for r in rows):
+        mine = {r["concurrency"]: r for r in rows if r["target"] == target and r["client"] == "parley load mode"}
+        def rate(client, concurrency=1):
+            for r in rows:
+                if r["target"] == target and r["client"] == client and r["concurrency"] == concurrency:
+                    return r["rate"]
+            return None
+        print(f"ratios against {target}:")
+        best = max(r["rate"] for r in mine.values()) if mine else 0
+        for label, other, concurrency in [("swaks", "swaks (a process per session)", 1), ("smtplib", "Python smtplib (one process)", 1),
+                                          ("Emacs", "Emacs 28 open-network-stream", 1)]:
+            value = rate(other, concurrency)
+            if value:
+                print(f"  parley (best load) / {label}: {best / value:.1f}x")
+        for concurrency in (1, 64):
+            c = rate("C + GnuTLS", concurrency)
+            if c and concurrency in mine:
+                print(f"  parley / C GnuTLS client at concurrency {concurrency}: {mine[concurrency]['rate'] / c * 100:.0f}%")
+        if 1 in mine and mine[1]["p50"]:
+            print(f"  parley concurrency 1: p99 / p50 = {mine[1]['p99'] / mine[1]['p50']:.2f}")
+    print()
+    for key, value in extras.items():
+        print(f"{key}: {value}")
+
+
+main()
+shutil.rmtree(work, ignore_errors=True)
