@@ -91,6 +91,14 @@ let package = Package(
         ),
         .executableTarget(name: "parley", dependencies: ["ParleyCLI"], swiftSettings: swiftSettings),
 
+        // libFuzzer targets (ci/fuzz builds them with -sanitize=fuzzer; a plain build makes
+        // programs that replay input files).
+        .executableTarget(name: "FuzzScenarioLoader", dependencies: ["Scenario"], path: "Fuzz/FuzzScenarioLoader", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzServerSessions", dependencies: ["MailFixtures"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzReplyFraming", dependencies: ["Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzAuthInfo", dependencies: ["NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzProbeEscapes", dependencies: ["ParleyCLI"], path: "Fuzz/FuzzProbeEscapes", swiftSettings: swiftSettings),
+
         // Tests: one target per library target.
         .testTarget(
             name: "GnuTLSNIOTests",

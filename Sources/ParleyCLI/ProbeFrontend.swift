@@ -294,7 +294,10 @@ public struct ProbeFrontend: Sendable {
             case UInt8(ascii: "\\"): out.append(92)
             case UInt8(ascii: "x"):
                 let digits = bytes.prefix(2)
-                guard digits.count == 2, let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16) else {
+                // UInt8(_:radix:) alone would take a sign: "\\x+1" must not decode to 0x01.
+                guard digits.count == 2, digits.allSatisfy({ UInt8(String(UnicodeScalar($0)), radix: 16) != nil }),
+                    let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16)
+                else {
                     throw UsageError(message: "'\(text)': \\x needs two hex digits")
                 }
                 bytes.removeFirst(2)

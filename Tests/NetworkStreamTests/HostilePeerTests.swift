@@ -66,9 +66,9 @@ struct HostilePeerTests {
 
     /// The process's resident memory is checked by the CLI suite, in a child process of its own:
     /// in this shared test process other tests move it.
-    @Test("a 64 MiB flood without the awaited pattern passes through a 1 MiB receive limit")
+    @Test("a 32 MiB flood without the awaited pattern passes through a 1 MiB receive limit")
     func floodPassesThrough() async throws {
-        let flood = 64 * 1024 * 1024
+        let flood = 32 * 1024 * 1024
         let configuration = FakeMailServer.Configuration(protocol: .smtp, faults: [try MailServerFault(parsing: "flood=\(flood)")])
         try await withFakeMailServer(configuration) { server in
             let process = try await NetworkProcess.connect(name: "flood", host: server.host, port: server.port, options: Self.options())

@@ -86,11 +86,11 @@ struct HostilePeerReportTests {
         #expect(outcome.junitParses)
     }
 
-    @Test("a 64 MiB flood without the awaited pattern: exit 1 at the deadline, and the reports stay small")
+    @Test("a 32 MiB flood without the awaited pattern: exit 1 at the deadline, and the reports stay small")
     func flood() async throws {
         let outcome = try await run(
             """
-            server: {protocol: smtp, starttls: false, faults: [flood=67108864]}
+            server: {protocol: smtp, starttls: false, faults: [flood=33554432]}
             steps:
               - connect:
               - expect: {pattern: '^599 never', timeout: 1s}

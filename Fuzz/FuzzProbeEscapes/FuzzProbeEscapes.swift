@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: `parley probe`'s escape decoder (`\r \n \t \\ \xHH`) and its JSON text for
+// received bytes. Checks: a decoded string re-encoded with escapes decodes to the same bytes, and
+// `\x` takes exactly two hexadecimal digits.
+import Foundation
+import ParleyCLI
+
+/// Decodes one input as a command-line argument.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzProbeEscapes(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let input = Array(UnsafeBufferPointer(start: data, count: size))
+    _ = ProbeFrontend.jsonString(input)
+    let text = String(decoding: input, as: UTF8.self)
+    guard let decoded = try? ProbeFrontend.unescapeArgument(text) else { return 0 }
+    // Every `\x` that was accepted had two hex digits.
+    let scalars = Array(text.utf8)
+    var index = 0
+    while index < scalars.count {
+        if scalars[index] == UInt8(ascii: "\\"), index + 1 < scalars.count {
+            if scalars[index + 1] == UInt8(ascii: "x") {
+                let digits = scalars[(index + 2)..<min(scalars.count, index + 4)]
+                precondition(digits.count == 2 && digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }, "\\x accepted without two hex digits")
+                index += 4
+                continue
+            }
+            index += 2
+            continue
+        }
+        index += 1
+    }
+    // Round trip: escape every byte as \xHH and decode again.
+    let escaped = decoded.map { "\\x" + String($0, radix: 16).leftPadded() }.joined()
+    precondition((try? ProbeFrontend.unescapeArgument(escaped)) == decoded, "round trip lost bytes")
+    return 0
+}
+
+extension String {
+    /// Two hex digits.
+    func leftPadded() -> String { count == 1 ? "0" + self : self }
+}
+
+/// Runs libFuzzer on ``fuzzProbeEscapes(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
+/// replays the files named on the command line (a corpus or crash inputs).
+@main
+struct Entry {
+    static func main() throws {
+        #if FUZZING
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzProbeEscapes))
+        #else
+            for path in CommandLine.arguments.dropFirst() {
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+                _ = bytes.withUnsafeBufferPointer { fuzzProbeEscapes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+            }
+        #endif
+    }
+}
+
+#if FUZZING
+    /// libFuzzer's driver, for programs that keep their own `main`.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+    ) -> Int32
+#endif

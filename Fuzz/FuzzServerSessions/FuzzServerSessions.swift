@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: the fake servers' dialog state machines (SMTP, IMAP, POP3) fed any lines.
+// The first byte picks the protocol and options; the rest is split into lines at LF, and a line
+// starting with 0x01 is handed over as an IMAP literal or a TLS start instead.
+import Foundation
+import MailFixtures
+
+/// Runs one input through one session.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzServerSessions(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let input = Array(UnsafeBufferPointer(start: data, count: size))
+    guard let selector = input.first else { return 0 }
+    var options = MailSessionOptions(hostname: "mail.test")
+    options.offerStartTLS = selector & 0x04 != 0
+    options.requireTLS = selector & 0x08 != 0
+    options.preauth = selector & 0x10 != 0
+    options.refuseStartTLS = selector & 0x20 != 0
+    let lines = input.dropFirst().split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) + [0x0A] }
+    switch selector % 3 {
+    case 0:
+        var session = SMTPServerSession(options: options)
+        _ = session.greeting()
+        for line in lines {
+            if line.first == 0x01 { session.tlsStarted() } else if line.count > 1000 { _ = session.receiveOverlongLine() } else { _ = session.receive(line: line) }
+        }
+    case 1:
+        var session = IMAPServerSession(options: options)
+        _ = session.greeting()
+        for line in lines {
+            if line.first == 0x01 { _ = session.receive(literal: Array(line.dropFirst())) } else if line.first == 0x02 { session.tlsStarted() } else { _ = session.receive(line: line) }
+        }
+    default:
+        var session = POP3ServerSession(options: options)
+        _ = session.greeting()
+        for line in lines {
+            if line.first == 0x01 { session.tlsStarted() } else { _ = session.receive(line: line) }
+        }
+    }
+    return 0
+}
+
+/// Runs libFuzzer on ``fuzzServerSessions(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
+/// replays the files named on the command line (a corpus or crash inputs).
+@main
+struct Entry {
+    static func main() throws {
+        #if FUZZING
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzServerSessions))
+        #else
+            for path in CommandLine.arguments.dropFirst() {
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+                _ = bytes.withUnsafeBufferPointer { fuzzServerSessions($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+            }
+        #endif
+    }
+}
+
+#if FUZZING
+    /// libFuzzer's driver, for programs that keep their own `main`.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+    ) -> Int32
+#endif
