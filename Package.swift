@@ -93,11 +93,12 @@ let package = Package(
 
         // libFuzzer targets (ci/fuzz builds them with -sanitize=fuzzer; a plain build makes
         // programs that replay input files).
-        .executableTarget(name: "FuzzScenarioLoader", dependencies: ["Scenario"], path: "Fuzz/FuzzScenarioLoader", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzServerSessions", dependencies: ["MailFixtures"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzReplyFraming", dependencies: ["Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzAuthInfo", dependencies: ["NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzProbeEscapes", dependencies: ["ParleyCLI"], path: "Fuzz/FuzzProbeEscapes", swiftSettings: swiftSettings),
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzScenarioLoader", dependencies: ["FuzzSupport", "Scenario"], path: "Fuzz/FuzzScenarioLoader", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzServerSessions", dependencies: ["FuzzSupport", "MailFixtures"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzReplyFraming", dependencies: ["FuzzSupport", "Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzAuthInfo", dependencies: ["FuzzSupport", "NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes", swiftSettings: swiftSettings),
 
         // Tests: one target per library target.
         .testTarget(

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the authinfo/netrc parser behind client-certificate look-ups.
 import Foundation
+import FuzzSupport
 
 @testable import NetworkStream
 
@@ -14,30 +15,10 @@ public func fuzzAuthInfo(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-/// Runs libFuzzer on ``fuzzAuthInfo(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
-/// replays the files named on the command line (a corpus or crash inputs).
+/// Runs libFuzzer on ``fuzzAuthInfo(_:_:)``, or replays the files named on the command line.
 @main
 struct Entry {
     static func main() throws {
-        #if FUZZING
-            var argc = CommandLine.argc
-            var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzAuthInfo))
-        #else
-            for path in CommandLine.arguments.dropFirst() {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-                _ = bytes.withUnsafeBufferPointer { fuzzAuthInfo($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            }
-        #endif
+        try FuzzDriver.run(fuzzAuthInfo)
     }
 }
-
-#if FUZZING
-    /// libFuzzer's driver, for programs that keep their own `main`.
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
-        _ argc: UnsafeMutablePointer<Int32>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-    ) -> Int32
-#endif

@@ -3,6 +3,7 @@
 // received bytes. Checks: a decoded string re-encoded with escapes decodes to the same bytes, and
 // `\x` takes exactly two hexadecimal digits.
 import Foundation
+import FuzzSupport
 import ParleyCLI
 
 /// Decodes one input as a command-line argument.
@@ -39,30 +40,10 @@ extension String {
     func leftPadded() -> String { count == 1 ? "0" + self : self }
 }
 
-/// Runs libFuzzer on ``fuzzProbeEscapes(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
-/// replays the files named on the command line (a corpus or crash inputs).
+/// Runs libFuzzer on ``fuzzProbeEscapes(_:_:)``, or replays the files named on the command line.
 @main
 struct Entry {
     static func main() throws {
-        #if FUZZING
-            var argc = CommandLine.argc
-            var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzProbeEscapes))
-        #else
-            for path in CommandLine.arguments.dropFirst() {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-                _ = bytes.withUnsafeBufferPointer { fuzzProbeEscapes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            }
-        #endif
+        try FuzzDriver.run(fuzzProbeEscapes)
     }
 }
-
-#if FUZZING
-    /// libFuzzer's driver, for programs that keep their own `main`.
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
-        _ argc: UnsafeMutablePointer<Int32>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-    ) -> Int32
-#endif

@@ -5,6 +5,7 @@
 // search over the whole stream at once, and the matcher never holds more than its limit plus
 // one chunk.
 import Foundation
+import FuzzSupport
 import Patterns
 import Scenario
 
@@ -54,30 +55,10 @@ public func fuzzReplyFraming(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32
     return 0
 }
 
-/// Runs libFuzzer on ``fuzzReplyFraming(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
-/// replays the files named on the command line (a corpus or crash inputs).
+/// Runs libFuzzer on ``fuzzReplyFraming(_:_:)``, or replays the files named on the command line.
 @main
 struct Entry {
     static func main() throws {
-        #if FUZZING
-            var argc = CommandLine.argc
-            var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzReplyFraming))
-        #else
-            for path in CommandLine.arguments.dropFirst() {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-                _ = bytes.withUnsafeBufferPointer { fuzzReplyFraming($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            }
-        #endif
+        try FuzzDriver.run(fuzzReplyFraming)
     }
 }
-
-#if FUZZING
-    /// libFuzzer's driver, for programs that keep their own `main`.
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
-        _ argc: UnsafeMutablePointer<Int32>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-    ) -> Int32
-#endif

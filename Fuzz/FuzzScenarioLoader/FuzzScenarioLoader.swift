@@ -2,6 +2,7 @@
 // libFuzzer target: the scenario loader must turn any bytes into a scenario or diagnostics,
 // never crash. Built by ci/fuzz with -sanitize=fuzzer; a plain build replays files instead.
 import Foundation
+import FuzzSupport
 import Scenario
 
 /// Loads one input as a scenario file.
@@ -12,30 +13,10 @@ public func fuzzScenarioLoader(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
     return 0
 }
 
-/// Runs libFuzzer on ``fuzzScenarioLoader(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
-/// replays the files named on the command line (a corpus or crash inputs).
+/// Runs libFuzzer on ``fuzzScenarioLoader(_:_:)``, or replays the files named on the command line.
 @main
 struct Entry {
     static func main() throws {
-        #if FUZZING
-            var argc = CommandLine.argc
-            var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzScenarioLoader))
-        #else
-            for path in CommandLine.arguments.dropFirst() {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-                _ = bytes.withUnsafeBufferPointer { fuzzScenarioLoader($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            }
-        #endif
+        try FuzzDriver.run(fuzzScenarioLoader)
     }
 }
-
-#if FUZZING
-    /// libFuzzer's driver, for programs that keep their own `main`.
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
-        _ argc: UnsafeMutablePointer<Int32>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-    ) -> Int32
-#endif

@@ -3,6 +3,7 @@
 // The first byte picks the protocol and options; the rest is split into lines at LF, and a line
 // starting with 0x01 is handed over as an IMAP literal or a TLS start instead.
 import Foundation
+import FuzzSupport
 import MailFixtures
 
 /// Runs one input through one session.
@@ -39,30 +40,10 @@ public func fuzzServerSessions(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
     return 0
 }
 
-/// Runs libFuzzer on ``fuzzServerSessions(_:_:)`` (ci/fuzz builds with -DFUZZING), or in a plain build
-/// replays the files named on the command line (a corpus or crash inputs).
+/// Runs libFuzzer on ``fuzzServerSessions(_:_:)``, or replays the files named on the command line.
 @main
 struct Entry {
     static func main() throws {
-        #if FUZZING
-            var argc = CommandLine.argc
-            var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzServerSessions))
-        #else
-            for path in CommandLine.arguments.dropFirst() {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-                _ = bytes.withUnsafeBufferPointer { fuzzServerSessions($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            }
-        #endif
+        try FuzzDriver.run(fuzzServerSessions)
     }
 }
-
-#if FUZZING
-    /// libFuzzer's driver, for programs that keep their own `main`.
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
-        _ argc: UnsafeMutablePointer<Int32>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-    ) -> Int32
-#endif
