@@ -13,6 +13,10 @@ struct WireState: Sendable {
     var all: [UInt8] = []
     /// The size of each channel read, in order (the tarpit test counts them).
     var readSizes: [Int] = []
+    /// When the channel became active, and when its first byte arrived (on the event loop, so
+    /// the test's own scheduling does not move them).
+    var activeAt: ContinuousClock.Instant?
+    var firstByteAt: ContinuousClock.Instant?
     /// The client-side TLS session, once its handshake completed.
     var tls: TLSSessionInfo?
     /// The first error the channel reported.
@@ -31,11 +35,17 @@ final class WireRecorder: ChannelInboundHandler {
         self.shared = shared
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        shared.state.withLock { $0.activeAt = .now }
+        context.fireChannelActive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
         shared.state.withLock {
             $0.unread += bytes
+            if $0.all.isEmpty { $0.firstByteAt = .now }
             $0.all += bytes
             $0.readSizes.append(bytes.count)
         }

@@ -263,7 +263,10 @@ struct HostilePeerReportTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(peak > 0)
-        #expect(peak < 64 * 1024 * 1024, "peak resident memory \(peak / 1024 / 1024) MiB")
+        // Under ci/sanitize the executable carries ASan/TSan shadow memory and quarantine, which
+        // say nothing about Parley's own buffers: the bound holds for the real build.
+        let sanitized = ProcessInfo.processInfo.environment["PARLEY_SANITIZER"] != nil
+        #expect(sanitized || peak < 64 * 1024 * 1024, "peak resident memory \(peak / 1024 / 1024) MiB")
     }
 }
 
