@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import Synchronization
+import MailFixtures
 import Testing
 
 /// A program that no one here wrote, run with a deadline: output is collected as bytes, stdin can
@@ -8,7 +8,7 @@ import Testing
 final class ExternalProcess: Sendable {
     /// Holds the output shared with the pipes' reader threads.
     private final class OutputBox: Sendable {
-        let output = Mutex(Output())
+        let output = Locked(Output())
     }
 
     /// Collected output.

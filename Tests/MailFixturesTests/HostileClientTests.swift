@@ -4,7 +4,6 @@ import GnuTLSNIO
 import MailFixtures
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 /// The fake servers against clients that misbehave: they must stay bounded and responsive, and
@@ -14,7 +13,7 @@ struct HostileClientTests {
     /// Runs `body` in a task and reports whether it finished within `seconds`. A body that hangs
     /// is left behind, so the test fails instead of hanging with it.
     func finishes(within seconds: Double, _ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        let done = Mutex(false)
+        let done = Locked(false)
         Task {
             try? await body()
             done.withLock { $0 = true }

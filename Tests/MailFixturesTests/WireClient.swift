@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import GnuTLSNIO
+import MailFixtures
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 /// What a ``WireClient`` observed so far.
@@ -192,7 +192,7 @@ final class WireClient: Sendable {
 
 /// Holds the state shared by a client and its recorder.
 final class SharedState: Sendable {
-    let state = Mutex(WireState())
+    let state = Locked(WireState())
 }
 
 /// The bytes of an ASCII test string (test data only).
