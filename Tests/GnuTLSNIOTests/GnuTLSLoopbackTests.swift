@@ -12,7 +12,7 @@ struct TimedOut: Error, CustomStringConvertible {
 }
 
 /// Fails `promise` if it is still pending after `seconds`.
-private func deadline<T>(_ promise: EventLoopPromise<T>, seconds: Int64 = 10, what: String) {
+private func deadline<T>(_ promise: EventLoopPromise<T>, seconds: Int64 = 30, what: String) {
     let task = promise.futureResult.eventLoop.scheduleTask(in: .seconds(seconds)) {
         promise.fail(TimedOut(what: what))
     }

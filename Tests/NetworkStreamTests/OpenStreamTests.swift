@@ -175,6 +175,8 @@ struct OpenStreamTests {
         p.returnList = true
         p.endOfCommand = "^220 HI"
         p.timeouts = .init(all: .milliseconds(300))
+        // Only the greeting wait is meant to run out; the connect must succeed on a busy machine.
+        p.timeouts.connect = .seconds(30)
         let strict = try await open(peer.port, p)
         #expect(strict.process == nil)
         #expect(strict.failure?.wait == .greeting)
