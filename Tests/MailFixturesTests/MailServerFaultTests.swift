@@ -313,7 +313,7 @@ struct MailServerFaultWireTests {
             // A read catches several bytes when the reader lags behind (a busy machine), so the
             // check is that the greeting trickled in: many reads, none holding most of it.
             #expect(sizes.count >= 5, "read sizes: \(sizes)")
-            #expect((sizes.max() ?? 0) <= greeting.count / 3, "read sizes: \(sizes)")
+            #expect((sizes.max() ?? 0) <= greeting.count / 2, "read sizes: \(sizes)")
         }
     }
 

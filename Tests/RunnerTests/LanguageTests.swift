@@ -260,7 +260,13 @@ struct LanguageTests {
         let (result, _) = try await run(yaml)
         let failure = try #require(result.failure)
         #expect(failure.wait == .silence)
-        #expect(failure.message.contains("arrived during the 5s that should have been quiet"))
+        // Normally the greeting arrives during the quiet period; on a very slow machine (a
+        // sanitizer build) it may already be buffered when the period starts. Both fail the wait.
+        #expect(
+            failure.message.contains("arrived during the 5s that should have been quiet")
+                || failure.message.contains("arrived after the last match, where nothing more should"),
+            "\(failure.message)"
+        )
         #expect(String(decoding: failure.tail ?? [], as: UTF8.self).hasPrefix("220 "))
     }
 
