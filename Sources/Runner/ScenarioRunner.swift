@@ -321,37 +321,14 @@ private actor Execution {
         if let previous = connections.removeValue(forKey: connect.name) {
             await previous.process.close()
         }
-        var target: FakeMailServer?
-        if let name = connect.server {
-            guard let server = servers[name] else {
-                throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
-            }
-            target = server
-        } else if connect.host == nil {
-            target = servers["server"] ?? (servers.count == 1 ? servers.values.first : nil)
-        }
-        let host: String
-        if let template = connect.host {
-            host = try expand(template)
-        } else if let target {
-            host = target.host
-        } else {
-            throw Failure(.runtime, at: location, "'connect' needs 'host' (or 'server'): the scenario has no embedded server to default to")
-        }
-        let port: Int
-        if let template = connect.port {
-            let text = try expand(template)
-            guard let value = Int(text), (1...65535).contains(value) else {
-                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (1 to 65535)")
-            }
-            port = value
-        } else if let target, connect.host == nil {
-            port = target.port
-        } else if let preset = scenario.preset {
-            port = connect.tls != nil ? (preset.implicitTLSPort ?? preset.port) : preset.port
-        } else {
-            throw Failure(.runtime, at: location, "'connect' needs 'port': there is no embedded server or preset to default to")
-        }
+        let (host, port) = try endpoint(
+            keyword: "connect",
+            server: connect.server,
+            host: connect.host,
+            port: connect.port,
+            implicitTLS: connect.tls != nil,
+            at: location
+        )
         var options = NetworkProcess.ConnectOptions()
         options.timeout = connect.timeout ?? scenario.timeouts.connect
         options.handshakeTimeout = scenario.timeouts.handshake
@@ -382,41 +359,62 @@ private actor Execution {
         }
     }
 
-    func perform(_ open: Step.Open, at location: SourceLocation) async throws(Failure) {
-        if let previous = connections.removeValue(forKey: open.name) {
-            await previous.process.close()
-        }
+    /// Where `connect` and `open` go: a named embedded server, the host and port written, or
+    /// the default server (the one named `server`, or the only one), else the preset's port.
+    func endpoint(
+        keyword: String,
+        server name: String?,
+        host hostTemplate: Template?,
+        port portTemplate: Template?,
+        implicitTLS: Bool,
+        at location: SourceLocation
+    ) throws(Failure) -> (host: String, port: Int) {
         var target: FakeMailServer?
-        if let name = open.server {
+        if let name {
             guard let server = servers[name] else {
                 throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
             }
             target = server
-        } else if open.host == nil {
+        } else if hostTemplate == nil {
             target = servers["server"] ?? (servers.count == 1 ? servers.values.first : nil)
         }
         let host: String
-        if let template = open.host {
-            host = try expand(template)
+        if let hostTemplate {
+            host = try expand(hostTemplate)
         } else if let target {
             host = target.host
         } else {
-            throw Failure(.runtime, at: location, "'open' needs 'host' (or 'server'): the scenario has no embedded server to default to")
+            throw Failure(.runtime, at: location, "'\(keyword)' needs 'host' (or 'server'): the scenario has no embedded server to default to")
         }
         let port: Int
-        if let template = open.port {
-            let text = try expand(template)
+        if let portTemplate {
+            let text = try expand(portTemplate)
             guard let value = Int(text), (1...65535).contains(value) else {
-                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (1 to 65535)")
+                throw Failure(.runtime, at: portTemplate.location, "'\(text)' is not a TCP port (1 to 65535)")
             }
             port = value
-        } else if let target, open.host == nil {
+        } else if let target, hostTemplate == nil {
             port = target.port
         } else if let preset = scenario.preset {
-            port = ["tls", "ssl"].contains(open.type) ? (preset.implicitTLSPort ?? preset.port) : preset.port
+            port = implicitTLS ? (preset.implicitTLSPort ?? preset.port) : preset.port
         } else {
-            throw Failure(.runtime, at: location, "'open' needs 'port': there is no embedded server or preset to default to")
+            throw Failure(.runtime, at: location, "'\(keyword)' needs 'port': there is no embedded server or preset to default to")
         }
+        return (host, port)
+    }
+
+    func perform(_ open: Step.Open, at location: SourceLocation) async throws(Failure) {
+        if let previous = connections.removeValue(forKey: open.name) {
+            await previous.process.close()
+        }
+        let (host, port) = try endpoint(
+            keyword: "open",
+            server: open.server,
+            host: open.host,
+            port: open.port,
+            implicitTLS: ["tls", "ssl"].contains(open.type),
+            at: location
+        )
         var parameters = StreamParameters()
         do {
             parameters.type = try StreamParameters.ConnectionType(parsing: open.type)
