@@ -149,15 +149,7 @@ struct HostilePeerTests {
         defer { Task { await process.delete() } }
         _ = try await process.expect(try pattern(#"^220 [^\n]*\n"#), timeout: .seconds(10))
         let error = await networkError {
-            _ = try await process.startTLS(
-                command: Array("STARTTLS\r\n".utf8),
-                reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
-                success: try pattern("^220 "),
-                context: try testCAContext(),
-                serverHostname: "localhost",
-                replyTimeout: .seconds(10),
-                handshakeTimeout: .seconds(10)
-            )
+            _ = try await smtpStartTLS(process, serverHostname: "localhost", timeout: .seconds(10))
         }
         #expect(error?.wait == .handshake)
         #expect(error?.deadline == nil, "the reset, not the deadline, ended the wait")
@@ -199,15 +191,7 @@ struct HostilePeerTests {
             defer { Task { await process.delete() } }
             _ = try await process.expect(try pattern(#"^220 [^\n]*\n"#), timeout: .seconds(10))
             let error = await networkError {
-                _ = try await process.startTLS(
-                    command: Array("STARTTLS\r\n".utf8),
-                    reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
-                    success: try pattern("^220 "),
-                    context: try testCAContext(),
-                    serverHostname: "localhost",
-                    replyTimeout: .seconds(10),
-                    handshakeTimeout: .seconds(10)
-                )
+                _ = try await smtpStartTLS(process, serverHostname: "localhost", timeout: .seconds(10))
             }
             #expect(error?.kind == .tls)
             #expect(error?.wait == .handshake)

@@ -39,15 +39,7 @@ struct NetworkProcessTests {
             _ = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
             try await process.send(Array("EHLO client.test\r\n".utf8))
             _ = try await process.expect(try pattern(#"^250 [^\r\n]*\r\n"#), timeout: .seconds(30))
-            let result = try await process.startTLS(
-                command: Array("STARTTLS\r\n".utf8),
-                reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
-                success: try pattern("^220 "),
-                context: try testCAContext(),
-                serverHostname: "localhost",
-                replyTimeout: .seconds(30),
-                handshakeTimeout: .seconds(30)
-            )
+            let result = try await smtpStartTLS(process, serverHostname: "localhost", timeout: .seconds(30))
             #expect(result.reply.starts(with: Array("220 ".utf8)))
             #expect(result.session.verified)
             #expect(result.session.verificationProblems.isEmpty)
@@ -76,15 +68,7 @@ struct NetworkProcessTests {
             _ = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
             let error = try #require(
                 await networkError {
-                    _ = try await process.startTLS(
-                        command: Array("STARTTLS\r\n".utf8),
-                        reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
-                        success: try pattern("^220 "),
-                        context: try testCAContext(),
-                        serverHostname: "wrong.example",
-                        replyTimeout: .seconds(30),
-                        handshakeTimeout: .seconds(30)
-                    )
+                    _ = try await smtpStartTLS(process, serverHostname: "wrong.example", timeout: .seconds(30))
                 },
                 "the handshake should have failed"
             )
@@ -102,15 +86,7 @@ struct NetworkProcessTests {
             _ = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
             let error = try #require(
                 await networkError {
-                    _ = try await process.startTLS(
-                        command: Array("STARTTLS\r\n".utf8),
-                        reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
-                        success: try pattern("^220 "),
-                        context: try testCAContext(),
-                        serverHostname: "localhost",
-                        replyTimeout: .seconds(30),
-                        handshakeTimeout: .seconds(30)
-                    )
+                    _ = try await smtpStartTLS(process, serverHostname: "localhost", timeout: .seconds(30))
                 },
                 "STARTTLS should have been refused"
             )
@@ -171,15 +147,7 @@ struct ScriptedPeerTests {
         let log = EventLog()
         let process = try await NetworkProcess.connect(name: "t", host: "127.0.0.1", port: peer.port) { log.record($0) }
         _ = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
-        let result = try await process.startTLS(
-            command: Array("STARTTLS\r\n".utf8),
-            reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
-            success: try pattern("^220 "),
-            context: try testCAContext(),
-            serverHostname: "localhost",
-            replyTimeout: .seconds(30),
-            handshakeTimeout: .seconds(30)
-        )
+        let result = try await smtpStartTLS(process, serverHostname: "localhost", timeout: .seconds(30))
         #expect(result.discardedBytes == 14)
         #expect(log.discarded == Array("250-INJECTED\r\n".utf8))
         #expect(result.session.verified)

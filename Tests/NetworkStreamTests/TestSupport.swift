@@ -164,3 +164,20 @@ func refusingPort() throws -> (socket: Int32, port: Int) {
     }
     return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
+
+/// SMTP's STARTTLS on `process`: the command, the reply line, 220 as the go-ahead, and the test CA.
+func smtpStartTLS(
+    _ process: NetworkProcess,
+    serverHostname: String,
+    timeout: Duration
+) async throws -> NetworkProcess.StartTLSResult {
+    try await process.startTLS(
+        command: Array("STARTTLS\r\n".utf8),
+        reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
+        success: try pattern("^220 "),
+        context: try testCAContext(),
+        serverHostname: serverHostname,
+        replyTimeout: timeout,
+        handshakeTimeout: timeout
+    )
+}
