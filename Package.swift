@@ -44,7 +44,7 @@ let package = Package(
         ),
 
         // TLS as a NIO channel handler, and byte-oriented regular expressions.
-        .target(name: "GnuTLSNIO", dependencies: ["CGnuTLS", nioCore, nioTLS], swiftSettings: swiftSettings),
+        .target(name: "GnuTLSNIO", dependencies: ["CGnuTLS", nioCore, nioTLS, nioConcurrency], swiftSettings: swiftSettings),
         .target(name: "Patterns", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
 
         // The connection engine.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 internal import CGnuTLS
+internal import NIOConcurrencyHelpers
 
 /// Loaded credentials and a parsed priority string, built once and shared by many connections.
 ///
@@ -76,6 +77,21 @@ public final class GnuTLSContext: Sendable {
         self.priorityCache = try Self.parsePriority(configuration.priority)
         self.credentials = credentials
         ownsCredentials = false
+    }
+
+    /// The facts of peer certificates seen by this context's sessions, by DER bytes (a load run
+    /// meets the same server certificate thousands of times); at most 64 are kept.
+    private let certificateInfos = NIOLockedValueBox([[UInt8]: CertificateInfo]())
+
+    /// The facts of a certificate, parsed once per context.
+    func certificateInfo(der: [UInt8], parse: () -> CertificateInfo?) -> CertificateInfo? {
+        if let known = certificateInfos.withLockedValue({ $0[der] }) { return known }
+        guard let info = parse() else { return nil }
+        certificateInfos.withLockedValue { infos in
+            if infos.count >= 64 { infos.removeAll() }
+            infos[der] = info
+        }
+        return info
     }
 
     deinit {

@@ -14,9 +14,10 @@ internal import NIOCore
 extension GnuTLSSession {
     /// Reads the negotiated parameters, the peer's chain and its verification result.
     ///
-    /// Verification is run again here (`gnutls_certificate_verify_peers3`) whatever
-    /// `verifyPeer` says, so that a session accepted with verification off still reports what is
-    /// wrong with the peer's certificate.
+    /// When GnuTLS verified the peer inside the handshake, its result stands (a finished
+    /// handshake means it passed); otherwise verification is run here
+    /// (`gnutls_certificate_verify_peers3`), so that a session accepted with verification off
+    /// still reports what is wrong with the peer's certificate.
     func sessionInfo() -> TLSSessionInfo {
         let session = self.rawSession
         let isClient = self.context.configuration.role == .client
@@ -91,6 +92,11 @@ extension GnuTLSSession {
             }
             return (false, ["no certificate"])
         }
+        if self.verifiesInHandshake, gnutls_session_get_verify_cert_status(self.rawSession) == 0 {
+            // Verified with the same trust list and host name during the handshake; running the
+            // chain check again would cost as much as the handshake's own signature checks.
+            return (true, [])
+        }
         var status: UInt32 = 0
         let rc: Int32
         if let hostname = self.serverHostname {
@@ -158,7 +164,12 @@ extension GnuTLSSession {
     private func peerCertificates() -> [CertificateInfo] {
         var count: UInt32 = 0
         guard let list = gnutls_certificate_get_peers(self.rawSession, &count) else { return [] }
-        return (0..<Int(count)).compactMap { X509Certificate(der: list[$0])?.info() }
+        return (0..<Int(count)).compactMap { index in
+            let datum = list[index]
+            guard let data = datum.data else { return nil }
+            let der = Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
+            return self.context.certificateInfo(der: der) { X509Certificate(der: datum)?.info() }
+        }
     }
 
     /// A Swift string from a GnuTLS datum (not necessarily NUL-terminated).

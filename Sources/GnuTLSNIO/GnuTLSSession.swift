@@ -43,6 +43,9 @@ final class GnuTLSSession {
     /// NUL-terminated copy of the host name for `gnutls_session_set_verify_cert`, which keeps the
     /// pointer instead of copying the string; it must live as long as the session.
     private let verifyHostname: UnsafeMutableBufferPointer<CChar>?
+    /// Whether GnuTLS verifies the peer inside the handshake (`gnutls_session_set_verify_cert`):
+    /// then a finished handshake already carries the verification result.
+    private(set) var verifiesInHandshake = false
 
     /// Creates a non-blocking session for the context's role and sets it up: priority,
     /// credentials, transport, SNI, verification, client-certificate request and ALPN.
@@ -96,6 +99,7 @@ final class GnuTLSSession {
                 // the handshake and fails it with GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR, sending
                 // the server a proper alert.
                 gnutls_session_set_verify_cert(session, self.verifyHostname?.baseAddress, 0)
+                self.verifiesInHandshake = true
             }
         } else {
             switch configuration.clientCertificateMode {
@@ -112,6 +116,7 @@ final class GnuTLSSession {
             // (`rejectionAfterHandshake`).
             if configuration.clientCertificateMode == .require, configuration.verifyPeer {
                 gnutls_session_set_verify_cert(session, nil, 0)
+                self.verifiesInHandshake = true
             }
         }
 

@@ -480,3 +480,39 @@ struct GnuTLSHandlerTests {
         #expect(pair.serverRecorder.received == Array("STARTTLS\r\nEHLO again\r\n".utf8))
     }
 }
+
+@Suite("Session facts across sessions of one context")
+struct SessionFactsCacheTests {
+    @Test("a second session of the same contexts reports the same verified facts (parsed once, kept by the context)")
+    func secondSessionSameFacts() throws {
+        let clientContext = try Contexts.client()
+        let serverContext = try Contexts.server()
+        var infos: [TLSSessionInfo] = []
+        for _ in 0..<2 {
+            let pair = try BackToBack(clientContext: clientContext, serverContext: serverContext)
+            defer { pair.finish() }
+            try pair.connect()
+            try pair.interact()
+            infos.append(try #require(pair.clientRecorder.sessionInfo))
+        }
+        #expect(infos[0].verified && infos[1].verified)
+        #expect(infos[1].verificationProblems == [])
+        #expect(infos[0].peerCertificates == infos[1].peerCertificates)
+        #expect(infos[1].peerCertificates.first?.subjectAlternativeNames == ["DNS:localhost", "DNS:mail.test", "IP:127.0.0.1", "IP:::1"])
+    }
+
+    @Test("verification off: the problems are still found after the handshake, session after session")
+    func verificationOffStillReports() throws {
+        let clientContext = try Contexts.client(verifyPeer: false)
+        let serverContext = try Contexts.server("expired")
+        for _ in 0..<2 {
+            let pair = try BackToBack(clientContext: clientContext, serverContext: serverContext)
+            defer { pair.finish() }
+            try pair.connect()
+            try pair.interact()
+            let info = try #require(pair.clientRecorder.sessionInfo)
+            #expect(!info.verified)
+            #expect(info.verificationProblems == ["expired"])
+        }
+    }
+}
