@@ -88,20 +88,26 @@ public struct LoadFrontend: Sendable {
         }
         let clock = ContinuousClock()
         let began = clock.now
-        let results = await withTaskGroup(of: ScenarioResult.self) { group in
+        // `concurrency` workers, each living on one event loop (round robin over the engine's
+        // loops) and running sessions one after another until `sessions` have started: no task
+        // is created per session and no thread is woken between a session's steps.
+        let lanes = RunLane.all()
+        let remaining = SessionCounter(sessions)
+        let results = await withTaskGroup(of: [ScenarioResult].self) { group in
+            for worker in 0..<Swift.min(concurrency, sessions) {
+                let lane = lanes[worker % lanes.count]
+                group.addTask(executorPreference: lane.taskExecutor) {
+                    var mine: [ScenarioResult] = []
+                    while remaining.take() {
+                        mine.append(await runner.run(scenario, servers: pool, lane: lane) { _ in })
+                    }
+                    return mine
+                }
+            }
             var results: [ScenarioResult] = []
             results.reserveCapacity(sessions)
-            var started = 0
-            while started < Swift.min(concurrency, sessions) {
-                group.addTask { await runner.run(scenario, servers: pool) { _ in } }
-                started += 1
-            }
-            for await result in group {
-                results.append(result)
-                if started < sessions {
-                    group.addTask { await runner.run(scenario, servers: pool) { _ in } }
-                    started += 1
-                }
+            for await some in group {
+                results.append(contentsOf: some)
             }
             return results
         }
@@ -217,5 +223,24 @@ extension Duration {
     /// Seconds as a floating-point number.
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// How many sessions are left to start, shared by the load workers.
+final class SessionCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var left: Int
+
+    init(_ count: Int) {
+        left = count
+    }
+
+    /// Takes one session; false when none is left.
+    func take() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard left > 0 else { return false }
+        left -= 1
+        return true
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 internal import GnuTLSNIO
 internal import Logging
 internal import MailFixtures
+internal import NIOCore
+internal import NIOPosix
 internal import NetworkStream
 internal import Patterns
 public import Scenario
@@ -55,11 +57,27 @@ public struct ScenarioRunner: Sendable {
     ///
     /// - Parameters:
     ///   - scenario: the scenario.
+    ///   - servers: embedded servers started once for many runs (load mode), or nil to start
+    ///     the scenario's own.
+    ///   - lane: the event loop to run on; nil picks the next one.
     ///   - emit: receives every event, secrets already masked; called one at a time.
     /// - Returns: how the scenario ended.
     public func run(
         _ scenario: Scenario,
         servers: ServerPool? = nil,
+        lane: RunLane? = nil,
+        emit: @escaping @Sendable (RunEvent) -> Void
+    ) async -> ScenarioResult {
+        let lane = lane ?? RunLane.next()
+        return await withTaskExecutorPreference(lane.executor) {
+            await self.run(scenario, servers: servers, loop: lane.executor.loop, emit: emit)
+        }
+    }
+
+    private func run(
+        _ scenario: Scenario,
+        servers: ServerPool?,
+        loop: any EventLoop,
         emit: @escaping @Sendable (RunEvent) -> Void
     ) async -> ScenarioResult {
         let clock = ContinuousClock()
@@ -81,19 +99,19 @@ public struct ScenarioRunner: Sendable {
             emit(.scenarioFinished(skipped))
             return skipped
         }
-        let execution = Execution(scenario: scenario, runner: self, pool: servers, emit: emit)
-        let failure = await execution.run()
+        let execution = Execution(scenario: scenario, runner: self, pool: servers, loop: loop, emit: emit)
+        let ended = await execution.run()
         var result = ScenarioResult(
             name: scenario.name,
             file: scenario.file,
-            outcome: failure.map { $0.kind == .runtime ? .error : .failed } ?? .passed,
-            stepsPassed: await execution.stepsPassed,
+            outcome: ended.failure.map { $0.kind == .runtime ? .error : .failed } ?? .passed,
+            stepsPassed: ended.stepsPassed,
             stepCount: scenario.steps.count,
-            failure: failure,
+            failure: ended.failure,
             duration: clock.now - start,
-            insecure: await execution.insecure
+            insecure: ended.insecure
         )
-        result.stepDurations = await execution.stepDurations
+        result.stepDurations = ended.stepDurations
         emit(.scenarioFinished(result))
         return result
     }
@@ -102,7 +120,7 @@ public struct ScenarioRunner: Sendable {
     ///
     /// - Throws: `Failure` when a server cannot start.
     public func startServers(for scenario: Scenario) async throws(Failure) -> ServerPool {
-        let execution = Execution(scenario: scenario, runner: self, pool: nil) { _ in }
+        let execution = Execution(scenario: scenario, runner: self, pool: nil, loop: RunLane.next().executor.loop) { _ in }
         var servers: [String: FakeMailServer] = [:]
         for spec in scenario.servers {
             servers[spec.name] = try await execution.startServer(spec)
@@ -117,7 +135,15 @@ public struct ScenarioRunner: Sendable {
 }
 
 /// One scenario run: its servers, connections, variables and masking.
+///
+/// The run lives on one event loop: the actor's executor is that loop and every connection it
+/// makes uses it, so each wait on the engine resumes on the thread that completed it, without a
+/// wake-up of another thread (a session is a dozen such waits).
 private actor Execution {
+    /// The event loop this run and its connections live on.
+    nonisolated let loop: any EventLoop
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
     let scenario: Scenario
     let runner: ScenarioRunner
     let rawEmit: @Sendable (RunEvent) -> Void
@@ -156,7 +182,14 @@ private actor Execution {
         }
     }
 
-    init(scenario: Scenario, runner: ScenarioRunner, pool: ServerPool?, emit: @escaping @Sendable (RunEvent) -> Void) {
+    init(
+        scenario: Scenario,
+        runner: ScenarioRunner,
+        pool: ServerPool?,
+        loop: any EventLoop,
+        emit: @escaping @Sendable (RunEvent) -> Void
+    ) {
+        self.loop = loop
         self.scenario = scenario
         self.runner = runner
         self.pool = pool
@@ -165,8 +198,16 @@ private actor Execution {
 
     func emit(_ event: RunEvent) { rawEmit(event) }
 
-    /// Runs every step; returns the failure that stopped the run, if any.
-    func run() async -> Failure? {
+    /// How a run ended, read in one call.
+    struct Ended: Sendable {
+        var failure: Failure?
+        var stepsPassed: Int
+        var insecure: Bool
+        var stepDurations: [Duration]
+    }
+
+    /// Runs every step; returns the failure that stopped the run, if any, and the figures.
+    func run() async -> Ended {
         var failure: Failure?
         do {
             if let pool {
@@ -206,7 +247,7 @@ private actor Execution {
                 try? await server.stop()
             }
         }
-        return failure
+        return Ended(failure: failure, stepsPassed: stepsPassed, insecure: insecure, stepDurations: stepDurations)
     }
 
     // MARK: Variables
@@ -330,6 +371,7 @@ private actor Execution {
             at: location
         )
         var options = NetworkProcess.ConnectOptions()
+        options.group = loop
         options.timeout = connect.timeout ?? scenario.timeouts.connect
         options.handshakeTimeout = scenario.timeouts.handshake
         if let tls = connect.tls {
@@ -416,6 +458,7 @@ private actor Execution {
             at: location
         )
         var parameters = StreamParameters()
+        parameters.group = loop
         do {
             parameters.type = try StreamParameters.ConnectionType(parsing: open.type)
         } catch {

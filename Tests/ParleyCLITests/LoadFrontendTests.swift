@@ -54,6 +54,26 @@ struct LoadFrontendTests {
         #expect(((figures["session"] as? [String: Any])?["p99_ms"] as? Double ?? 0) > 0)
     }
 
+    @Test("more workers than sessions: exactly the sessions asked for run")
+    func fewerSessionsThanConcurrency() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("load.yaml").path
+        try """
+            name: load
+            server: {protocol: smtp, starttls: false}
+            timeouts: {connect: 30s, expect: 30s}
+            steps:
+              - connect:
+              - expect: '^220 .*\\r\\n'
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let output = Output()
+        let status = await LoadFrontend(file: file, sessions: 3, concurrency: 10) { output.write($0) }.run()
+        #expect(status == 0, "\(output.all)")
+        #expect(output.all.contains("=== 3 sessions, concurrency 10, "))
+        #expect(output.all.contains("3 passed"))
+    }
+
     @Test("failing sessions are counted by class and set the exit status")
     func failures() async throws {
         let folder = try scratchFolder()

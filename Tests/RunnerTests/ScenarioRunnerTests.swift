@@ -166,3 +166,54 @@ struct ScenarioRunnerTests {
         #expect(result.failure?.message.contains("cannot connect to 127.0.0.1:1") == true)
     }
 }
+
+@Suite("Run lanes")
+struct RunLaneTests {
+    @Test("a run given a lane lives on its event loop: every connection event arrives there")
+    func runStaysOnItsLane() async throws {
+        let scenario = try ScenarioRunner.loader.load(yaml: scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: EHLO client.test}
+              - expect: '^250 .*\\r\\n'
+              - starttls: {ca-file: \(certs)/ca.pem, server-name: localhost}
+              - send: {line: QUIT}
+              - expect: '^221 '
+            """), file: "/virtual/lane.yaml")
+        let lanes = RunLane.all()
+        #expect(!lanes.isEmpty)
+        for lane in lanes {
+            let placements = Locations()
+            let result = await ScenarioRunner(environment: [:]).run(scenario, lane: lane) { event in
+                if case .connection = event { placements.add(lane.isCurrent) }
+            }
+            #expect(result.outcome == .passed, "\(result.failure.map { "\($0)" } ?? "")")
+            #expect(placements.count > 4)
+            #expect(placements.allOnLane)
+        }
+    }
+}
+
+/// Whether each connection event was delivered on the run's lane.
+final class Locations: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Bool] = []
+
+    func add(_ onLane: Bool) {
+        lock.lock()
+        values.append(onLane)
+        lock.unlock()
+    }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return values.count
+    }
+
+    var allOnLane: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return values.allSatisfy { $0 }
+    }
+}
