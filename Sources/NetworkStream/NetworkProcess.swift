@@ -253,7 +253,13 @@ public final class NetworkProcess: @unchecked Sendable {
     private func startConnect(to target: Target, bridge: HandlerBridge, timeout: Duration) -> EventLoopFuture<any Channel> {
         let bootstrap = clientBootstrap(bridge: bridge, timeout: timeout)
         switch target {
-        case .hostPort(let host, let port): return bootstrap.connect(host: host, port: port)
+        case .hostPort(let host, let port):
+            // An address literal needs no resolver and no Happy Eyeballs race: connect directly
+            // (a tenth of a loopback session's client time went to resolving "127.0.0.1").
+            if let address = try? SocketAddress(ipAddress: host, port: port) {
+                return bootstrap.connect(to: address)
+            }
+            return bootstrap.connect(host: host, port: port)
         case .unix(let path): return bootstrap.connect(unixDomainSocketPath: path)
         }
     }
