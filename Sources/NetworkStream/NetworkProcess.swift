@@ -244,6 +244,7 @@ public final class NetworkProcess: @unchecked Sendable {
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(QuickAckHandler())
                     try channel.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
                 }
             }

@@ -153,6 +153,15 @@ public struct LoadFrontend: Sendable {
         )
     }
 
+    /// Whether the engine sets TCP_QUICKACK after each flush (Linux only).
+    static var quickAck: Bool {
+        #if os(Linux)
+            true
+        #else
+            false
+        #endif
+    }
+
     /// The figures as a table for people.
     static func table(_ scenario: Scenario, _ f: Figures) -> String {
         var out = "=== load: \(scenario.name) (\(scenario.file))\n"
@@ -160,7 +169,11 @@ public struct LoadFrontend: Sendable {
             format: "=== %d sessions, concurrency %d, %.3f s wall, %.1f sessions/s, %d passed\n",
             f.sessions, f.concurrency, f.wall.seconds, f.rate, f.passed
         )
-        out += "=== socket options: TCP_NODELAY on (SwiftNIO's default), TCP_QUICKACK not set\n"
+        #if os(Linux)
+            out += "=== socket options: TCP_NODELAY on (SwiftNIO's default), TCP_QUICKACK set after each flush\n"
+        #else
+            out += "=== socket options: TCP_NODELAY on (SwiftNIO's default)\n"
+        #endif
         if f.errors.isEmpty {
             out += "=== errors: none\n"
         } else {
@@ -207,7 +220,7 @@ public struct LoadFrontend: Sendable {
                 "sessions_per_second": f.rate,
                 "passed": f.passed,
                 "errors": f.errors,
-                "socket": ["tcp_nodelay": true, "tcp_quickack": false],
+                "socket": ["tcp_nodelay": true, "tcp_quickack_after_flush": Self.quickAck],
                 "session": latency(f.session),
                 "steps": f.steps.enumerated().map { index, step -> [String: Any] in
                     ["index": index, "keyword": step.keyword, "line": step.location.line, "latency": latency(step.latency)]

@@ -43,11 +43,13 @@ struct LoadFrontendTests {
         #expect(output.all.contains("=== 40 sessions, concurrency 4, "))
         #expect(output.all.contains("40 passed"))
         #expect(output.all.contains("=== errors: none"))
+        #expect(output.all.contains("=== socket options: TCP_NODELAY on (SwiftNIO's default), TCP_QUICKACK set after each flush"))
         #expect(output.all.contains("4 expect (line 8)"))
         let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         let figures = try #require(document?["load"] as? [String: Any])
         #expect(figures["sessions"] as? Int == 40)
         #expect(figures["passed"] as? Int == 40)
+        #expect((figures["socket"] as? [String: Bool]) == ["tcp_nodelay": true, "tcp_quickack_after_flush": true])
         let steps = try #require(figures["steps"] as? [[String: Any]])
         #expect(steps.count == 4)
         #expect(steps.allSatisfy { (($0["latency"] as? [String: Any])?["count"] as? Int) == 40 })
