@@ -56,9 +56,13 @@ static int read_reply(int fd, gnutls_session_t tls, char *buffer, size_t size) {
     }
 }
 
+/* With "quickack", TCP_QUICKACK is set after each read and after each command sent, as Parley
+ * does after each flush: sending a command right after a reply puts Linux into delayed-ACK mode,
+ * and a server with Nagle on (Postfix) then holds the second half of its answer 40 ms. */
 static int send_all(int fd, gnutls_session_t tls, const char *text) {
     size_t length = strlen(text);
     ssize_t n = tls ? gnutls_record_send(tls, text, length) : send(fd, text, length, 0);
+    if (quickack) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one); }
     return n == (ssize_t)length ? 0 : -1;
 }
 
