@@ -290,7 +290,7 @@ public final class NetworkProcess: @unchecked Sendable {
                 message: "cannot connect to \(peer): make client process failed: \(strerrorOf(error)) (\(describe(error)))"
             )
         }
-        try? await eventLoop.submit {
+        try? await eventLoop.submitOrRun {
             self.attach(channel, bridge: bridge, sentinelEvent: nil)
         }.get()
     }
@@ -364,7 +364,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// Records a failure to connect.
     private func markFailed(_ code: ExitStatus, sentinel: Bool) async {
-        try? await eventLoop.submit { self.failOnLoop(code, sentinel: sentinel) }.get()
+        try? await eventLoop.submitOrRun { self.failOnLoop(code, sentinel: sentinel) }.get()
     }
 
     /// Sets the `failed` status, and calls the sentinel with "failed with code N\n" if asked.
@@ -413,7 +413,7 @@ public final class NetworkProcess: @unchecked Sendable {
     /// - Throws: `NetworkError.notOpen` ("Process NAME not running") when the process is not
     ///   open.
     public func send(_ bytes: [UInt8]) async throws(NetworkError) {
-        let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
             if case .connecting = self.raw, let done = self.connectDone {
                 return done.futureResult.flatMap { self.sendOnLoop(bytes) }
             }
@@ -465,7 +465,7 @@ public final class NetworkProcess: @unchecked Sendable {
     ///
     /// - Throws: `NetworkError.notOpen` when the process is not open.
     public func sendEOF() async throws(NetworkError) {
-        let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
             guard case .running = self.raw, let channel = self.channel else {
                 return self.eventLoop.makeFailedFuture(NetworkError(.notOpen, message: "Process \(self.name) not running"))
             }
@@ -508,7 +508,7 @@ public final class NetworkProcess: @unchecked Sendable {
         wait: Wait,
         onMatch: (@Sendable (StreamMatch) -> Void)?
     ) async throws(NetworkError) -> StreamMatch {
-        let future = eventLoop.flatSubmit { () -> EventLoopFuture<StreamMatch> in
+        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<StreamMatch> in
             self.expectOnLoop(pattern, timeout: timeout, idleTimeout: idleTimeout, wait: wait, onMatch: onMatch)
         }
         do {
@@ -600,7 +600,7 @@ public final class NetworkProcess: @unchecked Sendable {
     }
 
     private func quiet(_ wait: Wait, _ period: Duration) async throws(NetworkError) {
-        let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
             self.eventLoop.preconditionInEventLoop()
             guard self.waiter == nil, self.quietWaiter == nil else {
                 return self.eventLoop.makeFailedFuture(NetworkError(.busy, wait: wait, message: "another wait is in progress"))
@@ -786,7 +786,7 @@ public final class NetworkProcess: @unchecked Sendable {
         } catch {
             throw NetworkError(.tls, wait: .handshake, message: describe(error))
         }
-        let discarded = await (try? eventLoop.submit { self.discardedBytes }.get()) ?? 0
+        let discarded = await (try? eventLoop.submitOrRun { self.discardedBytes }.get()) ?? 0
         return StartTLSResult(reply: match.matched, session: session, discardedBytes: discarded)
     }
 
@@ -801,7 +801,7 @@ public final class NetworkProcess: @unchecked Sendable {
         serverHostname: String?,
         timeout: Duration
     ) async throws(NetworkError) -> TLSSessionInfo {
-        let future = eventLoop.flatSubmit {
+        let future = eventLoop.flatSubmitOrRun {
             self.upgradeOnLoop(context: context, serverHostname: serverHostname, timeout: timeout)
         }
         do {
@@ -889,7 +889,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// The process's state now.
     public func snapshot() async -> ProcessSnapshot {
-        let future = eventLoop.submit {
+        let future = eventLoop.submitOrRun {
             ProcessSnapshot(
                 status: self.reportedStatus,
                 tls: self.tlsInfo,
@@ -909,7 +909,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// The status now (Emacs's `process-status`).
     public func status() async -> ProcessStatus {
-        (try? await eventLoop.submit { self.reportedStatus }.get()) ?? .closed
+        (try? await eventLoop.submitOrRun { self.reportedStatus }.get()) ?? .closed
     }
 
     /// Closes our side of the connection (sending close_notify first under TLS); the same as
@@ -923,11 +923,11 @@ public final class NetworkProcess: @unchecked Sendable {
     /// side only: nothing at the far end is killed). A shell connection's child is terminated.
     /// Deleting a server leaves the connections it accepted open.
     public func delete() async {
-        let future = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
             self.deleteOnLoop()
         }
         _ = try? await future.get()
-        if let channel = try? await eventLoop.submit({ self.channel }).get() {
+        if let channel = try? await eventLoop.submitOrRun({ self.channel }).get() {
             _ = try? await channel.closeFuture.get()
         }
     }
@@ -978,7 +978,7 @@ public final class NetworkProcess: @unchecked Sendable {
     /// Emacs's `stop-process`: nothing is read (and, for a server, nothing accepted) until
     /// ``continue()``; data that arrives meanwhile waits in the kernel. No sentinel call.
     public func stop() async {
-        try? await eventLoop.submit {
+        try? await eventLoop.submitOrRun {
             self.stopped = true
             self.channel?.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         }.get()
@@ -987,7 +987,7 @@ public final class NetworkProcess: @unchecked Sendable {
     /// Emacs's `continue-process`: reading (or accepting) resumes and everything that waited is
     /// delivered. No sentinel call.
     public func `continue`() async {
-        try? await eventLoop.submit {
+        try? await eventLoop.submitOrRun {
             guard self.stopped else { return }
             self.stopped = false
             let pending = self.held
@@ -1007,22 +1007,22 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// Replaces the filter (nil: received bytes go to the receive buffer).
     public func setFilter(_ filter: Filter?) async {
-        try? await eventLoop.submit { self.filter = filter }.get()
+        try? await eventLoop.submitOrRun { self.filter = filter }.get()
     }
 
     /// Replaces the sentinel.
     public func setSentinel(_ sentinel: Sentinel?) async {
-        try? await eventLoop.submit { self.sentinel = sentinel }.get()
+        try? await eventLoop.submitOrRun { self.sentinel = sentinel }.get()
     }
 
     /// Replaces the plist.
     public func setPlist(_ plist: [String: String]) async {
-        try? await eventLoop.submit { self.plist = plist }.get()
+        try? await eventLoop.submitOrRun { self.plist = plist }.get()
     }
 
     /// The datagram process's current reply address (Emacs's `process-datagram-address`).
     public func datagramRemoteAddress() async -> SocketAddress? {
-        try? await eventLoop.submit { self.datagramAddress }.get()
+        try? await eventLoop.submitOrRun { self.datagramAddress }.get()
     }
 
     /// Throws away the bytes received and not consumed, so that the next response is searched
@@ -1030,7 +1030,7 @@ public final class NetworkProcess: @unchecked Sendable {
     ///
     /// - Returns: how many bytes were thrown away.
     func discardPending() async -> Int {
-        (try? await eventLoop.submit {
+        (try? await eventLoop.submitOrRun {
             let count = self.matcher.removeAll().count
             self.resumeIfHeldBack()
             return count
@@ -1353,4 +1353,18 @@ func strerrorOf(_ error: any Error) -> String {
         return "Name or service not known"
     }
     return "\(error)"
+}
+
+extension EventLoop {
+    /// `submit`, but run at once when already on this loop (a scenario run lives on its
+    /// connections' loop: scheduling would only cost a task and a loop turn).
+    func submitOrRun<T>(_ task: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+        guard inEventLoop else { return submit(task) }
+        return makeCompletedFuture(Result(catching: task))
+    }
+
+    /// `flatSubmit`, but run at once when already on this loop.
+    func flatSubmitOrRun<T: Sendable>(_ task: @escaping @Sendable () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+        inEventLoop ? task() : flatSubmit(task)
+    }
 }
