@@ -99,7 +99,7 @@ public struct LoadFrontend: Sendable {
                 group.addTask(executorPreference: lane.taskExecutor) {
                     var mine: [ScenarioResult] = []
                     while remaining.take() {
-                        mine.append(await runner.run(scenario, servers: pool, lane: lane) { _ in })
+                        mine.append(await runner.run(scenario, servers: pool, lane: lane, emit: nil))
                     }
                     return mine
                 }

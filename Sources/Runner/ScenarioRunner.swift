@@ -60,13 +60,14 @@ public struct ScenarioRunner: Sendable {
     ///   - servers: embedded servers started once for many runs (load mode), or nil to start
     ///     the scenario's own.
     ///   - lane: the event loop to run on; nil picks the next one.
-    ///   - emit: receives every event, secrets already masked; called one at a time.
+    ///   - emit: receives every event, secrets already masked; called one at a time. Nil when
+    ///     nobody listens (load mode): no event is then built, masked or delivered.
     /// - Returns: how the scenario ended.
     public func run(
         _ scenario: Scenario,
         servers: ServerPool? = nil,
         lane: RunLane? = nil,
-        emit: @escaping @Sendable (RunEvent) -> Void
+        emit: (@Sendable (RunEvent) -> Void)?
     ) async -> ScenarioResult {
         let lane = lane ?? RunLane.next()
         return await withTaskExecutorPreference(lane.executor) {
@@ -78,11 +79,11 @@ public struct ScenarioRunner: Sendable {
         _ scenario: Scenario,
         servers: ServerPool?,
         loop: any EventLoop,
-        emit: @escaping @Sendable (RunEvent) -> Void
+        emit: (@Sendable (RunEvent) -> Void)?
     ) async -> ScenarioResult {
         let clock = ContinuousClock()
         let start = clock.now
-        emit(.scenarioStarted(name: scenario.name, file: scenario.file))
+        emit?(.scenarioStarted(name: scenario.name, file: scenario.file))
         let missing = scenario.requires.filter { variables[$0] == nil && environment[$0] == nil }
         if !missing.isEmpty {
             var skipped = ScenarioResult(
@@ -96,7 +97,7 @@ public struct ScenarioRunner: Sendable {
                 insecure: false
             )
             skipped.skipReason = "requires \(missing.joined(separator: ", ")) (set with --var NAME=VALUE or the environment)"
-            emit(.scenarioFinished(skipped))
+            emit?(.scenarioFinished(skipped))
             return skipped
         }
         let execution = Execution(scenario: scenario, runner: self, pool: servers, loop: loop, emit: emit)
@@ -112,7 +113,7 @@ public struct ScenarioRunner: Sendable {
             insecure: ended.insecure
         )
         result.stepDurations = ended.stepDurations
-        emit(.scenarioFinished(result))
+        emit?(.scenarioFinished(result))
         return result
     }
 
@@ -146,7 +147,8 @@ private actor Execution {
 
     let scenario: Scenario
     let runner: ScenarioRunner
-    let rawEmit: @Sendable (RunEvent) -> Void
+    /// Where events go; nil when nobody listens (load mode): then no event is built or masked.
+    let rawEmit: (@Sendable (RunEvent) -> Void)?
 
     var servers: [String: FakeMailServer] = [:]
     var connections: [String: Connection] = [:]
@@ -187,7 +189,7 @@ private actor Execution {
         runner: ScenarioRunner,
         pool: ServerPool?,
         loop: any EventLoop,
-        emit: @escaping @Sendable (RunEvent) -> Void
+        emit: (@Sendable (RunEvent) -> Void)?
     ) {
         self.loop = loop
         self.scenario = scenario
@@ -196,7 +198,7 @@ private actor Execution {
         self.rawEmit = emit
     }
 
-    func emit(_ event: RunEvent) { rawEmit(event) }
+    func emit(_ event: @autoclosure () -> RunEvent) { rawEmit?(event()) }
 
     /// How a run ended, read in one call.
     struct Ended: Sendable {
@@ -394,8 +396,8 @@ private actor Execution {
     /// It runs on the connection's event loop, synchronously, so events keep their order and
     /// reach reporters before the step that caused them completes.
     nonisolated func observer(for name: String) -> @Sendable (ProcessEvent) -> Void {
+        guard let emit = self.rawEmit else { return { _ in } }
         let masker = self.masker
-        let emit = self.rawEmit
         return { event in
             emit(.connection(name: name, event: masker.masked(event)))
         }
@@ -920,8 +922,14 @@ private actor Execution {
         configuration.alpn = options.alpn
         configuration.certificateChainFile = try resolvePath(options.clientCertificate, at: location)
         configuration.privateKeyFile = try resolvePath(options.clientKey, at: location)
+        let roots: String
+        switch configuration.trustRoots {
+        case .system: roots = "system"
+        case .file(let path): roots = "file:" + path
+        }
+        // Built by hand: interpolating the enum would go through reflection on every STARTTLS.
         let key = [
-            "\(configuration.trustRoots)", "\(configuration.verifyPeer)", configuration.priority,
+            roots, configuration.verifyPeer ? "verify" : "insecure", configuration.priority,
             configuration.alpn.joined(separator: ","), configuration.certificateChainFile ?? "", configuration.privateKeyFile ?? "",
         ].joined(separator: "|")
         if let cached = runner.caches.context(key) { return cached }
