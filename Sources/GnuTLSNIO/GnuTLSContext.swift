@@ -81,15 +81,26 @@ public final class GnuTLSContext: Sendable {
 
     /// The facts of peer certificates seen by this context's sessions, by DER bytes (a load run
     /// meets the same server certificate thousands of times); at most 64 are kept.
-    private let certificateInfos = NIOLockedValueBox([[UInt8]: CertificateInfo]())
+    private let certificateInfos = NIOLockedValueBox([DER: CertificateInfo]())
+
+    /// A certificate's DER bytes as a dictionary key, hashed in one go (an array of bytes hashes
+    /// byte by byte).
+    private struct DER: Hashable {
+        let bytes: [UInt8]
+
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
 
     /// The facts of a certificate, parsed once per context.
     func certificateInfo(der: [UInt8], parse: () -> CertificateInfo?) -> CertificateInfo? {
-        if let known = certificateInfos.withLockedValue({ $0[der] }) { return known }
+        let key = DER(bytes: der)
+        if let known = certificateInfos.withLockedValue({ $0[key] }) { return known }
         guard let info = parse() else { return nil }
         certificateInfos.withLockedValue { infos in
             if infos.count >= 64 { infos.removeAll() }
-            infos[der] = info
+            infos[key] = info
         }
         return info
     }
