@@ -5,6 +5,21 @@ import Testing
 
 @Suite("Load mode")
 struct LoadFrontendTests {
+    /// Writes a scenario with these steps against an embedded plain SMTP server, in a new scratch
+    /// folder; returns the folder (for the caller to remove) and the file.
+    static func scenario(_ steps: String) throws -> (folder: URL, file: String) {
+        let folder = try scratchFolder()
+        let file = folder.appendingPathComponent("load.yaml").path
+        try """
+            name: load
+            server: {protocol: smtp, starttls: false}
+            timeouts: {connect: 30s, expect: 30s}
+            steps:
+            \(steps)
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return (folder, file)
+    }
+
     @Test("nearest-rank percentiles")
     func percentiles() throws {
         let samples = (1...100).map { Duration.milliseconds($0) }
@@ -21,19 +36,13 @@ struct LoadFrontendTests {
 
     @Test("40 sessions, 4 in flight: every session counted, per-step figures, errors by class, JSON written")
     func loadRun() async throws {
-        let folder = try scratchFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("load.yaml").path
-        try """
-            name: load
-            server: {protocol: smtp, starttls: false}
-            timeouts: {connect: 30s, expect: 30s}
-            steps:
+        let (folder, file) = try Self.scenario("""
               - connect:
               - expect: '^220 .*\\r\\n'
               - send: {line: NOOP}
               - expect: '^250 '
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
         let json = folder.appendingPathComponent("load.json").path
         let output = Output()
         var load = LoadFrontend(file: file, sessions: 40, concurrency: 4) { output.write($0) }
@@ -58,17 +67,11 @@ struct LoadFrontendTests {
 
     @Test("more workers than sessions: exactly the sessions asked for run")
     func fewerSessionsThanConcurrency() async throws {
-        let folder = try scratchFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("load.yaml").path
-        try """
-            name: load
-            server: {protocol: smtp, starttls: false}
-            timeouts: {connect: 30s, expect: 30s}
-            steps:
+        let (folder, file) = try Self.scenario("""
               - connect:
               - expect: '^220 .*\\r\\n'
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
         let output = Output()
         let status = await LoadFrontend(file: file, sessions: 3, concurrency: 10) { output.write($0) }.run()
         #expect(status == 0, "\(output.all)")
@@ -78,16 +81,11 @@ struct LoadFrontendTests {
 
     @Test("failing sessions are counted by class and set the exit status")
     func failures() async throws {
-        let folder = try scratchFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("load.yaml").path
-        try """
-            name: load
-            server: {protocol: smtp, starttls: false}
-            steps:
+        let (folder, file) = try Self.scenario("""
               - connect:
               - expect: {pattern: '^599 ', timeout: 100ms}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
         let output = Output()
         let status = await LoadFrontend(file: file, sessions: 6, concurrency: 3) { output.write($0) }.run()
         #expect(status == 1)

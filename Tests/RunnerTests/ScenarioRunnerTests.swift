@@ -6,23 +6,26 @@ import Runner
 import Scenario
 import Testing
 
-/// Collects run events.
-final class Events: @unchecked Sendable {
+/// Collects what callbacks on any thread hand it (run events, observations).
+final class Collected<Element: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var items: [RunEvent] = []
+    private var items: [Element] = []
 
-    func add(_ event: RunEvent) {
+    func add(_ item: Element) {
         lock.lock()
-        items.append(event)
+        items.append(item)
         lock.unlock()
     }
 
-    var all: [RunEvent] {
+    var all: [Element] {
         lock.lock()
         defer { lock.unlock() }
         return items
     }
 }
+
+/// Collects run events.
+typealias Events = Collected<RunEvent>
 
 let certs = FixtureCertificates.directory
 
@@ -183,37 +186,14 @@ struct RunLaneTests {
         let lanes = RunLane.all()
         #expect(!lanes.isEmpty)
         for lane in lanes {
-            let placements = Locations()
+            // Whether each connection event was delivered on the run's lane.
+            let placements = Collected<Bool>()
             let result = await ScenarioRunner(environment: [:]).run(scenario, lane: lane) { event in
                 if case .connection = event { placements.add(lane.isCurrent) }
             }
             #expect(result.outcome == .passed, "\(result.failure.map { "\($0)" } ?? "")")
-            #expect(placements.count > 4)
-            #expect(placements.allOnLane)
+            #expect(placements.all.count > 4)
+            #expect(placements.all.allSatisfy { $0 })
         }
-    }
-}
-
-/// Whether each connection event was delivered on the run's lane.
-final class Locations: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [Bool] = []
-
-    func add(_ onLane: Bool) {
-        lock.lock()
-        values.append(onLane)
-        lock.unlock()
-    }
-
-    var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return values.count
-    }
-
-    var allOnLane: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return values.allSatisfy { $0 }
     }
 }
