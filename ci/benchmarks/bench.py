@@ -228,7 +228,8 @@ def main():
         variables = dict(line.split("=", 1) for line in subprocess.run([os.path.join(root, "ci/realservers"), "vars"],
                          capture_output=True, text=True).stdout.split())
         run_clients("Postfix (ci/realservers)", variables["SMTP_HOST"], int(variables["SMTP_PORT"]), "mail.test", binary)
-    bounds[f"one expect over {size >> 20} MiB: >= 1 GB/s, < 64 MiB RSS"] = (
+    bounds[f"one expect over {size >> 20} MiB: >= 1 GB/s, < 64 MiB RSS" + (" (short run: the target is for 1 GiB, where process start"
+                                                                       " weighs less)" if short else "")] = (
         bool(ok and rss and size / seconds >= 1e9 and int(rss.group(1)) < 64 << 10), extras[f"one expect over {size >> 20} MiB"])
     report(extras, bounds)
     # Timing targets are reported, never enforced; what must hold is that every part worked.
