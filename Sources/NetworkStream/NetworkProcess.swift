@@ -238,13 +238,17 @@ public final class NetworkProcess: @unchecked Sendable {
         case unix(String)
     }
 
-    /// Makes the bootstrap every stream client uses: our handler at the pipeline's end.
-    private func clientBootstrap(bridge: HandlerBridge, timeout: Duration) -> ClientBootstrap {
-        ClientBootstrap(group: eventLoop)
+    /// Makes the bootstrap every stream client uses: our handler at the pipeline's end, and quick
+    /// ACKs on a TCP connection.
+    private func clientBootstrap(bridge: HandlerBridge, timeout: Duration, tcp: Bool) -> ClientBootstrap {
+        let quickAck = tcp && QuickAckHandler.isAvailable
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(QuickAckHandler())
+                    if quickAck {
+                        try channel.pipeline.syncOperations.addHandler(QuickAckHandler())
+                    }
                     try channel.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
                 }
             }
@@ -252,7 +256,8 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// Starts the connect and returns its future, which gives the channel.
     private func startConnect(to target: Target, bridge: HandlerBridge, timeout: Duration) -> EventLoopFuture<any Channel> {
-        let bootstrap = clientBootstrap(bridge: bridge, timeout: timeout)
+        let tcp = if case .hostPort = target { true } else { false }
+        let bootstrap = clientBootstrap(bridge: bridge, timeout: timeout, tcp: tcp)
         switch target {
         case .hostPort(let host, let port):
             // An address literal needs no resolver and no Happy Eyeballs race: connect directly

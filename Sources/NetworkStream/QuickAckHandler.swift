@@ -13,8 +13,20 @@ internal import NIOCore
 /// writes (Postfix after a TLS 1.3 handshake: its session tickets, then the EHLO reply) holds the
 /// second write until the first is acknowledged: 40 ms per session. The flag is not sticky (the
 /// kernel drops it as it sees fit), hence once per flush: one `setsockopt` per command sent.
+///
+/// Added to TCP client connections where the option exists (``isAvailable``), not to Unix-domain
+/// ones.
 final class QuickAckHandler: ChannelOutboundHandler {
     typealias OutboundIn = NIOAny
+
+    /// Whether TCP client connections get this handler: TCP_QUICKACK is Linux's.
+    static var isAvailable: Bool {
+        #if os(Linux)
+            true
+        #else
+            false
+        #endif
+    }
 
     func flush(context: ChannelHandlerContext) {
         context.flush()
@@ -22,4 +34,10 @@ final class QuickAckHandler: ChannelOutboundHandler {
             _ = try? context.channel.syncOptions?.setOption(.tcpOption(.init(rawValue: CInt(TCP_QUICKACK))), value: 1)
         #endif
     }
+}
+
+extension NetworkProcess {
+    /// Whether TCP client connections set TCP_QUICKACK after each flush (on Linux; see
+    /// `QuickAckHandler`), for reports that list the socket options in use.
+    public static var setsQuickAckAfterFlush: Bool { QuickAckHandler.isAvailable }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Reporting
 import Runner
 public import Scenario
+import MailFixtures
 import NetworkStream
 
 /// `parley run --repeat N --concurrency C FILE`: runs one scenario many times and reports
@@ -92,13 +93,21 @@ public struct LoadFrontend: Sendable {
         // loops) and running sessions one after another until `sessions` have started: no task
         // is created per session and no thread is woken between a session's steps.
         let lanes = RunLane.all()
-        let remaining = SessionCounter(sessions)
+        // How many sessions are left to start; a worker takes one at a time.
+        let remaining = Locked(sessions)
+        let take: @Sendable () -> Bool = {
+            remaining.withLock { left in
+                guard left > 0 else { return false }
+                left -= 1
+                return true
+            }
+        }
         let results = await withTaskGroup(of: [ScenarioResult].self) { group in
             for worker in 0..<Swift.min(concurrency, sessions) {
                 let lane = lanes[worker % lanes.count]
                 group.addTask(executorPreference: lane.taskExecutor) {
                     var mine: [ScenarioResult] = []
-                    while remaining.take() {
+                    while take() {
                         mine.append(await runner.run(scenario, servers: pool, lane: lane, emit: nil))
                     }
                     return mine
@@ -153,15 +162,6 @@ public struct LoadFrontend: Sendable {
         )
     }
 
-    /// Whether the engine sets TCP_QUICKACK after each flush (Linux only).
-    static var quickAck: Bool {
-        #if os(Linux)
-            true
-        #else
-            false
-        #endif
-    }
-
     /// The figures as a table for people.
     static func table(_ scenario: Scenario, _ f: Figures) -> String {
         var out = "=== load: \(scenario.name) (\(scenario.file))\n"
@@ -169,11 +169,8 @@ public struct LoadFrontend: Sendable {
             format: "=== %d sessions, concurrency %d, %.3f s wall, %.1f sessions/s, %d passed\n",
             f.sessions, f.concurrency, f.wall.seconds, f.rate, f.passed
         )
-        #if os(Linux)
-            out += "=== socket options: TCP_NODELAY on (SwiftNIO's default), TCP_QUICKACK set after each flush\n"
-        #else
-            out += "=== socket options: TCP_NODELAY on (SwiftNIO's default)\n"
-        #endif
+        out += "=== socket options: TCP_NODELAY on (SwiftNIO's default)"
+        out += NetworkProcess.setsQuickAckAfterFlush ? ", TCP_QUICKACK set after each flush\n" : "\n"
         if f.errors.isEmpty {
             out += "=== errors: none\n"
         } else {
@@ -220,7 +217,7 @@ public struct LoadFrontend: Sendable {
                 "sessions_per_second": f.rate,
                 "passed": f.passed,
                 "errors": f.errors,
-                "socket": ["tcp_nodelay": true, "tcp_quickack_after_flush": Self.quickAck],
+                "socket": ["tcp_nodelay": true, "tcp_quickack_after_flush": NetworkProcess.setsQuickAckAfterFlush],
                 "session": latency(f.session),
                 "steps": f.steps.enumerated().map { index, step -> [String: Any] in
                     ["index": index, "keyword": step.keyword, "line": step.location.line, "latency": latency(step.latency)]
@@ -236,24 +233,5 @@ extension Duration {
     /// Seconds as a floating-point number.
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
-
-/// How many sessions are left to start, shared by the load workers.
-final class SessionCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var left: Int
-
-    init(_ count: Int) {
-        left = count
-    }
-
-    /// Takes one session; false when none is left.
-    func take() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard left > 0 else { return false }
-        left -= 1
-        return true
     }
 }
