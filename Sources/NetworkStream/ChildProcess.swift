@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import Foundation
 internal import NIOConcurrencyHelpers
+internal import NIOCore
+internal import NIOPosix
 
 #if canImport(Glibc)
     internal import Glibc
@@ -203,5 +205,27 @@ final class ChildProcess: @unchecked Sendable {
     /// Ends the child if it still runs (it is reaped by Foundation or by the waiting thread).
     func terminate() {
         send(signal: endSignal)
+    }
+}
+
+extension ChildProcess {
+    /// A channel on `eventLoop` that owns one of our ends of the child's pipes: it reads
+    /// `reading`, and writes `writing` when given.
+    ///
+    /// - Parameter configure: adds the channel's handlers, on its event loop.
+    func channel(
+        on eventLoop: any EventLoop,
+        reading: Int32,
+        writing: Int32? = nil,
+        configure: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) async throws -> any Channel {
+        let bootstrap = NIOPipeBootstrap(group: eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try configure(channel.pipeline.syncOperations) }
+            }
+        if let writing {
+            return try await bootstrap.takingOwnershipOfDescriptors(input: reading, output: writing).get()
+        }
+        return try await bootstrap.takingOwnershipOfDescriptor(input: reading).get()
     }
 }

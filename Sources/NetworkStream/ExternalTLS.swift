@@ -624,49 +624,30 @@ extension NetworkProcess {
             chainFile: chainFile,
             observer: parameters.observer
         )
-        let claimed = table.claim(name)
         let process = NetworkProcess(
-            name: claimed,
+            child: child,
+            name: name,
             peer: peer,
             eventLoop: eventLoop,
-            role: .shell,
-            raw: .connecting,
-            table: table,
-            receiveLimit: parameters.receiveLimit,
-            observer: parameters.observer
+            parameters: parameters,
+            table: table
         )
-        process.child = child
         process.contact.host = host
         process.contact.service = service.description
         let bridge = HandlerBridge()
         let framer = helper.framer!
         nonisolated(unsafe) let unsafeFramer = framer
         do {
-            let channel = try await NIOPipeBootstrap(group: eventLoop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(unsafeFramer)
-                        try channel.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
-                    }
-                }
-                .takingOwnershipOfDescriptors(input: child.readDescriptor, output: child.writeDescriptor)
-                .get()
-            let errors = try await NIOPipeBootstrap(group: eventLoop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ExternalTLSStreamReader(helper: helper, isLog: false))
-                    }
-                }
-                .takingOwnershipOfDescriptor(input: child.errorDescriptor!)
-                .get()
-            let log = try await NIOPipeBootstrap(group: eventLoop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ExternalTLSStreamReader(helper: helper, isLog: true))
-                    }
-                }
-                .takingOwnershipOfDescriptor(input: child.logDescriptor!)
-                .get()
+            let channel = try await child.channel(on: eventLoop, reading: child.readDescriptor, writing: child.writeDescriptor) {
+                try $0.addHandler(unsafeFramer)
+                try $0.addHandler(ProcessChannelHandler(bridge: bridge))
+            }
+            let errors = try await child.channel(on: eventLoop, reading: child.errorDescriptor!) {
+                try $0.addHandler(ExternalTLSStreamReader(helper: helper, isLog: false))
+            }
+            let log = try await child.channel(on: eventLoop, reading: child.logDescriptor!) {
+                try $0.addHandler(ExternalTLSStreamReader(helper: helper, isLog: true))
+            }
             try await eventLoop.submit {
                 helper.stdoutChannel = channel
                 helper.stderrChannel = errors
@@ -676,7 +657,7 @@ extension NetworkProcess {
         } catch {
             child.terminate()
             child.closeLog()
-            table.release(claimed)
+            table.release(process.name)
             throw NetworkError(.connectFailed, message: "cannot attach to gnutls-cli's pipes: \(error)")
         }
         let info: TLSSessionInfo?

@@ -506,11 +506,45 @@ extension NetworkProcess {
         } catch {
             throw NetworkError(.connectFailed, message: "cannot start \(shell): \(error)")
         }
-        let eventLoop = parameters.group.next()
-        let claimed = table.claim(name)
         let process = NetworkProcess(
-            name: claimed,
+            child: child,
+            name: name,
             peer: command,
+            eventLoop: parameters.group.next(),
+            parameters: parameters,
+            table: table
+        )
+        process.contact.host = nil
+        let bridge = HandlerBridge()
+        let channel: any Channel
+        do {
+            channel = try await child.channel(on: process.eventLoop, reading: child.readDescriptor, writing: child.writeDescriptor) {
+                try $0.addHandler(ProcessChannelHandler(bridge: bridge))
+            }
+        } catch {
+            child.terminate()
+            table.release(process.name)
+            throw NetworkError(.connectFailed, message: "cannot attach to \(shell)'s pipes: \(error)")
+        }
+        try? await process.eventLoop.submit {
+            process.attach(channel, bridge: bridge, sentinelEvent: nil)
+        }.get()
+        return process
+    }
+
+    /// A `real` process in status `connecting` whose bytes flow through a child's pipes (a shell
+    /// command, or gnutls-cli for the external TLS provider), under a name claimed in `table`.
+    convenience init(
+        child: ChildProcess,
+        name: String,
+        peer: String,
+        eventLoop: any EventLoop,
+        parameters: StreamParameters,
+        table: ProcessTable
+    ) {
+        self.init(
+            name: table.claim(name),
+            peer: peer,
             eventLoop: eventLoop,
             role: .shell,
             raw: .connecting,
@@ -518,28 +552,7 @@ extension NetworkProcess {
             receiveLimit: parameters.receiveLimit,
             observer: parameters.observer
         )
-        process.child = child
-        process.contact.host = nil
-        let bridge = HandlerBridge()
-        let channel: any Channel
-        do {
-            channel = try await NIOPipeBootstrap(group: eventLoop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ProcessChannelHandler(bridge: bridge))
-                    }
-                }
-                .takingOwnershipOfDescriptors(input: child.readDescriptor, output: child.writeDescriptor)
-                .get()
-        } catch {
-            child.terminate()
-            table.release(claimed)
-            throw NetworkError(.connectFailed, message: "cannot attach to \(shell)'s pipes: \(error)")
-        }
-        try? await eventLoop.submit {
-            process.attach(channel, bridge: bridge, sentinelEvent: nil)
-        }.get()
-        return process
+        self.child = child
     }
 
     /// The argv of a shell connection's child (Emacs's `process-command`), nil for others.
