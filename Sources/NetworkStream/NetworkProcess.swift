@@ -1363,7 +1363,7 @@ func strerrorOf(_ error: any Error) -> String {
 extension EventLoop {
     /// `submit`, but run at once when already on this loop (a scenario run lives on its
     /// connections' loop: scheduling would only cost a task and a loop turn).
-    func submitOrRun<T>(_ task: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+    func submitOrRun<T: Sendable>(_ task: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
         guard inEventLoop else { return submit(task) }
         return makeCompletedFuture(Result(catching: task))
     }
