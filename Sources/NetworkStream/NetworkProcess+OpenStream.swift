@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-public import GnuTLSNIO
+internal import GnuTLSNIO
 internal import NIOCore
 internal import NIOPosix
-public import Patterns
+internal import Patterns
 
 extension NetworkProcess {
     /// Emacs's `open-network-stream` with `:return-list`: connects by `parameters.type`, reads

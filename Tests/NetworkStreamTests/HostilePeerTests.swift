@@ -140,7 +140,8 @@ struct HostilePeerTests {
                         context.close(promise: nil)
                         return
                     }
-                    provider.setSoLinger(reset).whenComplete { _ in context.close(promise: nil) }
+                    let channel = context.channel
+                    provider.setSoLinger(reset).whenComplete { _ in channel.close(promise: nil) }
                 }
             }
         )
