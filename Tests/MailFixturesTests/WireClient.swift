@@ -30,9 +30,13 @@ final class WireRecorder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     let shared: SharedState
+    /// The most bytes kept; the recorder closes the connection once it has them (an endless
+    /// sender would otherwise fill the test process's memory), or nil for no bound.
+    let limit: Int?
 
-    init(shared: SharedState) {
+    init(shared: SharedState, limit: Int? = nil) {
         self.shared = shared
+        self.limit = limit
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -43,11 +47,17 @@ final class WireRecorder: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        shared.state.withLock {
-            $0.unread += bytes
-            if $0.all.isEmpty { $0.firstByteAt = .now }
-            $0.all += bytes
-            $0.readSizes.append(bytes.count)
+        let full = shared.state.withLock { state -> Bool in
+            guard limit.map({ state.all.count < $0 }) ?? true else { return true }
+            let kept = limit.map { bytes.prefix($0 - state.all.count) } ?? bytes[...]
+            state.unread += kept
+            if state.all.isEmpty { state.firstByteAt = .now }
+            state.all += kept
+            state.readSizes.append(bytes.count)
+            return limit.map { state.all.count >= $0 } ?? false
+        }
+        if full {
+            context.close(promise: nil)
         }
     }
 
@@ -80,10 +90,18 @@ final class WireClient: Sendable {
     }
 
     /// Connects to 127.0.0.1:`port`, with TLS from the first byte when `tls` is given.
+    ///
+    /// - Parameters:
+    ///   - port: the server's port.
+    ///   - tls: the client context for TLS from the first byte, or nil.
+    ///   - serverHostname: the name TLS verifies.
+    ///   - keepAtMost: close the connection once this many bytes arrived (the rest is dropped),
+    ///     so that an endless sender cannot fill the test's memory; nil keeps everything.
     static func connect(
         port: Int,
         tls: GnuTLSContext? = nil,
-        serverHostname: String = "localhost"
+        serverHostname: String = "localhost",
+        keepAtMost: Int? = nil
     ) async throws -> WireClient {
         let box = SharedState()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -95,7 +113,7 @@ final class WireClient: Sendable {
                             GnuTLSHandler(context: tls, serverHostname: serverHostname)
                         )
                     }
-                    try channel.pipeline.syncOperations.addHandler(WireRecorder(shared: box))
+                    try channel.pipeline.syncOperations.addHandler(WireRecorder(shared: box, limit: keepAtMost))
                 }
             }
             .connect(host: "127.0.0.1", port: port)
