@@ -46,7 +46,9 @@ struct HostilePeerTests {
 
     @Test("a tarpit that sends one byte per interval: the expect deadline fires with the bytes so far")
     func tarpit() async throws {
-        let configuration = FakeMailServer.Configuration(protocol: .smtp, faults: [try MailServerFault(parsing: "tarpit=0.05")])
+        // 0.1 s per byte: the whole greeting takes 4 s, so only a machine stalled for more than
+        // 3.6 s could see it complete before the 400 ms deadline fires.
+        let configuration = FakeMailServer.Configuration(protocol: .smtp, faults: [try MailServerFault(parsing: "tarpit=0.1")])
         try await withFakeMailServer(configuration) { server in
             let process = try await NetworkProcess.connect(name: "tarpit", host: server.host, port: server.port, options: Self.options())
             defer { Task { await process.delete() } }

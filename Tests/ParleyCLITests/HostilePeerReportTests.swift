@@ -71,7 +71,7 @@ struct HostilePeerReportTests {
     func tarpit() async throws {
         let outcome = try await run(
             """
-            server: {protocol: smtp, starttls: false, faults: [tarpit=0.05]}
+            server: {protocol: smtp, starttls: false, faults: [tarpit=0.1]}
             steps:
               - connect:
               - expect: {pattern: '^220 .*\\r\\n', timeout: 400ms}
