@@ -27,6 +27,12 @@ struct Masker: Sendable {
         secrets.sort { $0.count > $1.count }
     }
 
+    /// Whether `text` contains the value of a secret.
+    func containsSecret(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return secrets.contains { bytes.firstRange(of: $0) != nil }
+    }
+
     /// Bytes the client sends, with credentials hidden.
     mutating func sent(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
@@ -131,6 +137,11 @@ final class SharedMasker: @unchecked Sendable {
     /// Adds a value to hide.
     func add(secret value: String) {
         lock.withLock { masker.add(secret: value) }
+    }
+
+    /// Whether `text` contains the value of a secret.
+    func containsSecret(_ text: String) -> Bool {
+        lock.withLock { masker.containsSecret(text) }
     }
 
     /// Hides secret values in bytes.

@@ -603,6 +603,12 @@ private actor Execution {
             case .text(let t): pieces.append(Array(try expand(t).utf8))
             case .line(let t): pieces.append(Array(try expand(t).utf8) + [13, 10])
             case .bytes(let b): pieces.append(b)
+            case .base64(let t):
+                let text = try expand(t)
+                let encoded = Data(text.utf8).base64EncodedString()
+                // The encoding of a secret is as secret as the secret: hide it wherever it shows.
+                if masker.containsSecret(text) { masker.add(secret: encoded) }
+                pieces.append(Array(encoded.utf8))
             }
         }
         if send.secret {

@@ -213,19 +213,20 @@ extension NodeReader {
         if node.scalar != nil {
             return template(node).map { Step.Send(parts: [.text($0)]) }
         }
-        guard var map = mapping(node, what: "'send' (a string, or a mapping with 'text', 'line', 'hex' or 'parts')") else {
+        guard var map = mapping(node, what: "'send' (a string, or a mapping with 'text', 'line', 'hex', 'base64' or 'parts')") else {
             return nil
         }
         var parts: [Step.Send.Part] = []
-        let forms = ["text", "line", "hex", "parts"].filter { map.node($0) != nil }
+        let forms = ["text", "line", "hex", "base64", "parts"].filter { map.node($0) != nil }
         if forms.count > 1 {
-            error(node, "'send' takes one of 'text', 'line', 'hex' or 'parts'; found \(forms.joined(separator: ", "))")
+            error(node, "'send' takes one of 'text', 'line', 'hex', 'base64' or 'parts'; found \(forms.joined(separator: ", "))")
         } else if forms.isEmpty {
-            error(node, "'send' needs 'text' (as written), 'line' (CR LF appended), 'hex' or 'parts'")
+            error(node, "'send' needs 'text' (as written), 'line' (CR LF appended), 'hex', 'base64' or 'parts'")
         }
         if let n = map.take("text"), let t = template(n) { parts = [.text(t)] }
         if let n = map.take("line"), let t = template(n) { parts = [.line(t)] }
         if let n = map.take("hex"), let b = hex(n) { parts = [.bytes(b)] }
+        if let n = map.take("base64"), let t = template(n) { parts = [.base64(t)] }
         if let n = map.take("parts"), let items = sequence(n, what: "a list of parts") {
             parts = items.compactMap { part($0) }
             if items.isEmpty { error(n, "'parts' is empty") }
@@ -233,20 +234,21 @@ extension NodeReader {
         var result = Step.Send(parts: parts)
         if let n = map.take("delay") { result.delay = duration(n) }
         if let n = map.take("secret"), let v = bool(n) { result.secret = v }
-        finish(&map, allowed: ["text", "line", "hex", "parts", "delay", "secret"], in: "'send'")
+        finish(&map, allowed: ["text", "line", "hex", "base64", "parts", "delay", "secret"], in: "'send'")
         return parts.isEmpty ? nil : result
     }
 
-    /// One element of `parts`: a string, or `{text|line|hex: ...}`.
+    /// One element of `parts`: a string, or `{text|line|hex|base64: ...}`.
     mutating func part(_ node: Node) -> Step.Send.Part? {
         if node.scalar != nil { return template(node).map { .text($0) } }
-        guard var map = mapping(node, what: "a part (a string, or a mapping with 'text', 'line' or 'hex')") else { return nil }
+        guard var map = mapping(node, what: "a part (a string, or a mapping with 'text', 'line', 'hex' or 'base64')") else { return nil }
         var result: Step.Send.Part?
-        if map.count != 1 { error(node, "a part has exactly one of 'text', 'line' or 'hex'") }
+        if map.count != 1 { error(node, "a part has exactly one of 'text', 'line', 'hex' or 'base64'") }
         if let n = map.take("text") { result = template(n).map { .text($0) } }
         if let n = map.take("line") { result = template(n).map { .line($0) } }
         if let n = map.take("hex") { result = hex(n).map { .bytes($0) } }
-        finish(&map, allowed: ["text", "line", "hex"], in: "a part")
+        if let n = map.take("base64") { result = template(n).map { .base64($0) } }
+        finish(&map, allowed: ["text", "line", "hex", "base64"], in: "a part")
         return result
     }
 

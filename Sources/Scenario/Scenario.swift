@@ -295,6 +295,9 @@ public struct Step: Sendable {
             case line(Template)
             /// Bytes written as hexadecimal pairs (`0d 0a ff`), checked at load time.
             case bytes([UInt8])
+            /// The base64 encoding (RFC 4648, padded, no line breaks) of the expanded text's UTF-8
+            /// bytes: a SASL response (`"\0${USER}\0${PASSWORD}"` for PLAIN, RFC 4616).
+            case base64(Template)
         }
 
         /// The pieces, in order.

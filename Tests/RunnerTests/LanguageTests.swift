@@ -357,4 +357,63 @@ struct LanguageTests {
             """))
         #expect(result.outcome == .passed)
     }
+
+    @Test("a base64 part sends the encoding of the expanded text; AUTH PLAIN with it succeeds only with the right password")
+    func base64AuthPlain() async throws {
+        func scenario(_ password: String) -> String {
+            """
+            name: auth
+            variables: {user: alice, password: '\(password)'}
+            secrets: [password]
+            server:
+              protocol: smtp
+              certificate: \(certs)/server.pem
+              key: \(certs)/server-key.pem
+              users: {alice: secret}
+            timeouts: {connect: 30s, expect: 30s, handshake: 30s}
+            steps:
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {line: EHLO client.test}
+              - expect: '^250 .*\\r\\n'
+              - starttls: {ca-file: \(certs)/ca.pem, server-name: localhost}
+              - send: {line: EHLO client.test}
+              - expect: '^250 .*\\r\\n'
+              - send: {parts: ['AUTH PLAIN ', {base64: "\\0${user}\\0${password}"}, "\\r\\n"]}
+              - expect: '^(?<reply>[0-9]{3}) '
+              - assert: {variables: {reply: '235'}}
+            """
+        }
+        let (right, events) = try await run(scenario("secret"))
+        #expect(right.outcome == .passed, "\(String(describing: right.failure))")
+        #expect(sentText(events).contains("AUTH PLAIN ****\r\n"))
+        #expect(!sentText(events).contains("AGFsaWNlAHNlY3JldA=="))
+        let (wrong, _) = try await run(scenario("wrong"))
+        #expect(wrong.outcome == .failed)
+        #expect(wrong.failure?.message.contains("535") == true, "\(String(describing: wrong.failure))")
+    }
+
+    @Test("a base64 part: the exact encoding on the wire, and the encoding of a secret masked in every line")
+    func base64Masking() async throws {
+        // NOOP takes (and ignores) an argument: the line shows what was encoded.
+        let (plain, sent) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {parts: ['NOOP ', {base64: "\\0alice\\0${word}"}, "\\r\\n"]}
+              - expect: '^250 '
+              - send: {base64: 'ab'}
+              - send: {line: ''}
+              - expect: '^5[0-9]{2} '
+            """), variables: ["word": "secret"])
+        #expect(plain.outcome == .passed, "\(String(describing: plain.failure))")
+        #expect(sentText(sent) == "NOOP AGFsaWNlAHNlY3JldA==\r\nYWI=\r\n")
+        let (masked, hidden) = try await run(scenarioText("""
+              - connect:
+              - expect: '^220 .*\\r\\n'
+              - send: {parts: ['NOOP ', {base64: "\\0alice\\0${word}"}, "\\r\\n"]}
+              - expect: '^250 '
+            """).replacingOccurrences(of: "name: test\n", with: "name: test\nsecrets: [word]\n"), variables: ["word": "secret"])
+        #expect(masked.outcome == .passed, "\(String(describing: masked.failure))")
+        #expect(sentText(hidden) == "NOOP ****\r\n")
+    }
 }

@@ -69,7 +69,7 @@ struct ScenarioLoaderTests {
         #expect(found.count == 4, "\(messages)")
         #expect(messages.contains { $0.contains("unknown key 'timeout'") && $0.contains("'timeouts'") })
         #expect(messages.contains { $0.contains("unknown key 'hots'") && $0.contains("'host'") })
-        #expect(messages.contains { $0.contains("takes one of 'text', 'line', 'hex' or 'parts'; found text, line") })
+        #expect(messages.contains { $0.contains("takes one of 'text', 'line', 'hex', 'base64' or 'parts'; found text, line") })
         #expect(messages.contains { $0.contains("'open' or 'closed', not 'half-open'") })
         #expect(found.map { $0.location?.line ?? 0 } == [2, 4, 5, 6])
     }
@@ -129,6 +129,27 @@ struct ScenarioLoaderTests {
         }
         #expect(Array(text.raw.utf8) == [65, 13, 10])
         #expect(line.raw == "B")
+    }
+
+    @Test("base64, alone or as a part, keeps its template (a YAML \\0 is a NUL); a part with two forms is an error")
+    func base64Forms() throws {
+        let scenario = try ScenarioLoader().load(
+            yaml: "steps:\n  - send: {base64: '${token}'}\n  - send: {parts: ['AUTH PLAIN ', {base64: \"\\0${u}\\0${p}\"}]}\n",
+            file: "t.yaml"
+        )
+        guard case .send(let first) = scenario.steps[0].kind, case .send(let second) = scenario.steps[1].kind else {
+            Issue.record("expected two send steps")
+            return
+        }
+        guard case .base64(let alone) = first.parts.first, second.parts.count == 2, case .base64(let part) = second.parts[1] else {
+            Issue.record("expected base64 parts")
+            return
+        }
+        #expect(alone.raw == "${token}")
+        #expect(Array(part.raw.utf8) == [0] + Array("${u}".utf8) + [0] + Array("${p}".utf8))
+        let found = diagnostics("steps:\n  - send: {parts: [{base64: a, text: b}]}\n")
+        #expect(found.map(\.message) == ["a part has exactly one of 'text', 'line', 'hex' or 'base64'"])
+        #expect(found.first?.location?.line == 2)
     }
 }
 
