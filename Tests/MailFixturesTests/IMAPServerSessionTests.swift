@@ -80,6 +80,23 @@ struct IMAPServerSessionTests {
         )
     }
 
+    @Test("the log shows no LOGIN user or password, no AUTHENTICATE response, and no rest of a LOGIN after a literal")
+    func loggableCredentials() {
+        var session = greeted(.init(offerStartTLS: false))
+        #expect(session.loggable(bytes("a0 NOOP")) == bytes("a0 NOOP"))
+        #expect(session.loggable(bytes("a1 login alice secret")) == bytes("a1 login ****"))
+        #expect(session.loggable(bytes("a1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==")) == bytes("a1 AUTHENTICATE PLAIN ****"))
+        _ = session.receive(line: bytes("a2 AUTHENTICATE PLAIN"))
+        #expect(session.loggable(bytes("AGFsaWNlAHNlY3JldA==")) == bytes("****"))
+        var literal = greeted(.init(offerStartTLS: false))
+        #expect(literal.loggable(bytes("a3 LOGIN {5}")) == bytes("a3 LOGIN ****"))
+        _ = literal.receive(line: bytes("a3 LOGIN {5}"))
+        _ = literal.receive(literal: bytes("alice"))
+        #expect(literal.loggable(bytes(" secret")) == bytes("****"))
+        #expect(literal.receive(line: bytes(" secret")) == [line("a3 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\n")])
+        #expect(literal.loggable(bytes("a4 SELECT INBOX")) == bytes("a4 SELECT INBOX"))
+    }
+
     @Test("SELECT INBOX, FETCH the message with a literal, UID FETCH, LOGOUT")
     func selectAndFetch() {
         var session = greeted(.init(offerStartTLS: false))

@@ -32,6 +32,30 @@ struct MailServerHandlerTests {
         return all
     }
 
+    @Test("the transcript in the log hides credentials: AUTH PLAIN's initial response and AUTH LOGIN's answers")
+    func logHidesCredentials() throws {
+        let messages = Locked<[String]>([])
+        let logger = Logger(label: "test") { _ in RecordingLogHandler(messages: messages) }
+        let handler = SMTPServerHandler(settings: try FakeMailServer.settings(for: .init()), logger: logger)
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2525)).wait()
+        // "\0alice\0wrong" (refused), then "alice" and "secret" for LOGIN.
+        try channel.writeInbound(ByteBuffer(bytes: bytes("EHLO c\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\nRSET\r\n")))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n")))
+        let replies = String(decoding: try readAll(channel), as: UTF8.self)
+        #expect(replies.contains("535 5.7.8 Authentication credentials invalid\r\n"))
+        #expect(replies.hasSuffix("235 2.7.0 Authentication successful\r\n"))
+        let log = messages.withLock { $0 }
+        #expect(log.contains("C: AUTH PLAIN ****"))
+        #expect(log.contains("C: AUTH LOGIN"))
+        #expect(log.contains("C: RSET"))
+        #expect(log.filter { $0 == "C: ****" }.count == 2, "\(log)")
+        for secret in ["AGFsaWNlAHdyb25n", "YWxpY2U=", "c2VjcmV0"] {
+            #expect(!log.contains { $0.contains(secret) }, "\(secret) in the log: \(log)")
+        }
+        _ = try channel.finish()
+    }
+
     @Test("commands pipelined in one read are all answered, in order")
     func pipelining() throws {
         let channel = try connectedChannel()
@@ -115,5 +139,21 @@ struct MailServerHandlerTests {
                 == bytes("a1 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\na2 OK NOOP completed\r\n")
         )
         _ = try channel.finish()
+    }
+}
+
+/// Keeps every log message, for tests that read what a handler logged.
+struct RecordingLogHandler: LogHandler {
+    let messages: Locked<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        messages.withLock { $0.append("\(event.message)") }
     }
 }

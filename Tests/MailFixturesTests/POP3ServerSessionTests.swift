@@ -31,6 +31,14 @@ struct POP3ServerSessionTests {
         #expect(session.receive(line: bytes("STLS")) == [ok("-ERR TLS already active\r\n")])
     }
 
+    @Test("the log shows USER but not the password of PASS")
+    func loggableCredentials() {
+        let session = greeted()
+        #expect(session.loggable(bytes("USER alice")) == bytes("USER alice"))
+        #expect(session.loggable(bytes("pass secret")) == bytes("pass ****"))
+        #expect(session.loggable(bytes("PASS")) == bytes("PASS"))
+    }
+
     @Test("USER/PASS, STAT, LIST, RETR with dot-stuffing, DELE, QUIT")
     func transaction() {
         var session = greeted()

@@ -178,6 +178,26 @@ struct SMTPServerSessionTests {
         #expect(session.receive(line: bytes("c2VjcmV0")) == [reply("235 2.7.0 Authentication successful\r\n")])
     }
 
+    @Test("the log shows AUTH's mechanism but no initial response, and no SASL response line")
+    func loggableCredentials() {
+        var session = tlsSession()
+        func logged(_ text: String) -> String {
+            let shown = String(decoding: session.loggable(bytes(text)), as: UTF8.self)
+            _ = session.receive(line: bytes(text))
+            return shown
+        }
+        #expect(logged("NOOP secret") == "NOOP secret")
+        #expect(logged("AUTH LOGIN") == "AUTH LOGIN")
+        #expect(logged("YWxpY2U=") == "****")
+        #expect(logged("c2VjcmV0") == "****")
+        #expect(session.authenticatedUser == bytes("alice"))
+        var other = tlsSession()
+        #expect(String(decoding: other.loggable(bytes("auth plain AGFsaWNlAHNlY3JldA==")), as: UTF8.self) == "auth plain ****")
+        _ = other.receive(line: bytes("AUTH PLAIN"))
+        #expect(other.loggable(bytes("*")) == bytes("*"), "a cancellation is no secret")
+        #expect(other.loggable(bytes("AGFsaWNlAHNlY3JldA==")) == bytes("****"))
+    }
+
     @Test("MAIL, RCPT, DATA with dot-stuffing deliver the message")
     func mailTransaction() {
         var session = greeted()
