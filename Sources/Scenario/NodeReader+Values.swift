@@ -46,7 +46,14 @@ extension NodeReader {
     }
 
     mutating func template(_ node: Node) -> Template? {
-        if let s = node.scalar { return Template(s.string, at: location(node)) }
+        if let s = node.scalar {
+            let template = Template(s.string, at: location(node))
+            if let problem = template.syntaxProblem {
+                error(node, problem)
+                return nil
+            }
+            return template
+        }
         error(node, "expected a string, found \(kind(node))")
         return nil
     }
@@ -58,6 +65,10 @@ extension NodeReader {
             return nil
         }
         // A path with ${...} is expanded when the step runs, then resolved against the folder.
+        if raw.contains("${"), let problem = Template(raw, at: location(node)).syntaxProblem {
+            error(node, problem)
+            return nil
+        }
         if raw.hasPrefix("/") || raw.contains("${") { return raw }
         return baseDirectory.appendingPathComponent(raw).standardizedFileURL.path
     }

@@ -186,4 +186,32 @@ struct TemplateTests {
             #expect(error.message.contains("unclosed"))
         }
     }
+
+    @Test("a default may hold references itself, to any depth; the first set name wins")
+    func nestedDefaults() throws {
+        let template = Template("${A:-${B:-${C:-none}}}|${A:-b=${B:-?} $$ and $x}|${A:-}|$", at: at)
+        #expect(try template.expand { ["A": "a"][$0] } == "a|a|a|$")
+        #expect(try template.expand { ["B": "b"][$0] } == "b|b=b $ and $x||$")
+        #expect(try template.expand { ["C": "c"][$0] } == "c|b=? $ and $x||$")
+        #expect(try template.expand { _ in nil } == "none|b=? $ and $x||$")
+        #expect(throws: TemplateError.self) { _ = try Template("${A:-${B}}", at: at).expand { _ in nil } }
+        #expect(try Template("${A:-${B}}", at: at).expand { ["B": "b"][$0] } == "b")
+    }
+
+    @Test("syntax problems are found without expanding: unclosed, nameless, not a name", arguments: [
+        ("${A", "unclosed '${' in \"${A\""),
+        ("${A:-${B}", "unclosed '${' in \"${A:-${B}\""),
+        ("${A:-x", "unclosed '${' in \"${A:-x\""),
+        ("${}", "'${' without a variable name in \"${}\""),
+        ("${:-x}", "'${' without a variable name in \"${:-x}\""),
+        ("${USER }", "\"USER \" is not a variable name (letters, digits, '_', '.', '-') in \"${USER }\"; write $$ for a literal $"),
+    ])
+    func syntaxProblems(text: String, problem: String) {
+        #expect(Template(text, at: at).syntaxProblem == problem)
+    }
+
+    @Test("well-formed templates have no syntax problem", arguments: ["", "plain", "$", "$$", "a$b", "${SERVER.host}", "${client-name:-x}", "${A:-}", "${A:-${B:-}}"])
+    func wellFormed(text: String) {
+        #expect(Template(text, at: at).syntaxProblem == nil)
+    }
 }
