@@ -27,6 +27,12 @@ struct RunCommand: AsyncParsableCommand {
     )
     var shard: String?
 
+    @Option(help: ArgumentHelp("Run only the scenarios with this tag (repeatable: any of them).", valueName: "TAG"))
+    var tag: [String] = []
+
+    @Option(help: ArgumentHelp("Leave out the scenarios with this tag (repeatable).", valueName: "TAG"))
+    var skipTag: [String] = []
+
     @Option(help: ArgumentHelp("Write a JUnit XML report.", valueName: "FILE"))
     var junit: String?
 
@@ -57,8 +63,8 @@ struct RunCommand: AsyncParsableCommand {
         if let repeatCount {
             guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
             guard paths.count == 1 else { throw ValidationError("--repeat runs one scenario file; \(paths.count) were given") }
-            if junit != nil || tap || shard != nil {
-                throw ValidationError("--repeat reports figures, not test results: leave out --junit, --tap and --shard")
+            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty {
+                throw ValidationError("--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag and --skip-tag")
             }
         }
         if let concurrency {
@@ -100,6 +106,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         frontend.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         frontend.shard = try shard.flatMap(RunFrontend.Shard.init(parsing:)) ?? environmentShard()
+        frontend.tags = tag
+        frontend.skipTags = skipTag
         frontend.junitPath = junit
         frontend.jsonPath = json
         frontend.tap = tap

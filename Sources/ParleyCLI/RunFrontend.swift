@@ -57,6 +57,10 @@ public struct RunFrontend: Sendable {
     public var jobs = 1
     /// The slice of the suite to run, if any.
     public var shard: Shard?
+    /// `--tag`: run only the scenarios with at least one of these tags (every one when empty).
+    public var tags: [String] = []
+    /// `--skip-tag`: leave out the scenarios with any of these tags.
+    public var skipTags: [String] = []
     /// Where to write JUnit XML, if anywhere.
     public var junitPath: String?
     /// Where to write the JSON report, if anywhere.
@@ -81,7 +85,7 @@ public struct RunFrontend: Sendable {
 
     /// Loads every scenario, runs them, writes the reports, and returns the exit status.
     public func run() async -> Int32 {
-        guard let scenarios = loadAll() else { return Status.invalid }
+        guard let loaded = loadAll(), let scenarios = selectByTags(loaded) else { return Status.invalid }
         let selected: [Scenario]
         if let shard {
             let files = Set(shard.select(scenarios.map(\.file)))
@@ -96,6 +100,29 @@ public struct RunFrontend: Sendable {
         // An interrupt that came first has written the reports already.
         guard let run = ledger.finish() else { return Status.interrupted }
         return report(run, interruption: nil)
+    }
+
+    /// The scenarios that `tags` and `skipTags` select, announced when either is given; nil (with
+    /// the reason printed) when a `--tag` names a tag that no scenario has, so that a misspelt
+    /// tag cannot pass a CI job by running nothing. Shards are taken from what this keeps.
+    func selectByTags(_ scenarios: [Scenario]) -> [Scenario]? {
+        guard !tags.isEmpty || !skipTags.isEmpty else { return scenarios }
+        let known = Set(scenarios.flatMap(\.tags))
+        let unknown = tags.filter { !known.contains($0) }
+        if !unknown.isEmpty {
+            let list = known.isEmpty ? "none" : known.sorted().joined(separator: ", ")
+            for tag in unknown {
+                let hint = nearest(tag, in: known.sorted()).map { "; did you mean '\($0)'?" } ?? ""
+                output("error: no scenario has the tag '\(tag)'\(hint) (the tags in these files: \(list))\n")
+            }
+            return nil
+        }
+        let selected = scenarios.filter { scenario in
+            (tags.isEmpty || scenario.tags.contains(where: tags.contains)) && !scenario.tags.contains(where: skipTags.contains)
+        }
+        let options = tags.map { "--tag \($0)" } + skipTags.map { "--skip-tag \($0)" }
+        output("=== tags: \(selected.count) of \(scenarios.count) scenarios (\(options.joined(separator: ", ")))\n")
+        return selected
     }
 
     /// Writes the reports for an interrupted run: complete, valid files for the scenarios that

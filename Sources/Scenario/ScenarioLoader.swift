@@ -368,7 +368,7 @@ struct MappingCursor {
 }
 
 /// The allowed word closest to `word`, when it is close enough to be a likely typo.
-func nearest(_ word: String, in candidates: [String]) -> String? {
+public func nearest(_ word: String, in candidates: [String]) -> String? {
     let scored = candidates.map { ($0, editDistance(word, $0)) }.min { $0.1 < $1.1 }
     guard let (best, distance) = scored else { return nil }
     return distance <= max(2, word.count / 3) ? best : nil

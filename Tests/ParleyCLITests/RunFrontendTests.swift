@@ -180,6 +180,9 @@ struct ExecutableTests {
         let (status, output) = try runParley(["run", "--var", "novalue", "x.yaml"])
         #expect(status == 2, "\(output)")
         #expect(output.contains("--var takes NAME=VALUE"))
+        let (load, message) = try runParley(["run", "--repeat", "2", "--tag", "smtp", "x.yaml"])
+        #expect(load == 2, "\(message)")
+        #expect(message.contains("leave out --junit, --tap, --shard, --tag and --skip-tag"))
     }
 }
 
