@@ -16,6 +16,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("var"), help: ArgumentHelp("Set a variable for ${NAME} references.", valueName: "NAME=VALUE"))
     var variables: [String] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "Read variables from a file of NAME=VALUE lines (repeatable; --var wins over it).",
+            valueName: "FILE"
+        )
+    )
+    var varFile: [String] = []
+
     @Option(help: "Run this many scenarios at once (default: the number of cores).")
     var jobs: Int?
 
@@ -85,6 +93,14 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         var parsed: [String: String] = [:]
+        for path in varFile {
+            do {
+                parsed.merge(try VariableFile.read(path)) { _, later in later }
+            } catch {
+                FileHandle.standardOutput.write(Data("\(error)\n".utf8))
+                throw ExitCode(RunFrontend.Status.invalid)
+            }
+        }
         for item in variables {
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             parsed[String(parts[0])] = String(parts[1])

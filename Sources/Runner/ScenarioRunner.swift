@@ -96,7 +96,7 @@ public struct ScenarioRunner: Sendable {
                 duration: clock.now - start,
                 insecure: false
             )
-            skipped.skipReason = "requires \(missing.joined(separator: ", ")) (set with --var NAME=VALUE or the environment)"
+            skipped.skipReason = "requires \(missing.joined(separator: ", ")) (set with --var NAME=VALUE, --var-file or the environment)"
             emit?(.scenarioFinished(skipped))
             return skipped
         }

@@ -204,7 +204,7 @@ struct ParallelAndReportTests {
         var frontend = RunFrontend(paths: [file]) { output.write($0) }
         frontend.junitPath = junit
         #expect(await frontend.run() == 0)
-        #expect(output.all.contains("SKIP real server: requires PARLEY_TEST_HOST (set with --var NAME=VALUE or the environment)"))
+        #expect(output.all.contains("SKIP real server: requires PARLEY_TEST_HOST (set with --var NAME=VALUE, --var-file or the environment)"))
         #expect(output.all.hasSuffix("0 passed, 0 failed, 1 skipped\n"))
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
         #expect(xml.contains("<skipped message=\"requires PARLEY_TEST_HOST"))

@@ -59,9 +59,8 @@ func conformanceFiles(informative: Bool = false) -> [String] {
 /// discard pipelined plaintext after STARTTLS, so the DISCARD variants of the IMAP and POP3
 /// injection checks apply to them.
 func conformanceVariables(host: String, port: Int) -> [String: String] {
-    let credentials = Data("\0alice\0secret".utf8).base64EncodedString()
     var variables = [
-        "SERVER_NAME": "mail.test", "MAIL_USER": "alice", "MAIL_PASSWORD": "secret", "AUTH_PLAIN": credentials,
+        "SERVER_NAME": "mail.test", "MAIL_USER": "alice", "MAIL_PASSWORD": "secret",
         "IMAP_INJECTION_DISCARDS": "yes", "POP3_INJECTION_DISCARDS": "yes",
     ]
     for name in ["SMTP", "SUBMISSION", "IMAP", "POP3"] {
