@@ -46,6 +46,7 @@ public enum JSONReporter {
             "steps": result.stepCount,
             "steps_passed": result.stepsPassed,
             "insecure": result.insecure,
+            "tags": result.tags,
             "skip_reason": result.skipReason ?? NSNull(),
             "failure": result.failure.map(failure) ?? NSNull(),
             "events": record.events.compactMap(event),

@@ -26,6 +26,9 @@ public enum JUnitReporter {
             xml += "      <property name=\"file\" value=\(attribute(record.file))/>\n"
             xml += "      <property name=\"steps\" value=\"\(result.stepCount)\"/>\n"
             xml += "      <property name=\"insecure\" value=\"\(result.insecure)\"/>\n"
+            if !result.tags.isEmpty {
+                xml += "      <property name=\"tags\" value=\(attribute(result.tags.joined(separator: ",")))/>\n"
+            }
             xml += "    </properties>\n"
             xml += "    <testcase classname=\(attribute(classname(record.file))) name=\(attribute(result.name))"
             xml += " file=\(attribute(record.file)) time=\"\(seconds(result.duration))\">\n"

@@ -111,6 +111,8 @@ public struct ScenarioResult: Sendable {
     public var stepDurations: [Duration] = []
     /// Why the scenario was skipped (`requires:` names a variable that is not set).
     public var skipReason: String?
+    /// The scenario's `tags:`, for reports that group or filter by them.
+    public var tags: [String] = []
 
     /// Creates a result.
     public init(

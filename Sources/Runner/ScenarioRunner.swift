@@ -96,6 +96,7 @@ public struct ScenarioRunner: Sendable {
                 duration: clock.now - start,
                 insecure: false
             )
+            skipped.tags = scenario.tags
             skipped.skipReason = "requires \(missing.joined(separator: ", ")) (set with --var NAME=VALUE, --var-file or the environment)"
             emit?(.scenarioFinished(skipped))
             return skipped
@@ -113,6 +114,7 @@ public struct ScenarioRunner: Sendable {
             insecure: ended.insecure
         )
         result.stepDurations = ended.stepDurations
+        result.tags = scenario.tags
         emit?(.scenarioFinished(result))
         return result
     }

@@ -124,6 +124,24 @@ struct ParallelAndReportTests {
         #expect(typoText == "error: no scenario has the tag 'evn'; did you mean 'even'? (the tags in these files: even, failing, odd)\n")
     }
 
+    @Test("each scenario's tags are in the JSON report and as a JUnit property")
+    func tagsInReports() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try writeSuite(folder, count: 3)
+        let output = Output()
+        var frontend = RunFrontend(paths: [folder.path]) { output.write($0) }
+        frontend.jsonPath = folder.appendingPathComponent("run.json").path
+        frontend.junitPath = folder.appendingPathComponent("junit.xml").path
+        _ = await frontend.run()
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))) as? [String: Any]
+        let scenarios = try #require(json?["scenarios"] as? [[String: Any]])
+        #expect(scenarios.map { $0["tags"] as? [String] } == [["odd"], ["even"], ["odd", "failing"]])
+        let junit = try String(contentsOf: folder.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.contains("<property name=\"tags\" value=\"odd,failing\"/>"))
+        #expect(junit.components(separatedBy: "<property name=\"tags\"").count == 4)
+    }
+
     @Test("--junit writes a report with one suite per scenario; --tap prints TAP instead of transcripts")
     func junitAndTap() async throws {
         let folder = try scratchFolder()
