@@ -201,6 +201,12 @@ public final class ConsoleReporter: @unchecked Sendable {
                 }
             }
         }
+        if !failure.variables.isEmpty {
+            out += problem("  variables: " + failure.variables.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }.joined(separator: ", "))
+        }
+        for (index, command) in failure.reproduce.enumerated() {
+            out += problem((index == 0 ? "  try by hand: " : "           or: ") + command)
+        }
         return out
     }
 

@@ -63,6 +63,8 @@ public enum JSONReporter {
             "wait": failure.wait?.rawValue ?? NSNull(),
             "deadline": failure.deadline?.seconds ?? NSNull(),
             "tail": failure.tail.map(bytes) ?? NSNull(),
+            "variables": failure.variables,
+            "reproduce": failure.reproduce,
         ]
     }
 

@@ -60,6 +60,10 @@ public enum JUnitReporter {
         if let tail = failure.tail {
             lines.append("received and not matched: \(ByteText.escaped(tail))")
         }
+        if !failure.variables.isEmpty {
+            lines.append("variables: " + failure.variables.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }.joined(separator: ", "))
+        }
+        lines += failure.reproduce.map { "try by hand: \($0)" }
         return lines.joined(separator: "\n")
     }
 

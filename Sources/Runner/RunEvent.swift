@@ -50,6 +50,11 @@ public struct Failure: Sendable, CustomStringConvertible {
     public var deadline: Duration?
     /// The last bytes received and not matched.
     public var tail: [UInt8]?
+    /// Commands that open the failing step's connection by hand (`openssl s_client`,
+    /// `gnutls-cli`, or `nc` without TLS), to look into the failure outside Parley.
+    public var reproduce: [String] = []
+    /// The variables the run had set when it failed (named groups and `set:`), secrets masked.
+    public var variables: [String: String] = [:]
 
     /// Creates a failure.
     public init(

@@ -155,6 +155,11 @@ private actor Execution {
     var servers: [String: FakeMailServer] = [:]
     var connections: [String: Connection] = [:]
     var current: String?
+    /// Where each connection went and how TLS was set up, for the commands that repeat it by
+    /// hand when a step fails (recorded before connecting, so a failed connect has them too).
+    /// The TLS options stay as written until a failure asks for them: resolving them costs time
+    /// on every session otherwise.
+    var targets: [String: (target: ConnectionTarget, tls: TLSOptions?)] = [:]
     /// What each `open` returned, by connection name: the type and the error (Emacs's
     /// `:return-list`), kept even when no connection resulted.
     var openResults: [String: (type: String, error: String?)] = [:]
@@ -237,8 +242,9 @@ private actor Execution {
                     emit(.stepPassed(index: index, step: step))
                 } catch {
                     stepDurations.append(clock.now - began)
-                    emit(.stepFailed(index: index, step: step, failure: error))
-                    failure = error
+                    let described = describe(error, at: step)
+                    emit(.stepFailed(index: index, step: step, failure: described))
+                    failure = described
                     break
                 }
             }
@@ -374,6 +380,7 @@ private actor Execution {
             implicitTLS: connect.tls != nil,
             at: location
         )
+        targets[connect.name] = (ConnectionTarget(host: host, port: port, implicitTLS: connect.tls != nil), connect.tls)
         var options = NetworkProcess.ConnectOptions()
         options.group = loop
         options.timeout = connect.timeout ?? scenario.timeouts.connect
@@ -460,6 +467,17 @@ private actor Execution {
             port: open.port,
             implicitTLS: ["tls", "ssl"].contains(open.type),
             at: location
+        )
+        let implicitTLS = ["tls", "ssl"].contains(open.type)
+        let upgrades = ["starttls", "network", "nil"].contains(open.type) && open.starttlsCommand == nil
+        targets[open.name] = (
+            ConnectionTarget(
+                host: host,
+                port: port,
+                implicitTLS: implicitTLS,
+                startTLSProtocol: upgrades ? scenario.preset.map { Reproducer.startTLSProtocol(preset: $0, command: Template($0.starttlsCommand, at: location)) } : nil
+            ),
+            implicitTLS || upgrades ? open.tls : nil
         )
         var parameters = StreamParameters()
         parameters.group = loop
@@ -695,6 +713,10 @@ private actor Execution {
             emit(.note("STARTTLS is not offered; going on in plain text (opportunistic)"))
             return
         }
+        if let target = step.connection ?? current {
+            targets[target]?.target.startTLSProtocol = Reproducer.startTLSProtocol(preset: scenario.preset, command: starttls.command)
+            targets[target]?.tls = starttls.tls
+        }
         let context = try makeContext(starttls.tls, at: location)
         let name = try serverName(starttls.tls, host: connection.host)
         let command = Array(try expand(starttls.command).utf8)
@@ -877,6 +899,43 @@ private actor Execution {
             "assertion failed: \(name) is \(actual), expected \(expected)",
             expected: expected,
             actual: actual
+        )
+    }
+
+    /// A step's failure with what helps to look into it: the commands that repeat its
+    /// connection by hand, and the variables the run had set (secrets masked).
+    func describe(_ failure: Failure, at step: Step) -> Failure {
+        var described = failure
+        let name: String?
+        switch step.kind {
+        case .connect(let connect): name = connect.name
+        case .open(let open): name = open.name
+        case .sleep, .set: name = nil
+        default: name = step.connection ?? current
+        }
+        // An embedded server is gone when the run ends: no command could reach it.
+        if let name, let recorded = targets[name],
+            !servers.values.contains(where: { $0.host == recorded.target.host && $0.port == recorded.target.port })
+        {
+            var target = recorded.target
+            target.tls = recorded.tls.flatMap { try? targetTLS($0, host: target.host, at: step.location) }
+            described.reproduce = Reproducer.commands(target).map { String(decoding: masker.hideSecrets(Array($0.utf8)), as: UTF8.self) }
+        }
+        for (variable, value) in runtime {
+            described.variables[variable] =
+                scenario.secrets.contains(variable) ? "****" : String(decoding: masker.hideSecrets(Array(value.utf8)), as: UTF8.self)
+        }
+        return described
+    }
+
+    /// The TLS settings of a connection as `ConnectionTarget` keeps them.
+    func targetTLS(_ options: TLSOptions, host: String, at location: SourceLocation) throws(Failure) -> ConnectionTarget.TLS {
+        ConnectionTarget.TLS(
+            caFile: try resolvePath(options.caFile, at: location),
+            serverName: try serverName(options, host: host),
+            alpn: options.alpn,
+            priority: options.priority,
+            insecure: options.insecure
         )
     }
 

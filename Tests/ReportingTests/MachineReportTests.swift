@@ -138,6 +138,32 @@ struct MachineReportTests {
         #expect(Data(base64Encoded: tail["base64"] as? String ?? "") == Data([0x32, 0x32, 0x30, 0x00, 0x1B, 0x0D, 0x0A, 0xFF]))
     }
 
+    @Test("a failure's variables and commands to try by hand are in JUnit, JSON and the transcript")
+    func reproduceAndVariables() throws {
+        var run = sampleRun()
+        var failure = try #require(run.scenarios[1].result.failure)
+        failure.variables = ["code": "220", "note": "a \"b\""]
+        failure.reproduce = ["openssl s_client -connect h:25 -starttls smtp", "gnutls-cli --starttls-proto=smtp --port 25 h"]
+        run.scenarios[1].result.failure = failure
+        let xml = JUnitReporter.render(run)
+        #expect(xml.contains("\nvariables: code=\"220\", note=\"a \\\"b\\\"\"\ntry by hand: openssl s_client -connect h:25 -starttls smtp\ntry by hand: gnutls-cli --starttls-proto=smtp --port 25 h</failure>"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(JSONReporter.render(run, parleyVersion: "9.9").utf8)) as? [String: Any])
+        let scenarios = try #require(object["scenarios"] as? [[String: Any]])
+        let json = try #require(scenarios[1]["failure"] as? [String: Any])
+        #expect(json["variables"] as? [String: String] == ["code": "220", "note": "a \"b\""])
+        #expect(json["reproduce"] as? [String] == failure.reproduce)
+        let step = Step(.close, at: SourceLocation(file: "b.yaml", line: 3, column: 5))
+        let sink = Sink()
+        ConsoleReporter(colour: false) { sink.write($0) }.handle(.stepFailed(index: 1, step: step, failure: failure))
+        let text = sink.all
+        #expect(text.hasSuffix("""
+            ***   variables: code="220", note="a \\"b\\""
+            ***   try by hand: openssl s_client -connect h:25 -starttls smtp
+            ***            or: gnutls-cli --starttls-proto=smtp --port 25 h
+
+            """))
+    }
+
     @Test("TAP 14: plan, ok and not ok with a YAML block; # escaped in descriptions")
     func tapGolden() {
         let text = TAPReporter.render(sampleRun())
