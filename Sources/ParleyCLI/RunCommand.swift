@@ -41,6 +41,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Leave out the scenarios with this tag (repeatable).", valueName: "TAG"))
     var skipTag: [String] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "Run a scenario that fails again, up to N more times; the last attempt counts, every attempt is reported.",
+            valueName: "N"
+        )
+    )
+    var retries = 0
+
     @Option(help: ArgumentHelp("Write a JUnit XML report.", valueName: "FILE"))
     var junit: String?
 
@@ -64,6 +72,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--var takes NAME=VALUE, not '\(item)'")
         }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        guard (0...100).contains(retries) else { throw ValidationError("--retries takes 0 to 100, not \(retries)") }
         if let shard, RunFrontend.Shard(parsing: shard) == nil {
             throw ValidationError("--shard takes I/N with 1 <= I <= N, not '\(shard)'")
         }
@@ -71,8 +80,10 @@ struct RunCommand: AsyncParsableCommand {
         if let repeatCount {
             guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
             guard paths.count == 1 else { throw ValidationError("--repeat runs one scenario file; \(paths.count) were given") }
-            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty {
-                throw ValidationError("--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag and --skip-tag")
+            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0 {
+                throw ValidationError(
+                    "--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag, --skip-tag and --retries"
+                )
             }
         }
         if let concurrency {
@@ -122,6 +133,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         frontend.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         frontend.shard = try shard.flatMap(RunFrontend.Shard.init(parsing:)) ?? environmentShard()
+        frontend.retries = retries
         frontend.tags = tag
         frontend.skipTags = skipTag
         frontend.junitPath = junit

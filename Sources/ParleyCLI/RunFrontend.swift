@@ -61,6 +61,9 @@ public struct RunFrontend: Sendable {
     public var tags: [String] = []
     /// `--skip-tag`: leave out the scenarios with any of these tags.
     public var skipTags: [String] = []
+    /// `--retries`: how many more times a scenario that failed or ended in an error runs; its
+    /// last attempt counts, and every attempt stays in its transcript and reports.
+    public var retries = 0
     /// Where to write JUnit XML, if anywhere.
     public var junitPath: String?
     /// Where to write the JSON report, if anywhere.
@@ -151,6 +154,7 @@ public struct RunFrontend: Sendable {
         var summary = "\(counts.passed) passed, \(counts.failed) failed"
         if counts.skipped > 0 { summary += ", \(counts.skipped) skipped" }
         if counts.errors > 0 { summary += ", \(counts.errors) errors" }
+        if run.passedOnRetry > 0 { summary += ", \(run.passedOnRetry) passed only on a retry" }
         output((tap ? "# " : "") + summary + "\n")
         return status
     }
@@ -197,7 +201,13 @@ public struct RunFrontend: Sendable {
             func start(_ index: Int) {
                 let scenario = scenarios[index]
                 group.addTask {
-                    let record = await Self.runOne(scenario, runner: runner, colour: colour, live: live ? output : nil)
+                    let record = await Self.runAttempts(
+                        scenario,
+                        retries: retries,
+                        runner: runner,
+                        colour: colour,
+                        live: live ? output : nil
+                    )
                     return (index, record)
                 }
             }
@@ -226,6 +236,37 @@ public struct RunFrontend: Sendable {
             board.stop()
             return records.compactMap { $0 }
         }
+    }
+
+    /// Runs a scenario, and again while it fails or ends in an error, up to `retries` more
+    /// times. The record is the last attempt's, with the earlier attempts' results kept and their
+    /// transcripts (each followed by a line that says so) before its own.
+    static func runAttempts(
+        _ scenario: Scenario,
+        retries: Int,
+        runner: ScenarioRunner,
+        colour: Bool,
+        live: (@Sendable (String) -> Void)?
+    ) async -> ScenarioRecord {
+        var earlier: [ScenarioRecord] = []
+        var record = await runOne(scenario, runner: runner, colour: colour, live: live)
+        while [.failed, .error].contains(record.result.outcome), earlier.count < retries {
+            let note = "=== attempt \(earlier.count + 1) of \(retries + 1) \(record.result.outcome == .error ? "ended in an error" : "failed"); running the scenario again\n\n"
+            live?(note)
+            record.transcript += note
+            record.colouredTranscript += note
+            earlier.append(record)
+            record = await runOne(scenario, runner: runner, colour: colour, live: live)
+        }
+        guard !earlier.isEmpty else { return record }
+        let verdict = record.result.outcome == .passed ? "passed on attempt" : "ended on attempt"
+        let last = "=== \(verdict) \(earlier.count + 1) of \(retries + 1)\n\n"
+        live?(last)
+        record.transcript = earlier.map(\.transcript).joined() + record.transcript + last
+        record.colouredTranscript = earlier.map(\.colouredTranscript).joined() + record.colouredTranscript + last
+        record.earlierAttempts = earlier.map(\.result)
+        record.started = earlier[0].started
+        return record
     }
 
     /// Runs one scenario, recording its events and transcript.

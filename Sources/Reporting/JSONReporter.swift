@@ -49,6 +49,14 @@ public enum JSONReporter {
             "tags": result.tags,
             "skip_reason": result.skipReason ?? NSNull(),
             "failure": result.failure.map(failure) ?? NSNull(),
+            "attempts": record.attempts,
+            "earlier_attempts": record.earlierAttempts.map { earlier -> [String: Any] in
+                [
+                    "outcome": earlier.outcome.rawValue,
+                    "duration": earlier.duration.seconds,
+                    "failure": earlier.failure.map(failure) ?? NSNull(),
+                ]
+            },
             "events": record.events.compactMap(event),
         ]
     }

@@ -26,6 +26,9 @@ public enum JUnitReporter {
             xml += "      <property name=\"file\" value=\(attribute(record.file))/>\n"
             xml += "      <property name=\"steps\" value=\"\(result.stepCount)\"/>\n"
             xml += "      <property name=\"insecure\" value=\"\(result.insecure)\"/>\n"
+            if record.attempts > 1 {
+                xml += "      <property name=\"attempts\" value=\"\(record.attempts)\"/>\n"
+            }
             if !result.tags.isEmpty {
                 xml += "      <property name=\"tags\" value=\(attribute(result.tags.joined(separator: ",")))/>\n"
             }
@@ -37,6 +40,15 @@ public enum JUnitReporter {
             }
             if let failure = result.failure, result.outcome != .passed {
                 let element = result.outcome == .error ? "error" : "failure"
+                xml += "      <\(element) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"
+                xml += text(details(failure))
+                xml += "</\(element)>\n"
+            }
+            // Earlier attempts, as Maven Surefire reports reruns (read by Jenkins): flaky when
+            // the last attempt passed, reruns of a failure otherwise.
+            for earlier in record.earlierAttempts {
+                guard let failure = earlier.failure else { continue }
+                let element = (result.outcome == .passed ? "flaky" : "rerun") + (earlier.outcome == .error ? "Error" : "Failure")
                 xml += "      <\(element) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"
                 xml += text(details(failure))
                 xml += "</\(element)>\n"

@@ -17,6 +17,12 @@ public struct ScenarioRecord: Sendable {
     public var started: Date
     /// The console transcript with colour, for a terminal (the same as `transcript` without).
     public var colouredTranscript: String
+    /// The results of the attempts before this one that failed (`parley run --retries`), in
+    /// order; `result` is the last attempt's. Their transcripts come first in `transcript`.
+    public var earlierAttempts: [ScenarioResult] = []
+
+    /// How many times the scenario ran.
+    public var attempts: Int { earlierAttempts.count + 1 }
 
     /// Creates a record.
     public init(file: String, events: [RunEvent], transcript: String, result: ScenarioResult, started: Date) {
@@ -43,6 +49,11 @@ public struct RunRecord: Sendable {
         self.scenarios = scenarios
         self.started = started
         self.duration = duration
+    }
+
+    /// How many scenarios passed only on a later attempt (flaky, or a server that came back).
+    public var passedOnRetry: Int {
+        scenarios.filter { $0.result.outcome == .passed && !$0.earlierAttempts.isEmpty }.count
     }
 
     /// How many scenarios ended each way.

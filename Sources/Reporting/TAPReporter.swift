@@ -23,8 +23,10 @@ public enum TAPReporter {
             return "ok \(number) - \(description) # SKIP \(escape(result.skipReason ?? "skipped"))\n"
         }
         guard result.outcome != .passed, let failure = result.failure else {
-            let insecure = result.insecure ? " # verification off" : ""
-            return "ok \(number) - \(description)\(insecure)\n"
+            var notes: [String] = []
+            if result.insecure { notes.append("verification off") }
+            if record.attempts > 1 { notes.append("passed on attempt \(record.attempts)") }
+            return "ok \(number) - \(description)\(notes.isEmpty ? "" : " # " + notes.joined(separator: ", "))\n"
         }
         var out = "not ok \(number) - \(description)\n"
         out += "  ---\n"
@@ -40,6 +42,7 @@ public enum TAPReporter {
         if let wait = failure.wait { out += "  wait: \(wait.rawValue)\n" }
         if let deadline = failure.deadline { out += "  deadline: \(deadline.secondsText)\n" }
         if let tail = failure.tail { out += "  received: \(yaml(ByteText.escaped(tail)))\n" }
+        if record.attempts > 1 { out += "  attempts: \(record.attempts)\n" }
         out += "  ...\n"
         return out
     }

@@ -470,7 +470,8 @@ private actor Execution {
         )
         let implicitTLS = ["tls", "ssl"].contains(open.type)
         let upgrades = ["starttls", "network", "nil"].contains(open.type) && open.starttlsCommand == nil
-        targets[open.name] = (
+        // A shell connection talks to a command, not to HOST:PORT: nothing to repeat by hand.
+        targets[open.name] = open.type == "shell" ? nil : (
             ConnectionTarget(
                 host: host,
                 port: port,

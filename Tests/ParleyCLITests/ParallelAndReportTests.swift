@@ -269,3 +269,86 @@ struct ParallelAndReportTests {
         #expect(output.all.contains("zz-bad.yaml:1:10: error: unknown key 'expct' in a step"))
     }
 }
+
+@Suite("parley run --retries")
+struct RetryTests {
+    /// A scenario whose server is a shell command that refuses the first `failures` times and
+    /// greets after that, counting its runs in a file.
+    func flakyScenario(in folder: URL, failures: Int) throws -> String {
+        let counter = folder.appendingPathComponent("count").path
+        let text = """
+            name: flaky
+            steps:
+              - open:
+                  type: shell
+                  host: localhost
+                  port: 25
+                  no-greeting: true
+                  shell-command: "n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(counter); if [ $n -le \(failures) ]; then printf '554 go away\\\\r\\\\n'; else printf '220 welcome\\\\r\\\\n'; sleep 5; fi"
+              - expect: {pattern: '^220 ', timeout: 10s}
+            """
+        let path = folder.appendingPathComponent("flaky.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func run(_ path: String, retries: Int, folder: URL) async -> (Int32, String) {
+        let output = Output()
+        var frontend = RunFrontend(paths: [path]) { output.write($0) }
+        frontend.retries = retries
+        frontend.junitPath = folder.appendingPathComponent("junit.xml").path
+        frontend.jsonPath = folder.appendingPathComponent("run.json").path
+        return (await frontend.run(), output.all)
+    }
+
+    @Test("a scenario that fails once passes on its second attempt: exit 0, every attempt reported, flaky in JUnit")
+    func passesOnRetry() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (status, output) = await run(try flakyScenario(in: folder, failures: 1), retries: 2, folder: folder)
+        #expect(status == 0, "\(output)")
+        #expect(output.components(separatedBy: "=== scenario: flaky").count == 3, "two attempts")
+        #expect(output.contains("<-  554 go away\n"))
+        #expect(output.contains("=== attempt 1 of 3 failed; running the scenario again\n"))
+        #expect(output.contains("=== passed on attempt 2 of 3\n"))
+        #expect(output.hasSuffix("1 passed, 0 failed, 1 passed only on a retry\n"))
+        let junit = try String(contentsOf: folder.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.contains("<property name=\"attempts\" value=\"2\"/>"))
+        #expect(junit.components(separatedBy: "<flakyFailure ").count == 2)
+        #expect(!junit.contains("<failure "))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))) as? [String: Any]
+        let scenario = try #require((json?["scenarios"] as? [[String: Any]])?.first)
+        #expect(scenario["outcome"] as? String == "passed")
+        #expect(scenario["attempts"] as? Int == 2)
+        let earlier = try #require(scenario["earlier_attempts"] as? [[String: Any]])
+        #expect(earlier.map { $0["outcome"] as? String } == ["failed"])
+    }
+
+    @Test("a scenario that keeps failing runs 1 + retries times and fails: exit 1, reruns in JUnit")
+    func keepsFailing() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (status, output) = await run(try flakyScenario(in: folder, failures: 5), retries: 2, folder: folder)
+        #expect(status == 1, "\(output)")
+        #expect(output.components(separatedBy: "=== scenario: flaky").count == 4, "three attempts")
+        #expect(output.contains("=== ended on attempt 3 of 3\n"))
+        #expect(output.hasSuffix("0 passed, 1 failed\n"))
+        let junit = try String(contentsOf: folder.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.components(separatedBy: "<rerunFailure ").count == 3)
+        #expect(junit.components(separatedBy: "<failure ").count == 2)
+    }
+
+    @Test("without --retries, and for a scenario that passes, there is one attempt")
+    func oneAttempt() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = try flakyScenario(in: folder, failures: 1)
+        let (failed, once) = await run(path, retries: 0, folder: folder)
+        #expect(failed == 1)
+        #expect(once.components(separatedBy: "=== scenario: flaky").count == 2)
+        let (passed, again) = await run(path, retries: 3, folder: folder)
+        #expect(passed == 0)
+        #expect(again.components(separatedBy: "=== scenario: flaky").count == 2, "it passed at once, nothing to retry")
+        #expect(!again.contains("attempt"))
+    }
+}
