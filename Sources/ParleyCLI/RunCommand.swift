@@ -49,6 +49,9 @@ struct RunCommand: AsyncParsableCommand {
     )
     var retries = 0
 
+    @Flag(help: "Let snapshot steps write their files (new or changed facts pass) instead of failing on a change.")
+    var updateSnapshots = false
+
     @Option(help: ArgumentHelp("Write a JUnit XML report.", valueName: "FILE"))
     var junit: String?
 
@@ -134,6 +137,7 @@ struct RunCommand: AsyncParsableCommand {
         frontend.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         frontend.shard = try shard.flatMap(RunFrontend.Shard.init(parsing:)) ?? environmentShard()
         frontend.retries = retries
+        frontend.updateSnapshots = updateSnapshots
         frontend.tags = tag
         frontend.skipTags = skipTag
         frontend.junitPath = junit

@@ -64,6 +64,8 @@ public struct RunFrontend: Sendable {
     /// `--retries`: how many more times a scenario that failed or ended in an error runs; its
     /// last attempt counts, and every attempt stays in its transcript and reports.
     public var retries = 0
+    /// `--update-snapshots`: `snapshot` steps write their files instead of failing on a change.
+    public var updateSnapshots = false
     /// Where to write JUnit XML, if anywhere.
     public var junitPath: String?
     /// Where to write the JSON report, if anywhere.
@@ -191,7 +193,11 @@ public struct RunFrontend: Sendable {
 
     /// Runs the scenarios, at most `jobs` at a time; returns their records in file order.
     func runAll(_ scenarios: [Scenario]) async -> [ScenarioRecord] {
-        let runner = ScenarioRunner(variables: variables)
+        let runner = {
+            var runner = ScenarioRunner(variables: variables)
+            runner.updateSnapshots = updateSnapshots
+            return runner
+        }()
         let live = jobs <= 1 && !tap
         let board = ProgressBoard(total: scenarios.count, sink: progress)
         return await withTaskGroup(of: (Int, ScenarioRecord).self) { group in

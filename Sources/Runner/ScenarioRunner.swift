@@ -20,6 +20,9 @@ public struct ScenarioRunner: Sendable {
     public var variables: [String: String]
     /// The environment `${NAME}` falls back to.
     public var environment: [String: String]
+    /// `--update-snapshots`: a `snapshot` step that differs from its file (or has none) writes
+    /// the file and passes.
+    public var updateSnapshots = false
     /// Compiled patterns and loaded TLS credentials, shared by every run of this runner (load
     /// mode runs the same scenario thousands of times; JIT-compiling its patterns and parsing its
     /// CA file each time would cost more than the dialog).
@@ -359,6 +362,8 @@ private actor Execution {
         case .continue:
             let connection = try require(step)
             await connection.process.continue()
+        case .snapshot(let snapshot):
+            try await perform(snapshot, on: step)
         case .sleep(let duration):
             try? await Task.sleep(for: duration)
         case .set(let values):
@@ -903,6 +908,97 @@ private actor Execution {
         )
     }
 
+    // MARK: Snapshots
+
+    func perform(_ snapshot: Step.Snapshot, on step: Step) async throws(Failure) {
+        let connection = try require(step)
+        let now = await facts(snapshot.facts, of: connection)
+        let path = SnapshotFile.path(scenarioFile: scenario.file, name: snapshot.name)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            let environment = runner.environment["CI"] ?? ""
+            if !runner.updateSnapshots && !["", "0", "false"].contains(environment.lowercased()) {
+                throw Failure(
+                    .assertion,
+                    at: step.location,
+                    "snapshot '\(snapshot.name)' has no file \(path); it is not written under CI=\(environment): write it with parley run --update-snapshots against a server known to be right, and commit it"
+                )
+            }
+            try write(now, snapshot: snapshot, to: path, at: step.location)
+            emit(.note("snapshot '\(snapshot.name)' written to \(path) (\(now.count) facts): commit it, later runs compare against it"))
+            return
+        }
+        let differences = SnapshotFile.differences(recorded: SnapshotFile.parse(text), now: now)
+        if differences.isEmpty {
+            emit(.note("snapshot '\(snapshot.name)' matches \(path) (\(now.count) facts)"))
+            return
+        }
+        let changed = differences.map(\.fact).joined(separator: ", ")
+        if runner.updateSnapshots {
+            try write(now, snapshot: snapshot, to: path, at: step.location)
+            emit(.note("snapshot '\(snapshot.name)' updated in \(path): \(changed)"))
+            return
+        }
+        throw Failure(
+            .assertion,
+            at: step.location,
+            "snapshot '\(snapshot.name)' differs from \(path) in \(differences.count) of \(now.count) facts (\(changed)); parley run --update-snapshots accepts the new values",
+            expected: differences.map { "\($0.fact): \($0.recorded ?? "(not recorded)")" }.joined(separator: "; "),
+            actual: differences.map { "\($0.fact): \($0.now ?? "")" }.joined(separator: "; ")
+        )
+    }
+
+    /// The values of `names` for a connection, as a snapshot file holds them; "-" for a fact the
+    /// connection does not have (no TLS yet, no capabilities asked for).
+    func facts(_ names: [String], of connection: Connection) async -> [SnapshotFile.Fact] {
+        let tls = await connection.process.snapshot().tls
+        let leaf = tls?.peerCertificates.first
+        func words(_ response: [UInt8]?) -> String {
+            response.map { CapabilityWords.parse($0).sorted().joined(separator: " ") } ?? "-"
+        }
+        return names.map { name in
+            let value: String
+            switch name {
+            case "greeting":
+                value = connection.greeting.map { greeting in
+                    let line = greeting.prefix { $0 != 10 && $0 != 13 }
+                    return String(decoding: line, as: UTF8.self)
+                } ?? "-"
+            case "capabilities-before-tls": value = words(connection.capabilitiesBeforeTLS)
+            case "capabilities-after-tls": value = words(connection.capabilitiesAfterTLS)
+            case "tls-version": value = tls?.protocolVersion ?? "-"
+            case "cipher": value = tls?.cipherSuite ?? "-"
+            case "group": value = tls.map { $0.keyExchangeGroup ?? "none" } ?? "-"
+            case "alpn": value = tls.map { $0.alpn ?? "none" } ?? "-"
+            case "verified": value = tls.map { $0.verified ? "yes" : "no: " + $0.verificationProblems.joined(separator: ", ") } ?? "-"
+            case "peer-subject": value = leaf?.subject ?? "-"
+            case "peer-issuer": value = leaf?.issuer ?? "-"
+            case "peer-san": value = leaf.map { $0.subjectAlternativeNames.joined(separator: ", ") } ?? "-"
+            case "peer-not-after": value = leaf.map { Self.day($0.notAfter) } ?? "-"
+            default: value = "-"
+            }
+            return (name, String(decoding: masker.hideSecrets(Array(value.utf8)), as: UTF8.self))
+        }
+    }
+
+    /// Writes a snapshot file, creating its folder.
+    func write(_ facts: [SnapshotFile.Fact], snapshot: Step.Snapshot, to path: String, at location: SourceLocation) throws(Failure) {
+        do {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try SnapshotFile.render(facts, scenario: scenario.file, name: snapshot.name)
+                .write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw Failure(.runtime, at: location, "cannot write the snapshot file \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// A date as YYYY-MM-DD in UTC.
+    static func day(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: date)
+    }
+
     /// A step's failure with what helps to look into it: the commands that repeat its
     /// connection by hand, and the variables the run had set (secrets masked).
     func describe(_ failure: Failure, at step: Step) -> Failure {
@@ -1069,10 +1165,15 @@ enum CapabilityWords {
     static func parse(_ response: [UInt8]) -> Set<String> {
         var words = Set<String>()
         let text = String(decoding: response, as: UTF8.self)
+        var first = true
         for rawLine in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             var line = Substring(rawLine.trimmingCharacters(in: .whitespacesAndNewlines))
+            defer { first = false }
             if line.isEmpty || line == "." { continue }
             if line.count >= 4, line.prefix(3).allSatisfy(\.isNumber), [" ", "-"].contains(line[line.index(line.startIndex, offsetBy: 3)]) {
+                // A numbered reply's first line names the server (SMTP and LMTP: the domain and
+                // a greeting; NNTP: "Capability list:"; FTP: "Features:"), not a capability.
+                if first { continue }
                 line = line.dropFirst(4)
             } else if line.hasPrefix("* CAPABILITY ") {
                 line = line.dropFirst("* CAPABILITY ".count)

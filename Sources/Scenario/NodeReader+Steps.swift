@@ -5,7 +5,7 @@ internal import Yams
 extension NodeReader {
     static let stepKeywords = [
         "connect", "open", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
-        "set", "use",
+        "set", "snapshot", "use",
     ]
 
     /// Reads a list of steps, expanding `use:` in place.
@@ -42,6 +42,7 @@ extension NodeReader {
         case "starttls": return one(starttls(value).map { .starttls($0) })
         case "assert": return one(assertion(value).map { .assert($0) })
         case "sleep": return one(duration(value).map { .sleep($0) })
+        case "snapshot": return one(snapshot(value).map { .snapshot($0) })
         case "set":
             let values = assignments(value, what: "'set'")
             return values.isEmpty ? [] : one(.set(values))
@@ -55,6 +56,42 @@ extension NodeReader {
             error(keyNode, unknownKey(keyword, allowed: Self.stepKeywords, in: "a step"))
             return []
         }
+    }
+
+    /// `snapshot: NAME` or `snapshot: {name: NAME, facts: [FACT, ...]}`.
+    mutating func snapshot(_ node: Node) -> Step.Snapshot? {
+        func name(_ node: Node) -> String? {
+            guard let text = string(node) else { return nil }
+            let allowed = text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)) }
+            guard allowed, !text.isEmpty, !text.hasPrefix(".") else {
+                error(node, "'\(text)' cannot name a snapshot file (letters, digits, '.', '_', '-'; not starting with '.')")
+                return nil
+            }
+            return text
+        }
+        if node.scalar != nil { return name(node).map { Step.Snapshot(name: $0) } }
+        guard var map = mapping(node, what: "'snapshot' (a name, or a mapping with 'name' and 'facts')") else { return nil }
+        var result: Step.Snapshot?
+        if let n = map.take("name") {
+            result = name(n).map { Step.Snapshot(name: $0) }
+        } else {
+            error(node, "'snapshot' needs 'name'")
+        }
+        if let n = map.take("facts") {
+            var facts: [String] = []
+            for item in stringList(n, what: "a list of facts") {
+                if Step.Snapshot.allFacts.contains(item) {
+                    facts.append(item)
+                } else {
+                    error(n, unknownValue(item, allowed: Step.Snapshot.allFacts, what: "fact"))
+                }
+            }
+            if facts.isEmpty, n.sequence?.isEmpty ?? false { error(n, "'facts' is empty") }
+            // File order, whatever the order written.
+            result?.facts = Step.Snapshot.allFacts.filter(facts.contains)
+        }
+        finish(&map, allowed: ["name", "facts"], in: "'snapshot'")
+        return result
     }
 
     /// The steps of a named fragment, read where the fragment was written.

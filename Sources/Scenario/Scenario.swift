@@ -181,6 +181,8 @@ public struct Step: Sendable {
         case stop
         /// Read again (continue-process): what waited is delivered.
         case `continue`
+        /// Compare the connection's facts with a file written by an earlier run (`snapshot:`).
+        case snapshot(Snapshot)
     }
 
     /// What the step does.
@@ -213,6 +215,32 @@ public struct Step: Sendable {
         case .set: "set"
         case .stop: "stop"
         case .continue: "continue"
+        case .snapshot: "snapshot"
+        }
+    }
+
+    /// A regression check across server upgrades: the connection's facts (greeting,
+    /// capabilities, TLS parameters, peer certificate) against those an earlier run recorded in
+    /// `snapshots/FILE.NAME.txt` beside the scenario.
+    public struct Snapshot: Sendable {
+        /// Every fact a snapshot can hold, in file order.
+        public static let allFacts = [
+            "greeting", "capabilities-before-tls", "capabilities-after-tls", "tls-version", "cipher", "group", "alpn",
+            "verified", "peer-subject", "peer-issuer", "peer-san", "peer-not-after",
+        ]
+        /// The facts recorded when the step names none: all but the certificate's end date,
+        /// which changes at every renewal.
+        public static let defaultFacts = allFacts.filter { $0 != "peer-not-after" }
+
+        /// The snapshot's name: part of the file name, unique in the scenario.
+        public var name: String
+        /// The facts compared, in file order.
+        public var facts: [String]
+
+        /// Creates a snapshot step.
+        public init(name: String, facts: [String] = Snapshot.defaultFacts) {
+            self.name = name
+            self.facts = facts
         }
     }
 

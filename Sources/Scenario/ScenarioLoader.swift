@@ -210,6 +210,18 @@ struct NodeReader {
             if let items = sequence(node, what: "a list of steps") {
                 result.steps = steps(items)
                 if items.isEmpty { error(node, "'steps' is empty: a scenario needs at least one step") }
+                // Each snapshot has a file of its own: two steps with one name would overwrite it.
+                var snapshots: [String: SourceLocation] = [:]
+                for step in result.steps {
+                    guard case .snapshot(let snapshot) = step.kind else { continue }
+                    if let first = snapshots[snapshot.name] {
+                        diagnostics.append(
+                            Diagnostic(at: step.location, "snapshot name '\(snapshot.name)' is used twice (first at line \(first.line)): each names a file")
+                        )
+                    } else {
+                        snapshots[snapshot.name] = step.location
+                    }
+                }
             }
         } else {
             error(root, "missing 'steps': a scenario needs a list of steps")
