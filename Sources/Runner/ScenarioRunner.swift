@@ -465,15 +465,15 @@ private actor Execution {
         if let previous = connections.removeValue(forKey: open.name) {
             await previous.process.close()
         }
+        let implicitTLS = ["tls", "ssl"].contains(open.type)
         let (host, port) = try endpoint(
             keyword: "open",
             server: open.server,
             host: open.host,
             port: open.port,
-            implicitTLS: ["tls", "ssl"].contains(open.type),
+            implicitTLS: implicitTLS,
             at: location
         )
-        let implicitTLS = ["tls", "ssl"].contains(open.type)
         let upgrades = ["starttls", "network", "nil"].contains(open.type) && open.starttlsCommand == nil
         // A shell connection talks to a command, not to HOST:PORT: nothing to repeat by hand.
         targets[open.name] = open.type == "shell" ? nil : (
