@@ -20,7 +20,9 @@ public enum JUnitReporter {
             let errors = result.outcome == .error ? 1 : 0
             let skipped = result.outcome == .skipped ? 1 : 0
             xml += "  <testsuite name=\(attribute(result.name)) tests=\"1\" failures=\"\(failures)\" errors=\"\(errors)\""
-            xml += " skipped=\"\(skipped)\" time=\"\(seconds(result.duration))\" timestamp=\(attribute(timestamp(record.started)))"
+            // A retried scenario took the time of all its attempts.
+            let time = seconds(record.earlierAttempts.reduce(result.duration) { $0 + $1.duration })
+            xml += " skipped=\"\(skipped)\" time=\"\(time)\" timestamp=\(attribute(timestamp(record.started)))"
             xml += " file=\(attribute(record.file))>\n"
             xml += "    <properties>\n"
             xml += "      <property name=\"file\" value=\(attribute(record.file))/>\n"
@@ -34,7 +36,7 @@ public enum JUnitReporter {
             }
             xml += "    </properties>\n"
             xml += "    <testcase classname=\(attribute(classname(record.file))) name=\(attribute(result.name))"
-            xml += " file=\(attribute(record.file)) time=\"\(seconds(result.duration))\">\n"
+            xml += " file=\(attribute(record.file)) time=\"\(time)\">\n"
             if result.outcome == .skipped {
                 xml += "      <skipped message=\(attribute(result.skipReason ?? "skipped"))/>\n"
             }
