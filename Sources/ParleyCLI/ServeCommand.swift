@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("fault"), help: "A fault knob, NAME or NAME=VALUE; repeatable.")
     var faultTexts: [String] = []
 
+    @Flag(help: "Log only problems, not every session's dialog (the log costs time under load, as in ci/bench).")
+    var quiet = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
@@ -103,7 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
+            handler.logLevel = quiet ? .warning : .info
             return handler
         }
         let logger = Logger(label: "parley.serve")

@@ -50,14 +50,15 @@ struct ServeProcessTests {
     }
 
     @Test(
-        "POP3S with --implicit-tls, an account from --user/--password, and a verified handshake",
-        .enabled(if: parleyExecutable() != nil, "needs the built parley executable")
+        "POP3S with --implicit-tls, an account from --user/--password, and a verified handshake; --quiet logs no dialog",
+        .enabled(if: parleyExecutable() != nil, "needs the built parley executable"),
+        arguments: [false, true]
     )
-    func implicitTLS() async throws {
+    func implicitTLS(quiet: Bool) async throws {
         let parley = try #require(parleyExecutable())
         let serve = try ExternalProcess([
             parley, "serve", "pop3", "--implicit-tls", "--user", "bob", "--password", "hunter2",
-        ])
+        ] + (quiet ? ["--quiet"] : []))
         defer { serve.kill() }
         #expect(try await serve.waitForOutput("\n"), "\(serve.transcript)")
         let port = try #require(listeningPort(serve.stdout), "\(serve.transcript)")
@@ -71,6 +72,10 @@ struct ServeProcessTests {
         )
         serve.signal(SIGTERM)
         #expect(try await serve.waitForExit(seconds: 20) == 0, "\(serve.transcript)")
+        // The dialog is logged (with the password masked) unless --quiet.
+        let log = String(decoding: serve.stderr, as: UTF8.self)
+        #expect(log.contains("C: PASS ****") == !quiet, "\(serve.transcript)")
+        #expect(!log.contains("hunter2"))
     }
 
     @Test(

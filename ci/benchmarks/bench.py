@@ -39,7 +39,8 @@ def raise_nofile():
 
 def serve():
     """Starts `parley serve smtp` as its own process; returns (process, port)."""
-    process = subprocess.Popen([parley, "serve", "smtp", "--port", "0"], stdout=subprocess.PIPE,
+    # --quiet: the server's per-line log would cost it CPU that the clients then share.
+    process = subprocess.Popen([parley, "serve", "smtp", "--port", "0", "--quiet"], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, preexec_fn=raise_nofile, text=True)
     line = process.stdout.readline()
     port = int(line.strip().rsplit(":", 1)[1])
