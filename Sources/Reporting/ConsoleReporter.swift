@@ -201,8 +201,8 @@ public final class ConsoleReporter: @unchecked Sendable {
                 }
             }
         }
-        if !failure.variables.isEmpty {
-            out += problem("  variables: " + failure.variables.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }.joined(separator: ", "))
+        if let variables = failure.variablesText {
+            out += problem("  variables: " + variables)
         }
         for (index, command) in failure.reproduce.enumerated() {
             out += problem((index == 0 ? "  try by hand: " : "           or: ") + command)

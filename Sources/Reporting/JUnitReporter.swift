@@ -41,19 +41,13 @@ public enum JUnitReporter {
                 xml += "      <skipped message=\(attribute(result.skipReason ?? "skipped"))/>\n"
             }
             if let failure = result.failure, result.outcome != .passed {
-                let element = result.outcome == .error ? "error" : "failure"
-                xml += "      <\(element) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"
-                xml += text(details(failure))
-                xml += "</\(element)>\n"
+                xml += element(result.outcome == .error ? "error" : "failure", failure)
             }
             // Earlier attempts, as Maven Surefire reports reruns (read by Jenkins): flaky when
             // the last attempt passed, reruns of a failure otherwise.
             for earlier in record.earlierAttempts {
                 guard let failure = earlier.failure else { continue }
-                let element = (result.outcome == .passed ? "flaky" : "rerun") + (earlier.outcome == .error ? "Error" : "Failure")
-                xml += "      <\(element) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"
-                xml += text(details(failure))
-                xml += "</\(element)>\n"
+                xml += element((result.outcome == .passed ? "flaky" : "rerun") + (earlier.outcome == .error ? "Error" : "Failure"), failure)
             }
             xml += "      <system-out>" + text(record.transcript) + "</system-out>\n"
             xml += "    </testcase>\n"
@@ -64,6 +58,13 @@ public enum JUnitReporter {
     }
 
     /// The failure as plain text: place, message, expectation, deadline and the unmatched tail.
+    /// A failure as a testcase child element (`failure`, `error`, `flakyFailure`, …): the message
+    /// and kind as attributes, the details as text.
+    static func element(_ name: String, _ failure: Failure) -> String {
+        "      <\(name) message=\(attribute(failure.message)) type=\(attribute(failure.kind.rawValue))>"
+            + text(details(failure)) + "</\(name)>\n"
+    }
+
     static func details(_ failure: Failure) -> String {
         var lines = ["\(failure.location): \(failure.message)"]
         if let expected = failure.expected { lines.append("expected: \(expected)") }
@@ -74,9 +75,7 @@ public enum JUnitReporter {
         if let tail = failure.tail {
             lines.append("received and not matched: \(ByteText.escaped(tail))")
         }
-        if !failure.variables.isEmpty {
-            lines.append("variables: " + failure.variables.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }.joined(separator: ", "))
-        }
+        if let variables = failure.variablesText { lines.append("variables: " + variables) }
         lines += failure.reproduce.map { "try by hand: \($0)" }
         return lines.joined(separator: "\n")
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 public import Foundation
 public import Runner
+import Scenario
 
 /// Everything one scenario left behind: its events, its transcript and its result. The machine
 /// reports are written from these.
@@ -72,5 +73,14 @@ extension Duration {
     /// Seconds as a floating-point number.
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+extension Failure {
+    /// The variables the run had set, as the transcript and JUnit show them: `name="value"`,
+    /// sorted by name; nil when there are none.
+    var variablesText: String? {
+        guard !variables.isEmpty else { return nil }
+        return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }.joined(separator: ", ")
     }
 }
