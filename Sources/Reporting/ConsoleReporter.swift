@@ -162,7 +162,7 @@ public final class ConsoleReporter: @unchecked Sendable {
                 + (s.alpn.map { ", ALPN \($0)" } ?? "")
         )
         if let leaf = s.peerCertificates.first {
-            out += info("peer certificate: \(leaf.subject) (issuer \(leaf.issuer); valid until \(Self.date(leaf.notAfter)))")
+            out += info("peer certificate: \(leaf.subject) (issuer \(leaf.issuer); valid until \(leaf.validUntil))")
             if !leaf.subjectAlternativeNames.isEmpty {
                 out += info("peer names: \(leaf.subjectAlternativeNames.joined(separator: ", "))")
             }
@@ -238,11 +238,5 @@ public final class ConsoleReporter: @unchecked Sendable {
 
     private func paint(_ text: String, _ style: Style) -> String {
         colour ? "\u{1B}[\(style.rawValue)m\(text)\u{1B}[0m" : text
-    }
-
-    private static func date(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate]
-        return formatter.string(from: date)
     }
 }

@@ -973,7 +973,7 @@ private actor Execution {
             case "peer-subject": value = leaf?.subject ?? "-"
             case "peer-issuer": value = leaf?.issuer ?? "-"
             case "peer-san": value = leaf.map { $0.subjectAlternativeNames.joined(separator: ", ") } ?? "-"
-            case "peer-not-after": value = leaf.map { Self.day($0.notAfter) } ?? "-"
+            case "peer-not-after": value = leaf?.validUntil ?? "-"
             default: value = "-"
             }
             return (name, String(decoding: masker.hideSecrets(Array(value.utf8)), as: UTF8.self))
@@ -990,13 +990,6 @@ private actor Execution {
         } catch {
             throw Failure(.runtime, at: location, "cannot write the snapshot file \(path): \(error.localizedDescription)")
         }
-    }
-
-    /// A date as YYYY-MM-DD in UTC.
-    static func day(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate]
-        return formatter.string(from: date)
     }
 
     /// A step's failure with what helps to look into it: the commands that repeat its
