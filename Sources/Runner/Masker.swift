@@ -149,6 +149,11 @@ final class SharedMasker: @unchecked Sendable {
         lock.withLock { masker.hideSecrets(bytes) }
     }
 
+    /// Hides secret values in text (a value shown in a report).
+    func hideSecrets(in text: String) -> String {
+        String(decoding: hideSecrets(Array(text.utf8)), as: UTF8.self)
+    }
+
     /// An engine event with its secrets hidden.
     func masked(_ event: ProcessEvent) -> ProcessEvent {
         lock.withLock {

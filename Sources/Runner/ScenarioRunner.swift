@@ -976,7 +976,7 @@ private actor Execution {
             case "peer-not-after": value = leaf?.validUntil ?? "-"
             default: value = "-"
             }
-            return (name, String(decoding: masker.hideSecrets(Array(value.utf8)), as: UTF8.self))
+            return (name, masker.hideSecrets(in: value))
         }
     }
 
@@ -1009,11 +1009,10 @@ private actor Execution {
         {
             var target = recorded.target
             target.tls = recorded.tls.flatMap { try? targetTLS($0, host: target.host, at: step.location) }
-            described.reproduce = Reproducer.commands(target).map { String(decoding: masker.hideSecrets(Array($0.utf8)), as: UTF8.self) }
+            described.reproduce = Reproducer.commands(target).map { masker.hideSecrets(in: $0) }
         }
         for (variable, value) in runtime {
-            described.variables[variable] =
-                scenario.secrets.contains(variable) ? "****" : String(decoding: masker.hideSecrets(Array(value.utf8)), as: UTF8.self)
+            described.variables[variable] = scenario.secrets.contains(variable) ? "****" : masker.hideSecrets(in: value)
         }
         return described
     }
