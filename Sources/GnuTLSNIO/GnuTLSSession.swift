@@ -61,7 +61,7 @@ final class GnuTLSSession {
         self.transport = ByteBufferTransport(allocator: allocator)
         let isClient = configuration.role == .client
         self.serverHostname = isClient ? serverHostname : nil
-        self.sniHostname = isClient ? serverHostname.flatMap { Self.isIPLiteral($0) ? nil : $0 } : nil
+        self.sniHostname = isClient ? serverHostname.flatMap { TLSConfiguration.isIPLiteral($0) ? nil : $0 } : nil
 
         var session: OpaquePointer?
         let flags = UInt32(isClient ? GNUTLS_CLIENT : GNUTLS_SERVER) | UInt32(GNUTLS_NONBLOCK)
@@ -319,10 +319,5 @@ final class GnuTLSSession {
             return gnutls_alpn_set_protocols(session, datums, UInt32(datums.count), flags)
         }
         try check(rc, "setting ALPN protocols \(protocols)")
-    }
-
-    /// Whether `host` is an IPv4 or IPv6 literal (RFC 6066 §3 forbids those in SNI).
-    static func isIPLiteral(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }

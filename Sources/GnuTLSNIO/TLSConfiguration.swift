@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+internal import NIOCore
 
 /// Everything needed to build a ``GnuTLSContext``: the role, what to trust, which certificate to
 /// present, and how to negotiate.
@@ -102,5 +103,13 @@ public struct TLSConfiguration: Sendable {
     /// - Returns: A server configuration with the NORMAL priority.
     public static func server(certificateChainFile: String, privateKeyFile: String) -> TLSConfiguration {
         TLSConfiguration(role: .server, certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile)
+    }
+}
+
+extension TLSConfiguration {
+    /// Whether `host` is an IPv4 or IPv6 literal: it is then checked against the certificate's IP
+    /// entries and never sent as SNI (RFC 6066 §3 forbids literals there).
+    public static func isIPLiteral(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+internal import GnuTLSNIO
 import Scenario
 
 /// What is known of a connection to repeat it by hand: where it went and how TLS was set up.
@@ -61,7 +62,7 @@ enum Reproducer {
         var openssl = ["openssl", "s_client", "-connect", shellWord(host.contains(":") ? "[\(host)]:\(target.port)" : "\(host):\(target.port)")]
         if !proto.isEmpty { openssl += ["-starttls", proto] }
         // An address is checked against the certificate's IP entries and never sent as SNI.
-        let address = tls.serverName.map { isAddress($0) } ?? false
+        let address = tls.serverName.map(TLSConfiguration.isIPLiteral) ?? false
         if let name = tls.serverName, !address { openssl += ["-servername", shellWord(name)] }
         if let ca = tls.caFile { openssl += ["-CAfile", shellWord(ca)] }
         if !tls.alpn.isEmpty { openssl += ["-alpn", shellWord(tls.alpn.joined(separator: ","))] }
@@ -81,13 +82,6 @@ enum Reproducer {
         if tls.insecure { gnutls += ["--insecure"] }
         gnutls += [shellWord(host)]
         return [openssl.joined(separator: " "), gnutls.joined(separator: " ")]
-    }
-
-    /// Whether `name` is an IPv4 or IPv6 address rather than a host name.
-    static func isAddress(_ name: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, name, &v4) == 1 || inet_pton(AF_INET6, name, &v6) == 1
     }
 
     /// A word as a POSIX shell reads it: as it is when it holds only safe characters, else in
