@@ -149,13 +149,13 @@ extension NetworkProcess {
             raw: .connecting,
             table: table,
             receiveLimit: spec.receiveLimit,
+            stopped: spec.stop,
             observer: spec.observer
         )
         process.filter = spec.filter
         process.sentinel = spec.sentinel
         process.log = spec.log
         process.plist = spec.plist
-        process.stopped = spec.stop
         process.contact.host = host
         process.contact.server = spec.server
         if case .local(let path) = spec.family {
@@ -323,10 +323,9 @@ extension NetworkProcess {
             throw NetworkError(.connectFailed, message: "make datagram process failed: \(strerrorOf(error))")
         }
         try? await eventLoop.submit {
-            self.datagramAddress = reply
+            self.markDatagramRunning(replyingTo: reply)
             self.attach(channel, bridge: bridge, sentinelEvent: nil)
             if spec.server, let port = channel.localAddress?.port { self.contact.service = "\(port)" }
-            self.raw = .running
         }.get()
     }
 }

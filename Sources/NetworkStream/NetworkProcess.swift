@@ -16,6 +16,12 @@ public import Patterns
 /// matched by patterns (with a read position), an optional filter and sentinel, a plist, and an
 /// in-place TLS upgrade.
 ///
+/// The rules (status, waits and their deadlines, hold-back, stop/continue, the STARTTLS go-ahead,
+/// the close sequence) live in a ``ProcessStateMachine`` value; this class is the shell that feeds
+/// it the channel's events and user calls and performs the actions it returns: writes, timers,
+/// reading on and off, the TLS handler's insertion, sentinel and filter calls, and the
+/// completion of waits.
+///
 /// All mutable state lives on the process's event loop; the async methods hop there. That is
 /// what makes the STARTTLS upgrade exact: the go-ahead is matched and the TLS handler inserted in
 /// one event-loop turn, so no plaintext byte that follows the go-ahead can reach the scenario.
@@ -49,25 +55,11 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// The most bytes one filter call receives (Emacs's `read-process-output-max`); also the
     /// size a longer datagram is cut to.
-    public static let chunkSize = 4096
+    public static let chunkSize = ProcessStateMachine.chunkSize
 
-    /// What a process is, beyond its type.
-    enum Role: Sendable {
-        case client
-        case server
-        case accepted
-        case datagram
-        case shell
-    }
-
-    /// The raw status; ``ProcessStatus`` is what it reports.
-    enum RawStatus {
-        case connecting
-        case running
-        case listening
-        case exited(ExitStatus)
-        case failed(ExitStatus)
-    }
+    typealias Role = ProcessStateMachine.Role
+    typealias RawStatus = ProcessStateMachine.RawStatus
+    private typealias Machine = ProcessStateMachine
 
     /// The name of the process, unique in its table (or as given to ``connect(name:host:port:options:observer:)``).
     public let name: String
@@ -84,74 +76,27 @@ public final class NetworkProcess: @unchecked Sendable {
 
     // Event-loop confined state.
     private(set) var channel: (any Channel)?
-    private var matcher: StreamMatcher
+    /// The rules and their state.
+    private var machine: ProcessStateMachine
     /// The receive buffer's bound, for accepted connections to inherit.
-    var matcherLimit: Int { matcher.limit }
-    var raw: RawStatus
-    private var peerClosed = false
-    private var closingLocally = false
-    private var tlsInfo: TLSSessionInfo?
-    private var tlsActive = false
-    private var discardedBytes = 0
-    private var waiter: MatchWaiter?
-    private var quietWaiter: QuietWaiter?
-    private var handshake: HandshakeWaiter?
-    private var pendingError: NetworkError?
-    var stopped = false
-    /// Reading is paused because the receive buffer holds `receiveLimit` bytes and no wait is
-    /// consuming them (see ``holdBackIfFull()``).
-    private var heldBack = false
-    var filter: Filter?
+    var matcherLimit: Int { machine.receiveLimit }
+    var filter: Filter? {
+        didSet { machine.hasFilter = filter != nil }
+    }
     var sentinel: Sentinel?
     var log: Log?
     var plist: [String: String] = [:]
     var contact = ProcessContact()
-    /// Events that arrived while stopped, delivered by `continue`.
-    private var held: [Held] = []
-    /// After send-eof: later sends are discarded until the peer closes.
-    private var eofSent = false
-    /// A datagram process's current reply address.
-    var datagramAddress: SocketAddress?
     /// Completed when a non-blocking connect (and its TLS handshake) finishes either way.
     var connectDone: EventLoopPromise<Void>?
     /// A shell connection's child.
     var child: ChildProcess?
-    /// A name claimed in ``table`` and not yet released.
-    private var nameClaimed: Bool
-
-    /// A read or close that arrived while the process was stopped.
-    private enum Held {
-        case read([UInt8], SocketAddress?)
-        case close
-    }
-
-    /// An `expect` in progress.
-    private struct MatchWaiter {
-        var pattern: BytePattern
-        var promise: EventLoopPromise<StreamMatch>
-        var timeout: Scheduled<Void>
-        var wait: Wait
-        var deadline: Duration
-        /// Runs on the event loop right after the match, before any further read.
-        var onMatch: (@Sendable (StreamMatch) -> Void)?
-        /// The idle deadline (no bytes for this long fails the wait) and its timer.
-        var idle: (deadline: Duration, task: Scheduled<Void>)?
-    }
-
-    /// A wait for silence (nothing arrives for a while) or for the peer to close.
-    private struct QuietWaiter {
-        var wait: Wait
-        var promise: EventLoopPromise<Void>
-        var timeout: Scheduled<Void>
-        var deadline: Duration
-    }
-
-    /// A TLS handshake in progress.
-    private struct HandshakeWaiter {
-        var promise: EventLoopPromise<TLSSessionInfo>
-        var timeout: Scheduled<Void>
-        var deadline: Duration
-    }
+    /// The waits in progress, by the machine's ids.
+    private var waits: [Machine.WaitID: EventLoopPromise<Machine.WaitResult>] = [:]
+    /// Waits the machine started itself (a handshake after a go-ahead), until the caller takes them.
+    private var tracked: [Machine.WaitID: EventLoopFuture<Machine.WaitResult>] = [:]
+    /// The timers the machine asked for.
+    private var timers: [Machine.Timer: Scheduled<Void>] = [:]
 
     /// Creates a process object; the caller attaches a channel (or not yet, while connecting).
     ///
@@ -163,6 +108,7 @@ public final class NetworkProcess: @unchecked Sendable {
     ///   - raw: the initial status.
     ///   - table: the table holding the name, released when the process ends.
     ///   - receiveLimit: the receive buffer's bound.
+    ///   - stopped: created stopped (Emacs's `:stop`).
     ///   - observer: receives every event.
     init(
         name: String,
@@ -172,6 +118,7 @@ public final class NetworkProcess: @unchecked Sendable {
         raw: RawStatus,
         table: ProcessTable?,
         receiveLimit: Int,
+        stopped: Bool = false,
         observer: @escaping @Sendable (ProcessEvent) -> Void
     ) {
         self.name = name
@@ -179,11 +126,92 @@ public final class NetworkProcess: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.role = role
         self.type = role == .shell ? .real : .network
-        self.raw = raw
         self.table = table
-        self.nameClaimed = table != nil
-        self.matcher = StreamMatcher(limit: receiveLimit)
+        self.machine = ProcessStateMachine(
+            name: name,
+            role: role,
+            raw: raw,
+            nameClaimed: table != nil,
+            receiveLimit: receiveLimit,
+            stopped: stopped
+        )
         self.observer = observer
+    }
+
+    // MARK: - Performing the machine's actions (on the event loop)
+
+    /// Does what the machine decided, in order. A filter or sentinel may call back into the
+    /// process; its actions are performed at once, inside this loop.
+    private func perform(_ actions: [ProcessStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .emit(let event):
+                observer(event)
+            case .sentinel(let text):
+                sentinel?(self, text)
+            case .filter(let chunk):
+                filter?(self, chunk)
+            case .track(let id):
+                let promise = eventLoop.makePromise(of: Machine.WaitResult.self)
+                waits[id] = promise
+                tracked[id] = promise.futureResult
+            case .complete(let id, let result):
+                guard let promise = waits.removeValue(forKey: id) else { continue }
+                switch result {
+                case .success(let value): promise.succeed(value)
+                case .failure(let error): promise.fail(error)
+                }
+            case .schedule(let timer, let delay):
+                timers[timer]?.cancel()
+                timers[timer] = eventLoop.scheduleTask(in: TimeAmount(delay)) { [self] in
+                    timers[timer] = nil
+                    perform(machine.timerFired(timer))
+                }
+            case .cancel(let timer):
+                timers.removeValue(forKey: timer)?.cancel()
+            case .pauseReading:
+                channel?.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            case .resumeReading:
+                guard let channel else { continue }
+                channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                channel.read()
+            case .insertTLS(let request, let id):
+                do {
+                    guard let channel else { throw ChannelError.ioOnClosedChannel }
+                    let handler = GnuTLSHandler(context: request.context, serverHostname: request.serverHostname)
+                    try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+                } catch {
+                    perform(machine.tlsInsertFailed(id, describe(error)))
+                }
+            case .close:
+                channel?.close(promise: nil)
+            case .closeOutput:
+                channel?.close(mode: .output, promise: nil)
+            case .releaseName:
+                table?.release(name)
+            case .terminateChild:
+                child?.terminate()
+            }
+        }
+    }
+
+    /// Starts a wait: registers its promise, then performs the actions (which may complete it).
+    private func begin(_ start: (id: Machine.WaitID, actions: [Machine.Action])) -> EventLoopFuture<Machine.WaitResult> {
+        let promise = eventLoop.makePromise(of: Machine.WaitResult.self)
+        waits[start.id] = promise
+        perform(start.actions)
+        return promise.futureResult
+    }
+
+    /// Waits for a future of the loop, as a `NetworkError`.
+    private func value<T: Sendable>(of future: EventLoopFuture<T>, wait: Wait?) async throws(NetworkError) -> T {
+        do {
+            return try await future.get()
+        } catch let error as NetworkError {
+            throw error
+        } catch {
+            throw NetworkError(.notOpen, wait: wait, message: describe(error))
+        }
     }
 
     // MARK: - Opening
@@ -320,7 +348,7 @@ public final class NetworkProcess: @unchecked Sendable {
             self.startConnect(to: target, bridge: bridge, timeout: timeout).whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    guard case .connecting = self.raw else {
+                    guard self.machine.isConnecting else {
                         // Deleted while connecting.
                         channel.close(promise: nil)
                         done.succeed()
@@ -343,11 +371,7 @@ public final class NetworkProcess: @unchecked Sendable {
                             // didReceive already reported "open\n".
                             break
                         case .failure:
-                            if case .connecting = self.raw {
-                                self.raw = .failed(.message("TLS negotiation failed"))
-                                self.closingLocally = true
-                                channel.close(promise: nil)
-                            }
+                            self.perform(self.machine.connectHandshakeFailed())
                         }
                         done.succeed()
                     }
@@ -358,9 +382,7 @@ public final class NetworkProcess: @unchecked Sendable {
                     } else {
                         code = .code(Int(errnoOf(error) ?? 0))
                     }
-                    if case .connecting = self.raw {
-                        self.failOnLoop(code, sentinel: true)
-                    }
+                    self.perform(self.machine.connectFailed(code, callSentinel: true))
                     done.succeed()
                 }
             }
@@ -369,13 +391,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// Records a failure to connect.
     private func markFailed(_ code: ExitStatus, sentinel: Bool) async {
-        try? await eventLoop.submitOrRun { self.failOnLoop(code, sentinel: sentinel) }.get()
-    }
-
-    /// Sets the `failed` status, and calls the sentinel with "failed with code N\n" if asked.
-    private func failOnLoop(_ code: ExitStatus, sentinel callSentinel: Bool) {
-        raw = .failed(code)
-        if callSentinel { sentinel?(self, "failed with code \(code)\n") }
+        try? await eventLoop.submitOrRun { self.perform(self.machine.connectFailed(code, callSentinel: sentinel)) }.get()
     }
 
     /// Takes over a connected channel, on the event loop: reads queued by the bridge are then
@@ -390,22 +406,22 @@ public final class NetworkProcess: @unchecked Sendable {
     func attach(_ channel: any Channel, bridge: HandlerBridge, sentinelEvent: String?, keepConnecting: Bool = false) {
         eventLoop.preconditionInEventLoop()
         self.channel = channel
-        if !keepConnecting {
-            raw = role == .server ? .listening : .running
-        }
         let local = channel.localAddress.map(describeAddress) ?? "?"
         let remote = channel.remoteAddress.map(describeAddress) ?? peer
         contact.local = channel.localAddress.map(describeAddress)
         contact.remote = channel.remoteAddress.map(describeAddress)
         contact.localPort = channel.localAddress?.port
-        if role != .server && role != .datagram && role != .shell {
-            observer(.connected(local: local, remote: remote))
-        }
-        if stopped {
-            channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        }
-        if let sentinelEvent { sentinel?(self, sentinelEvent) }
+        perform(
+            machine.attached(local: local, remote: remote, sentinelEvent: sentinelEvent, keepConnecting: keepConnecting)
+        )
         bridge.attach(self)
+    }
+
+    /// A datagram socket is bound: the process runs, replying to `address`.
+    func markDatagramRunning(replyingTo address: SocketAddress?) {
+        eventLoop.preconditionInEventLoop()
+        machine.setDatagramAddress(address)
+        machine.markRunning()
     }
 
     // MARK: - Sending
@@ -419,7 +435,7 @@ public final class NetworkProcess: @unchecked Sendable {
     ///   open.
     public func send(_ bytes: [UInt8]) async throws(NetworkError) {
         let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
-            if case .connecting = self.raw, let done = self.connectDone {
+            if self.machine.isConnecting, let done = self.connectDone {
                 return done.futureResult.flatMap { self.sendOnLoop(bytes) }
             }
             return self.sendOnLoop(bytes)
@@ -447,22 +463,23 @@ public final class NetworkProcess: @unchecked Sendable {
 
     private func sendOnLoop(_ bytes: [UInt8]) -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
-        guard case .running = raw, let channel, channel.isActive else {
-            return eventLoop.makeFailedFuture(NetworkError(.notOpen, message: "Process \(name) not running"))
-        }
-        if eofSent { return eventLoop.makeSucceededVoidFuture() }
-        observer(.sent(bytes, tls: tlsActive))
-        var buffer = channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        if role == .datagram {
-            guard let address = datagramAddress, address.port != 0 else {
-                return eventLoop.makeFailedFuture(
-                    NetworkError(.notOpen, message: "Process \(name) has no datagram address to send to")
-                )
+        switch machine.send(bytes) {
+        case .failure(let error):
+            return eventLoop.makeFailedFuture(error)
+        case .success(.discard):
+            return eventLoop.makeSucceededVoidFuture()
+        case .success(.write(let event, let address)):
+            guard let channel, channel.isActive else {
+                return eventLoop.makeFailedFuture(NetworkError(.notOpen, message: "Process \(name) not running"))
             }
-            return channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer))
+            observer(event)
+            var buffer = channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            if let address {
+                return channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer))
+            }
+            return channel.writeAndFlush(buffer)
         }
-        return channel.writeAndFlush(buffer)
     }
 
     /// Emacs's `process-send-eof`: shuts down our sending side (the peer sees EOF). Later sends
@@ -471,12 +488,13 @@ public final class NetworkProcess: @unchecked Sendable {
     /// - Throws: `NetworkError.notOpen` when the process is not open.
     public func sendEOF() async throws(NetworkError) {
         let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
-            guard case .running = self.raw, let channel = self.channel else {
-                return self.eventLoop.makeFailedFuture(NetworkError(.notOpen, message: "Process \(self.name) not running"))
+            switch self.machine.sendEOF() {
+            case .failure(let error):
+                return self.eventLoop.makeFailedFuture(error)
+            case .success(let actions):
+                guard !actions.isEmpty, let channel = self.channel else { return self.eventLoop.makeSucceededVoidFuture() }
+                return channel.close(mode: .output)
             }
-            if self.role == .datagram || self.eofSent { return self.eventLoop.makeSucceededVoidFuture() }
-            self.eofSent = true
-            return channel.close(mode: .output)
         }
         do {
             try await future.get()
@@ -494,6 +512,7 @@ public final class NetworkProcess: @unchecked Sendable {
     /// - Parameters:
     ///   - pattern: the pattern to wait for.
     ///   - timeout: the deadline.
+    ///   - idleTimeout: fail when nothing arrives for this long.
     ///   - wait: which wait this is, for the error.
     /// - Returns: the match, with the number of bytes passed over before it.
     /// - Throws: `NetworkError` (`.timeout`, `.closedByPeer`, `.bufferLimit`, `.tls`).
@@ -503,87 +522,13 @@ public final class NetworkProcess: @unchecked Sendable {
         idleTimeout: Duration? = nil,
         wait: Wait = .expect
     ) async throws(NetworkError) -> StreamMatch {
-        try await expect(pattern, timeout: timeout, idleTimeout: idleTimeout, wait: wait, onMatch: nil)
-    }
-
-    private func expect(
-        _ pattern: BytePattern,
-        timeout: Duration,
-        idleTimeout: Duration? = nil,
-        wait: Wait,
-        onMatch: (@Sendable (StreamMatch) -> Void)?
-    ) async throws(NetworkError) -> StreamMatch {
-        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<StreamMatch> in
-            self.expectOnLoop(pattern, timeout: timeout, idleTimeout: idleTimeout, wait: wait, onMatch: onMatch)
+        let future = eventLoop.flatSubmitOrRun {
+            self.begin(self.machine.beginExpect(pattern, timeout: timeout, idleTimeout: idleTimeout, wait: wait))
         }
-        do {
-            return try await future.get()
-        } catch let error as NetworkError {
-            throw error
-        } catch {
-            throw NetworkError(.notOpen, wait: wait, message: describe(error))
+        guard case .matched(let match, _) = try await value(of: future, wait: wait) else {
+            throw NetworkError(.notOpen, wait: wait, message: "the wait ended without a match")
         }
-    }
-
-    private func expectOnLoop(
-        _ pattern: BytePattern,
-        timeout: Duration,
-        idleTimeout: Duration?,
-        wait: Wait,
-        onMatch: (@Sendable (StreamMatch) -> Void)?
-    ) -> EventLoopFuture<StreamMatch> {
-        eventLoop.preconditionInEventLoop()
-        guard waiter == nil, quietWaiter == nil else {
-            return eventLoop.makeFailedFuture(NetworkError(.busy, wait: wait, message: "another wait is in progress"))
-        }
-        let promise = eventLoop.makePromise(of: StreamMatch.self)
-        let timeoutTask = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            guard let current = waiter, current.promise.futureResult === promise.futureResult else { return }
-            waiter = nil
-            promise.fail(
-                NetworkError(
-                    .timeout,
-                    wait: wait,
-                    deadline: timeout,
-                    message: "timed out after \(timeout.secondsText) waiting for \(wait)",
-                    tail: matcher.tail(Self.tailSize)
-                )
-            )
-        }
-        waiter = MatchWaiter(
-            pattern: pattern,
-            promise: promise,
-            timeout: timeoutTask,
-            wait: wait,
-            deadline: timeout,
-            onMatch: onMatch
-        )
-        if let idleTimeout {
-            waiter?.idle = (idleTimeout, scheduleIdle(idleTimeout, for: promise, wait: wait))
-        }
-        advanceWaiter()
-        if waiter != nil || matcher.bufferedCount < matcher.limit {
-            resumeIfHeldBack()
-        }
-        return promise.futureResult
-    }
-
-    /// The idle timer of an expect: fires when no byte has arrived for `idle`.
-    private func scheduleIdle(_ idle: Duration, for promise: EventLoopPromise<StreamMatch>, wait: Wait) -> Scheduled<Void> {
-        eventLoop.scheduleTask(in: TimeAmount(idle)) { [self] in
-            guard let current = waiter, current.promise.futureResult === promise.futureResult else { return }
-            waiter = nil
-            current.timeout.cancel()
-            promise.fail(
-                NetworkError(
-                    .timeout,
-                    wait: wait,
-                    deadline: idle,
-                    message: "nothing arrived for \(idle.secondsText) (the idle timeout) while waiting for \(wait)",
-                    tail: matcher.tail(Self.tailSize)
-                )
-            )
-        }
+        return match
     }
 
     /// Waits until nothing more arrives for `period`; fails as soon as a byte arrives.
@@ -605,130 +550,14 @@ public final class NetworkProcess: @unchecked Sendable {
     }
 
     private func quiet(_ wait: Wait, _ period: Duration) async throws(NetworkError) {
-        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
-            self.eventLoop.preconditionInEventLoop()
-            guard self.waiter == nil, self.quietWaiter == nil else {
-                return self.eventLoop.makeFailedFuture(NetworkError(.busy, wait: wait, message: "another wait is in progress"))
-            }
-            if wait == .peerClose, self.peerClosed { return self.eventLoop.makeSucceededVoidFuture() }
-            if wait == .silence, self.matcher.bufferedCount > 0 {
-                let pending = self.matcher.tail(Self.tailSize)
-                return self.eventLoop.makeFailedFuture(
-                    NetworkError(
-                        .unexpectedData,
-                        wait: wait,
-                        deadline: period,
-                        message: "\(self.matcher.bufferedCount) bytes arrived after the last match, where nothing more should",
-                        tail: pending
-                    )
-                )
-            }
-            let promise = self.eventLoop.makePromise(of: Void.self)
-            let task = self.eventLoop.scheduleTask(in: TimeAmount(period)) { [self] in
-                guard let current = quietWaiter, current.promise.futureResult === promise.futureResult else { return }
-                quietWaiter = nil
-                if wait == .silence {
-                    promise.succeed()
-                } else {
-                    promise.fail(
-                        NetworkError(
-                            .timeout,
-                            wait: wait,
-                            deadline: period,
-                            message: "timed out after \(period.secondsText) waiting for \(wait)",
-                            tail: matcher.tail(Self.tailSize)
-                        )
-                    )
-                }
-            }
-            self.quietWaiter = QuietWaiter(wait: wait, promise: promise, timeout: task, deadline: period)
-            return promise.futureResult
+        let future = eventLoop.flatSubmitOrRun {
+            self.begin(self.machine.beginQuiet(wait, period: period))
         }
-        do {
-            try await future.get()
-        } catch let error as NetworkError {
-            throw error
-        } catch {
-            throw NetworkError(.notOpen, wait: wait, message: describe(error))
-        }
-    }
-
-    /// Bytes arrived: a silence wait fails; an expect's idle timer starts again.
-    private func noteArrival(_ bytes: [UInt8]) {
-        if let current = quietWaiter, current.wait == .silence {
-            quietWaiter = nil
-            current.timeout.cancel()
-            current.promise.fail(
-                NetworkError(
-                    .unexpectedData,
-                    wait: .silence,
-                    deadline: current.deadline,
-                    message: "\(bytes.count) bytes arrived during the \(current.deadline.secondsText) that should have been quiet",
-                    tail: Array(bytes.prefix(Self.tailSize))
-                )
-            )
-        }
-        if let current = waiter, let idle = current.idle {
-            idle.task.cancel()
-            waiter?.idle = (idle.deadline, scheduleIdle(idle.deadline, for: current.promise, wait: current.wait))
-        }
-    }
-
-    /// The peer closed: a silence wait succeeds (a close is not data); a close wait succeeds.
-    private func noteClose() {
-        if let current = quietWaiter {
-            quietWaiter = nil
-            current.timeout.cancel()
-            current.promise.succeed()
-        }
+        _ = try await value(of: future, wait: wait)
     }
 
     /// How many trailing bytes an error report carries.
-    static let tailSize = 512
-
-    /// Tries the pending wait against what has been received; completes it when it can.
-    private func advanceWaiter() {
-        guard let current = waiter else { return }
-        defer { if waiter == nil { current.idle?.task.cancel() } }
-        switch matcher.search(current.pattern, atEnd: peerClosed) {
-        case .matched(let match):
-            waiter = nil
-            current.timeout.cancel()
-            current.onMatch?(match)
-            current.promise.succeed(match)
-        case .limitExceeded:
-            waiter = nil
-            current.timeout.cancel()
-            current.promise.fail(
-                NetworkError(
-                    .bufferLimit,
-                    wait: current.wait,
-                    message: "the receive buffer reached its limit while waiting for \(current.wait)",
-                    tail: matcher.tail(Self.tailSize)
-                )
-            )
-        case .needMore:
-            if let pendingError {
-                waiter = nil
-                current.timeout.cancel()
-                var error = pendingError
-                error.wait = current.wait
-                error.tail = matcher.tail(Self.tailSize)
-                current.promise.fail(error)
-            } else if peerClosed {
-                waiter = nil
-                current.timeout.cancel()
-                current.promise.fail(
-                    NetworkError(
-                        .closedByPeer,
-                        wait: current.wait,
-                        message: "the peer closed the connection while waiting for \(current.wait)",
-                        tail: matcher.tail(Self.tailSize)
-                    )
-                )
-            }
-        }
-    }
+    static let tailSize = ProcessStateMachine.tailSize
 
     // MARK: - TLS
 
@@ -767,31 +596,27 @@ public final class NetworkProcess: @unchecked Sendable {
         handshakeTimeout: Duration
     ) async throws(NetworkError) -> StartTLSResult {
         try await send(command)
-        // Decided on the loop, in the matching turn: upgrade now or not at all.
-        let decision = NIOLockedValueBox<EventLoopFuture<TLSSessionInfo>?>(nil)
-        let match = try await expect(reply, timeout: replyTimeout, wait: .starttlsReply) { [self] match in
-            guard success.firstMatch(in: match.matched) != nil else { return }
-            decision.withLockedValue {
-                $0 = self.upgradeOnLoop(context: context, serverHostname: serverHostname, timeout: handshakeTimeout)
-            }
-        }
-        guard let handshake = decision.withLockedValue({ $0 }) else {
-            throw NetworkError(
-                .starttlsRefused,
-                wait: .starttlsReply,
-                message: "the server refused STARTTLS",
-                tail: match.matched
+        let goAhead = ProcessStateMachine.GoAhead(
+            success: success,
+            tls: .init(context: context, serverHostname: serverHostname, timeout: handshakeTimeout)
+        )
+        let replyFuture = eventLoop.flatSubmitOrRun {
+            self.begin(
+                self.machine.beginExpect(reply, timeout: replyTimeout, idleTimeout: nil, wait: .starttlsReply, goAhead: goAhead)
             )
         }
-        let session: TLSSessionInfo
-        do {
-            session = try await handshake.get()
-        } catch let error as NetworkError {
-            throw error
-        } catch {
-            throw NetworkError(.tls, wait: .handshake, message: describe(error))
+        guard case .matched(let match, let upgrade) = try await value(of: replyFuture, wait: .starttlsReply) else {
+            throw NetworkError(.notOpen, wait: .starttlsReply, message: "the wait ended without a reply")
         }
-        let discarded = await (try? eventLoop.submitOrRun { self.discardedBytes }.get()) ?? 0
+        guard let upgrade else {
+            throw NetworkError(.starttlsRefused, wait: .starttlsReply, message: "the server refused STARTTLS", tail: match.matched)
+        }
+        let handshake = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<ProcessStateMachine.WaitResult> in
+            self.tracked.removeValue(forKey: upgrade)
+                ?? self.eventLoop.makeFailedFuture(NetworkError(.tls, wait: .handshake, message: "the handshake was lost"))
+        }
+        let session = try await Self.session(of: value(of: handshake, wait: .handshake))
+        let discarded = await (try? eventLoop.submitOrRun { self.machine.discardedBytes }.get()) ?? 0
         return StartTLSResult(reply: match.matched, session: session, discardedBytes: discarded)
     }
 
@@ -818,6 +643,7 @@ public final class NetworkProcess: @unchecked Sendable {
         }
     }
 
+    /// Starts the handshake on the loop.
     func upgradeOnLoop(
         context: GnuTLSContext,
         serverHostname: String?,
@@ -825,85 +651,36 @@ public final class NetworkProcess: @unchecked Sendable {
         duringConnect: Bool = false
     ) -> EventLoopFuture<TLSSessionInfo> {
         eventLoop.preconditionInEventLoop()
-        let ready: Bool
-        switch raw {
-        case .running: ready = true
-        case .connecting: ready = duringConnect
-        default: ready = false
+        let request = ProcessStateMachine.TLSRequest(context: context, serverHostname: serverHostname, timeout: timeout)
+        return begin(machine.beginTLS(request, duringConnect: duringConnect)).flatMapThrowing { result in
+            try Self.session(of: result)
         }
-        guard ready, let channel, channel.isActive, !tlsActive, handshake == nil else {
-            let why = tlsActive ? "TLS is already active" : "the process is \(reportedStatus.rawValue)"
-            return eventLoop.makeFailedFuture(NetworkError(.notOpen, wait: .handshake, message: "cannot start TLS: \(why)"))
+    }
+
+    private static func session(of result: ProcessStateMachine.WaitResult) throws(NetworkError) -> TLSSessionInfo {
+        guard case .session(let info) = result else {
+            throw NetworkError(.tls, wait: .handshake, message: "the handshake ended without a session")
         }
-        // The response-injection defence: plaintext after the go-ahead is never fed to TLS.
-        let leftover = matcher.removeAll()
-        if !leftover.isEmpty {
-            discardedBytes += leftover.count
-            observer(.discarded(leftover))
-        }
-        let promise = eventLoop.makePromise(of: TLSSessionInfo.self)
-        let timeoutTask = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            guard let current = handshake, current.promise.futureResult === promise.futureResult else { return }
-            handshake = nil
-            promise.fail(
-                NetworkError(
-                    .timeout,
-                    wait: .handshake,
-                    deadline: timeout,
-                    message: "timed out after \(timeout.secondsText) waiting for \(Wait.handshake)"
-                )
-            )
-            closingLocally = true
-            channel.close(promise: nil)
-        }
-        handshake = HandshakeWaiter(promise: promise, timeout: timeoutTask, deadline: timeout)
-        observer(.handshakeStarted(serverName: serverHostname))
-        do {
-            let handler = GnuTLSHandler(context: context, serverHostname: serverHostname)
-            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
-        } catch {
-            handshake = nil
-            timeoutTask.cancel()
-            promise.fail(NetworkError(.tls, wait: .handshake, message: "cannot start TLS: \(describe(error))"))
-        }
-        return promise.futureResult
+        return info
     }
 
     // MARK: - State
 
-    /// The status as Emacs's `process-status` reports it.
-    var reportedStatus: ProcessStatus {
-        if case .exited = raw { return .closed }
-        if stopped { return .stop }
-        switch raw {
-        case .running: return type == .real ? .run : .open
-        case .listening: return .listen
-        case .connecting: return .connect
-        case .failed: return .failed
-        case .exited: return .closed
-        }
-    }
-
-    /// The exit status, once the process has ended.
-    private var exitStatus: ExitStatus? {
-        switch raw {
-        case .exited(let status), .failed(let status): return status
-        default: return nil
-        }
-    }
+    /// The status as Emacs's `process-status` reports it (on the event loop).
+    var reportedStatus: ProcessStatus { machine.reportedStatus }
 
     /// The process's state now.
     public func snapshot() async -> ProcessSnapshot {
         let future = eventLoop.submitOrRun {
             ProcessSnapshot(
-                status: self.reportedStatus,
-                tls: self.tlsInfo,
-                discardedBytes: self.discardedBytes,
-                bufferedBytes: self.matcher.bufferedCount,
+                status: self.machine.reportedStatus,
+                tls: self.machine.tls,
+                discardedBytes: self.machine.discardedBytes,
+                bufferedBytes: self.machine.bufferedCount,
                 name: self.name,
                 type: self.type,
-                exitStatus: self.exitStatus,
-                stopped: self.stopped,
+                exitStatus: self.machine.exitStatus,
+                stopped: self.machine.stopped,
                 contact: self.contact,
                 plist: self.plist
             )
@@ -914,7 +691,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// The status now (Emacs's `process-status`).
     public func status() async -> ProcessStatus {
-        (try? await eventLoop.submitOrRun { self.reportedStatus }.get()) ?? .closed
+        (try? await eventLoop.submitOrRun { self.machine.reportedStatus }.get()) ?? .closed
     }
 
     /// Closes our side of the connection (sending close_notify first under TLS); the same as
@@ -928,86 +705,25 @@ public final class NetworkProcess: @unchecked Sendable {
     /// side only: nothing at the far end is killed). A shell connection's child is terminated.
     /// Deleting a server leaves the connections it accepted open.
     public func delete() async {
-        let future = eventLoop.flatSubmitOrRun { () -> EventLoopFuture<Void> in
-            self.deleteOnLoop()
-        }
-        _ = try? await future.get()
-        if let channel = try? await eventLoop.submitOrRun({ self.channel }).get() {
+        let channel = try? await eventLoop.submitOrRun { () -> (any Channel)? in
+            self.perform(self.machine.delete())
+            return self.channel
+        }.get()
+        if let channel = channel ?? nil {
             _ = try? await channel.closeFuture.get()
-        }
-    }
-
-    /// Deletes on the event loop; the future completes when the close has been started.
-    func deleteOnLoop() -> EventLoopFuture<Void> {
-        eventLoop.preconditionInEventLoop()
-        if case .exited = raw {
-            return eventLoop.makeSucceededVoidFuture()
-        }
-        raw = .exited(.code(0))
-        releaseName()
-        sentinel?(self, "deleted\n")
-        child?.terminate()
-        held = []
-        failWaiters(NetworkError(.notOpen, message: "Process \(name) was deleted"))
-        guard let channel, channel.isActive else { return eventLoop.makeSucceededVoidFuture() }
-        closingLocally = true
-        return channel.close().recover { _ in }
-    }
-
-    /// Frees the name in the table, once.
-    private func releaseName() {
-        if nameClaimed {
-            nameClaimed = false
-            table?.release(name)
-        }
-    }
-
-    /// Fails a pending expect and handshake.
-    private func failWaiters(_ error: NetworkError) {
-        if let current = waiter {
-            waiter = nil
-            current.timeout.cancel()
-            var e = error
-            e.wait = current.wait
-            current.promise.fail(e)
-        }
-        if let current = handshake {
-            handshake = nil
-            current.timeout.cancel()
-            var e = error
-            e.wait = .handshake
-            current.promise.fail(e)
         }
     }
 
     /// Emacs's `stop-process`: nothing is read (and, for a server, nothing accepted) until
     /// ``continue()``; data that arrives meanwhile waits in the kernel. No sentinel call.
     public func stop() async {
-        try? await eventLoop.submitOrRun {
-            self.stopped = true
-            self.channel?.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        }.get()
+        try? await eventLoop.submitOrRun { self.perform(self.machine.stop()) }.get()
     }
 
     /// Emacs's `continue-process`: reading (or accepting) resumes and everything that waited is
     /// delivered. No sentinel call.
     public func `continue`() async {
-        try? await eventLoop.submitOrRun {
-            guard self.stopped else { return }
-            self.stopped = false
-            let pending = self.held
-            self.held = []
-            for event in pending {
-                switch event {
-                case .read(let bytes, let from): self.deliver(bytes, from: from)
-                case .close: self.didClose()
-                }
-            }
-            if let channel = self.channel, !self.heldBack {
-                channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-                channel.read()
-            }
-        }.get()
+        try? await eventLoop.submitOrRun { self.perform(self.machine.continue()) }.get()
     }
 
     /// Replaces the filter (nil: received bytes go to the receive buffer).
@@ -1027,7 +743,7 @@ public final class NetworkProcess: @unchecked Sendable {
 
     /// The datagram process's current reply address (Emacs's `process-datagram-address`).
     public func datagramRemoteAddress() async -> SocketAddress? {
-        try? await eventLoop.submitOrRun { self.datagramAddress }.get()
+        try? await eventLoop.submitOrRun { self.machine.datagramAddress }.get()
     }
 
     /// Throws away the bytes received and not consumed, so that the next response is searched
@@ -1036,8 +752,8 @@ public final class NetworkProcess: @unchecked Sendable {
     /// - Returns: how many bytes were thrown away.
     func discardPending() async -> Int {
         (try? await eventLoop.submitOrRun {
-            let count = self.matcher.removeAll().count
-            self.resumeIfHeldBack()
+            let (count, actions) = self.machine.discardPending()
+            self.perform(actions)
             return count
         }.get()) ?? 0
     }
@@ -1045,88 +761,20 @@ public final class NetworkProcess: @unchecked Sendable {
     // MARK: - Channel callbacks (on the event loop)
 
     fileprivate func didRead(_ buffer: ByteBuffer, from address: SocketAddress? = nil) {
-        var bytes = Array(buffer.readableBytesView)
-        if role == .datagram, bytes.count > Self.chunkSize {
-            // One datagram is one read; the rest of a long one is lost, as in Emacs.
-            bytes.removeSubrange(Self.chunkSize...)
-        }
-        if stopped {
-            held.append(.read(bytes, address))
-            return
-        }
-        deliver(bytes, from: address)
-    }
-
-    /// Hands received bytes to the filter, or to the receive buffer.
-    private func deliver(_ bytes: [UInt8], from address: SocketAddress?) {
-        if let address { datagramAddress = address }
-        observer(.received(bytes, tls: tlsActive))
-        if let filter {
-            if role == .datagram {
-                filter(self, bytes)
-            } else {
-                var start = 0
-                while start < bytes.count {
-                    let end = min(bytes.count, start + Self.chunkSize)
-                    filter(self, Array(bytes[start..<end]))
-                    start = end
-                }
-            }
-            return
-        }
-        noteArrival(bytes)
-        matcher.append(bytes)
-        advanceWaiter()
-        holdBackIfFull()
-    }
-
-    /// Stops reading while no wait is active and the receive buffer holds `receiveLimit` bytes.
-    ///
-    /// A wait bounds the buffer itself (a search drops what cannot match, and a partial match
-    /// that reaches the limit fails with `bufferLimit`), but between waits nothing consumes
-    /// received bytes: a peer that floods then would grow the buffer without end. The kernel's
-    /// socket buffer and TCP flow control hold the rest until the next wait resumes reading.
-    private func holdBackIfFull() {
-        guard waiter == nil, !heldBack, matcher.bufferedCount >= matcher.limit, let channel else { return }
-        heldBack = true
-        channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        perform(machine.bytesRead(Array(buffer.readableBytesView), from: address))
     }
 
     /// Resumes reading that ``HandlerBridge`` paused before the process existed, unless the
     /// process is stopped or its receive buffer is full.
-    ///
-    /// - Parameter channel: the paused channel.
-    fileprivate func resumeAfterAttach(_ channel: any Channel) {
-        guard !stopped, !heldBack else { return }
-        channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-        channel.read()
-    }
-
-    /// Undoes ``holdBackIfFull()``, unless the process is stopped.
-    private func resumeIfHeldBack() {
-        guard heldBack else { return }
-        heldBack = false
-        guard !stopped, let channel else { return }
-        channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-        channel.read()
+    fileprivate func resumeAfterAttach() {
+        perform(machine.readingMayResume())
     }
 
     fileprivate func didReceive(event: Any) {
         guard let event = event as? GnuTLSEvent else { return }
         switch event {
         case .handshakeCompleted(let info):
-            tlsActive = true
-            tlsInfo = info
-            observer(.tlsEstablished(info))
-            if case .connecting = raw {
-                raw = .running
-                sentinel?(self, "open\n")
-            }
-            if let current = handshake {
-                handshake = nil
-                current.timeout.cancel()
-                current.promise.succeed(info)
-            }
+            perform(machine.handshakeCompleted(info))
         case .closeNotifyReceived:
             break
         }
@@ -1139,46 +787,11 @@ public final class NetworkProcess: @unchecked Sendable {
         } else {
             networkError = NetworkError(.closedByPeer, message: "connection error: \(describe(error))")
         }
-        if let current = handshake {
-            handshake = nil
-            current.timeout.cancel()
-            var e = networkError
-            e.wait = .handshake
-            current.promise.fail(e)
-            return
-        }
-        if pendingError == nil { pendingError = networkError }
-        advanceWaiter()
+        perform(machine.errorCaught(networkError))
     }
 
     fileprivate func didClose() {
-        if stopped, case .running = raw {
-            // Emacs notices no EOF while stopped.
-            held.append(.close)
-            return
-        }
-        peerClosed = true
-        var byPeer = false
-        if case .running = raw, !closingLocally {
-            byPeer = true
-            raw = .exited(.code(256))
-            releaseName()
-            sentinel?(self, "connection broken by remote peer\n")
-        } else if case .listening = raw {
-            raw = .exited(.code(0))
-            releaseName()
-        }
-        observer(.closed(byPeer: byPeer))
-        noteClose()
-        if let current = handshake {
-            handshake = nil
-            current.timeout.cancel()
-            current.promise.fail(
-                pendingError.map { var e = $0; e.wait = .handshake; return e }
-                    ?? NetworkError(.closedByPeer, wait: .handshake, message: "the connection closed during the TLS handshake")
-            )
-        }
-        advanceWaiter()
+        perform(machine.channelClosed())
     }
 }
 
@@ -1217,9 +830,9 @@ final class HandlerBridge: @unchecked Sendable {
         let pending = queued
         queued = []
         for action in pending { action(process) }
-        if let channel = pausedChannel {
+        if pausedChannel != nil {
             pausedChannel = nil
-            process.resumeAfterAttach(channel)
+            process.resumeAfterAttach()
         }
     }
 }
