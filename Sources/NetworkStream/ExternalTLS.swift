@@ -184,14 +184,10 @@ final class ExternalTLSHelper: @unchecked Sendable {
     var stdoutChannel: (any Channel)?
     var stderrChannel: (any Channel)?
     var logChannel: (any Channel)?
-    private var stderrBytes: [UInt8] = []
     private var stdoutOpen = true
     private var stderrOpen = true
-    /// The log's lines so far (the helper's reports), and the unfinished last line.
-    private var logLines: [String] = []
-    private var logPartial: [UInt8] = []
-    /// Where the handshake report starts in ``logLines``.
-    private var reportStart = 0
+    /// What the helper said so far, and what it means.
+    private var log = ExternalTLSLog()
     /// Completed when the helper says it is in client mode (connected, and for TLS at once, the
     /// handshake done), or failed when the helper ends first.
     private var ready: EventLoopPromise<TLSSessionInfo?>?
@@ -310,7 +306,7 @@ final class ExternalTLSHelper: @unchecked Sendable {
         }
         let promise = eventLoop.makePromise(of: TLSSessionInfo.self)
         handshake = promise
-        reportStart = logLines.count
+        log.beginHandshake()
         framer.beginDiscarding()
         stdoutChannel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         observer(.handshakeStarted(serverName: serverName))
@@ -352,47 +348,43 @@ final class ExternalTLSHelper: @unchecked Sendable {
 
     /// Bytes from the log terminal: the helper's reports, line by line.
     func logReceived(_ bytes: [UInt8]) {
-        logPartial += bytes
-        while let newline = logPartial.firstIndex(of: UInt8(ascii: "\n")) {
-            var line = Array(logPartial[..<newline])
-            logPartial.removeSubrange(...newline)
-            if line.last == UInt8(ascii: "\r") { line.removeLast() }
-            logLine(String(decoding: line, as: UTF8.self))
-        }
+        act(on: log.logReceived(bytes))
     }
 
-    private func logLine(_ line: String) {
-        logLines.append(line)
-        if line.hasPrefix("- Simple Client Mode:"), let ready {
-            self.ready = nil
-            if starttls {
-                ready.succeed(nil)
-            } else {
-                let info = ExternalTLS.sessionInfo(report: logLines, serverName: serverName, chainFile: chainFile)
+    private func act(on signals: [ExternalTLSLog.Signal]) {
+        for signal in signals {
+            switch signal {
+            case .clientMode(let lines):
+                guard let ready else { continue }
+                self.ready = nil
+                if starttls {
+                    ready.succeed(nil)
+                } else {
+                    let info = ExternalTLS.sessionInfo(report: lines, serverName: serverName, chainFile: chainFile)
+                    removeChainFile()
+                    ready.succeed(info)
+                }
+            case .handshakeDone(let report):
+                guard handshake != nil else { continue }
+                // The handshake is done, so every byte now in the output pipe was written before it
+                // ended: plaintext after the go-ahead (or, from a server that speaks first under
+                // TLS, data that is discarded with it; never plaintext passed on).
+                var pending: Int32 = 0
+                if let stdoutChannel, stdoutChannel.isActive {
+                    _ = ioctl(child.readDescriptor, UInt(FIONREAD), &pending)
+                }
+                framer.skip(Int(pending))
+                stdoutChannel?.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                stdoutChannel?.read()
+                let info = ExternalTLS.sessionInfo(report: report, serverName: serverName, chainFile: chainFile)
                 removeChainFile()
-                ready.succeed(info)
+                finishHandshake(.success(info))
             }
-        } else if line.hasPrefix("- Options:"), handshake != nil {
-            // The handshake is done, so every byte now in the output pipe was written before it
-            // ended: plaintext after the go-ahead (or, from a server that speaks first under
-            // TLS, data that is discarded with it; never plaintext passed on).
-            var pending: Int32 = 0
-            if let stdoutChannel, stdoutChannel.isActive {
-                _ = ioctl(child.readDescriptor, UInt(FIONREAD), &pending)
-            }
-            framer.skip(Int(pending))
-            stdoutChannel?.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-            stdoutChannel?.read()
-            let report = Array(logLines[reportStart...])
-            let info = ExternalTLS.sessionInfo(report: report, serverName: serverName, chainFile: chainFile)
-            removeChainFile()
-            finishHandshake(.success(info))
         }
     }
 
     func stderrReceived(_ bytes: [UInt8]) {
-        stderrBytes += bytes
-        if stderrBytes.count > 65536 { stderrBytes.removeFirst(stderrBytes.count - 65536) }
+        log.stderrReceived(bytes)
     }
 
     func stdoutClosed() {
@@ -431,15 +423,11 @@ final class ExternalTLSHelper: @unchecked Sendable {
     private func finish() {
         guard !finished else { return }
         finished = true
-        if !logPartial.isEmpty { logLine(String(decoding: logPartial, as: UTF8.self)); logPartial = [] }
-        let reasons = String(decoding: stderrBytes, as: UTF8.self)
-            .split(separator: "\n")
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && $0 != ExternalTLS.handshakeStartedLine }
-        let said = reasons.map { $0.hasPrefix("*** ") ? String($0.dropFirst(4)) : $0 }.joined(separator: "; ")
+        act(on: log.logEnded())
+        let said = log.said
         if let ready {
             self.ready = nil
-            if starttls || reasons.contains(where: { $0.hasPrefix("Could not connect") || $0.hasPrefix("Cannot resolve") }) {
+            if starttls || log.couldNotConnect {
                 ready.fail(
                     NetworkError(
                         .connectFailed,
@@ -448,11 +436,11 @@ final class ExternalTLSHelper: @unchecked Sendable {
                     )
                 )
             } else {
-                ready.fail(tlsFailure(reasons: said, report: logLines))
+                ready.fail(tlsFailure(reasons: said, report: log.lines))
             }
         }
         if handshake != nil {
-            finishHandshake(.failure(tlsFailure(reasons: said, report: Array(logLines[reportStart...]))))
+            finishHandshake(.failure(tlsFailure(reasons: said, report: log.report)))
         }
         closeLog()
     }

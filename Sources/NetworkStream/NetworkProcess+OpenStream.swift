@@ -165,36 +165,26 @@ struct StreamOpener: Sendable {
             // With the external provider but without the helper (`network` without
             // `:use-starttls-if-possible`), no upgrade is attempted, as in Emacs.
             if let starttlsCommand, p.type != .plain, p.tlsProvider == .builtin || helper != nil {
-                let context = helper == nil ? try makeContext() : nil
+                let upgrader: any TLSUpgrade
+                if let helper {
+                    upgrader = helper
+                } else {
+                    upgrader = BuiltinTLSUpgrade(context: try makeContext(), serverHostname: serverName)
+                }
                 _ = await process.discardPending()
                 if let endOfCommand, let success {
                     do {
-                        let upgrade: NetworkProcess.StartTLSResult
-                        if let helper {
-                            upgrade = try await helper.startTLS(
-                                process: process,
-                                command: starttlsCommand,
-                                reply: endOfCommand,
-                                success: success,
-                                replyTimeout: p.timeouts.starttlsReply,
-                                handshakeTimeout: p.timeouts.handshake
-                            )
-                        } else if let context {
-                            upgrade = try await process.startTLS(
-                                command: starttlsCommand,
-                                reply: endOfCommand,
-                                success: success,
-                                context: context,
-                                serverHostname: serverName,
-                                replyTimeout: p.timeouts.starttlsReply,
-                                handshakeTimeout: p.timeouts.handshake
-                            )
-                        } else {
-                            preconditionFailure("a context or a helper")
-                        }
+                        let upgrade = try await upgrader.startTLS(
+                            on: process,
+                            command: starttlsCommand,
+                            reply: endOfCommand,
+                            success: success,
+                            replyTimeout: p.timeouts.starttlsReply,
+                            handshakeTimeout: p.timeouts.handshake
+                        )
                         result.type = .tls
                         result.tls = upgrade.session
-                        result.tlsProvider = helper == nil ? .builtin : .external
+                        result.tlsProvider = upgrader.provider
                         result.discardedBytes = upgrade.discardedBytes
                         capabilities = try await command(process, capabilityCommand, endOfCapability, wait: .capabilities)
                     } catch let error where error.kind == .starttlsRefused {

@@ -2,7 +2,7 @@
 import Foundation
 import GnuTLSNIO
 import MailFixtures
-import NetworkStream
+@testable import NetworkStream
 import Patterns
 import Testing
 
@@ -215,5 +215,45 @@ struct ExternalTLSTests {
         let error = await networkError { _ = try await base.open(1, p) }
         #expect(error?.kind == .connectFailed)
         #expect(error?.message.contains("parley-no-such-gnutls-cli, which was not found on PATH") == true)
+    }
+}
+
+@Suite("The external helper's log, as a value")
+struct ExternalTLSLogTests {
+    @Test("client mode, then a STARTTLS report ending at - Options:, across reads that split lines and with CRLF")
+    func signals() {
+        var log = ExternalTLSLog()
+        #expect(log.logReceived(Array("Processed 1 CA certificate(s).\r\n- Simple Cl".utf8)).isEmpty)
+        #expect(log.logReceived(Array("ient Mode:\r\n".utf8)) == [.clientMode(["Processed 1 CA certificate(s).", "- Simple Client Mode:"])])
+        // An "- Options:" line outside a handshake means nothing.
+        #expect(log.logReceived(Array("- Options:\n".utf8)).isEmpty)
+        log.beginHandshake()
+        let report = "- Status: The certificate is trusted. \n- Description: (TLS1.3-X.509)-(ECDHE-X25519)\n- Options:\n"
+        #expect(log.logReceived(Array(report.utf8)) == [.handshakeDone(["- Status: The certificate is trusted. ", "- Description: (TLS1.3-X.509)-(ECDHE-X25519)", "- Options:"])])
+    }
+
+    @Test("an unfinished last line counts when the log ends; standard error gives the reasons without the start line")
+    func endAndReasons() {
+        var log = ExternalTLSLog()
+        _ = log.logReceived(Array("- Simple Client Mode:".utf8))
+        #expect(log.logEnded() == [.clientMode(["- Simple Client Mode:"])])
+        log.stderrReceived(Array("*** Starting TLS handshake\n*** Fatal error: Error in the certificate.\n".utf8))
+        #expect(log.reasons == ["*** Fatal error: Error in the certificate."])
+        #expect(log.said == "Fatal error: Error in the certificate.")
+        #expect(!log.couldNotConnect)
+        log.stderrReceived(Array("Could not connect to 127.0.0.1:1: Connection refused\n".utf8))
+        #expect(log.couldNotConnect)
+    }
+
+    @Test("bounded: lines, line length and standard error")
+    func bounds() {
+        var log = ExternalTLSLog()
+        for number in 0..<(ExternalTLSLog.lineLimit + 10) { _ = log.logReceived(Array("line \(number)\n".utf8)) }
+        #expect(log.lines.count == ExternalTLSLog.lineLimit)
+        #expect(log.lines.first == "line 10")
+        _ = log.logReceived(Array(repeating: UInt8(ascii: "x"), count: ExternalTLSLog.lineLengthLimit + 5))
+        #expect(log.lines.last?.utf8.count == ExternalTLSLog.lineLengthLimit)
+        log.stderrReceived(Array(repeating: UInt8(ascii: "e"), count: ExternalTLSLog.stderrLimit * 2))
+        #expect(log.said.utf8.count == ExternalTLSLog.stderrLimit)
     }
 }
