@@ -2,8 +2,6 @@
 import Foundation
 public import Runner
 import Scenario
-import NetworkStream
-import GnuTLSNIO
 
 /// Prints a transcript a person can follow: what was sent and received, where TLS began, and why
 /// a step failed.
@@ -79,7 +77,7 @@ public final class ConsoleReporter: @unchecked Sendable {
 
     // MARK: - Pieces
 
-    private func connection(_ event: ProcessEvent) -> String {
+    private func connection(_ event: ConnectionEvent) -> String {
         switch event {
         case .connected(let local, let remote):
             return flush() + info("connected to \(remote) (from \(local))")
@@ -156,9 +154,9 @@ public final class ConsoleReporter: @unchecked Sendable {
         }
     }
 
-    private func tlsSummary(_ s: TLSSessionInfo) -> String {
+    private func tlsSummary(_ s: TLSFacts) -> String {
         var out = info(
-            "TLS started: \(s.protocolVersion), \(s.cipherSuite)" + (s.keyExchangeGroup.map { ", group \($0)" } ?? "")
+            "TLS started: \(s.version), \(s.cipher)" + (s.group.map { ", group \($0)" } ?? "")
                 + (s.alpn.map { ", ALPN \($0)" } ?? "")
         )
         if let leaf = s.peerCertificates.first {
@@ -188,8 +186,8 @@ public final class ConsoleReporter: @unchecked Sendable {
         if let actual = failure.actual {
             out += problem("  actual:   \(actual)")
         }
-        if let wait = failure.wait, let deadline = failure.deadline {
-            out += problem("  deadline: \(wait.rawValue) (\(deadline.secondsText))")
+        if let wait = failure.wait, let deadline = failure.deadlineText {
+            out += problem("  deadline: \(wait.rawValue) (\(deadline))")
         }
         if let tail = failure.tail {
             if tail.isEmpty {

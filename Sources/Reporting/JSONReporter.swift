@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import GnuTLSNIO
-import NetworkStream
 import Runner
 import Scenario
 
@@ -109,7 +107,7 @@ public enum JSONReporter {
         }
     }
 
-    static func connection(_ event: ProcessEvent) -> [String: Any] {
+    static func connection(_ event: ConnectionEvent) -> [String: Any] {
         switch event {
         case .connected(let local, let remote):
             return ["type": "connected", "local": local, "remote": remote]
@@ -128,11 +126,11 @@ public enum JSONReporter {
         }
     }
 
-    static func tls(_ s: TLSSessionInfo) -> [String: Any] {
+    static func tls(_ s: TLSFacts) -> [String: Any] {
         [
-            "version": s.protocolVersion,
-            "cipher": s.cipherSuite,
-            "group": s.keyExchangeGroup ?? NSNull(),
+            "version": s.version,
+            "cipher": s.cipher,
+            "group": s.group ?? NSNull(),
             "alpn": s.alpn ?? NSNull(),
             "server_name": s.serverName ?? NSNull(),
             "verified": s.verified,

@@ -2,7 +2,6 @@
 import Foundation
 import Runner
 import Scenario
-import NetworkStream
 
 /// Writes JUnit XML as GitLab, Jenkins and GitHub test reporters read it: one `<testsuite>` per
 /// scenario file holding one `<testcase>`, the failure with its place and details, the transcript
@@ -69,8 +68,8 @@ public enum JUnitReporter {
         var lines = ["\(failure.location): \(failure.message)"]
         if let expected = failure.expected { lines.append("expected: \(expected)") }
         if let actual = failure.actual { lines.append("actual: \(actual)") }
-        if let wait = failure.wait, let deadline = failure.deadline {
-            lines.append("deadline: \(wait.rawValue) (\(deadline.secondsText))")
+        if let wait = failure.wait, let deadline = failure.deadlineText {
+            lines.append("deadline: \(wait.rawValue) (\(deadline))")
         }
         if let tail = failure.tail {
             lines.append("received and not matched: \(ByteText.escaped(tail))")

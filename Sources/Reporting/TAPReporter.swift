@@ -2,7 +2,6 @@
 import Foundation
 import Runner
 import Scenario
-import NetworkStream
 
 /// Writes TAP version 14: one test point per scenario, with a YAML diagnostic block for failures.
 public enum TAPReporter {
@@ -40,7 +39,7 @@ public enum TAPReporter {
         if let expected = failure.expected { out += "  expected: \(yaml(expected))\n" }
         if let actual = failure.actual { out += "  actual: \(yaml(actual))\n" }
         if let wait = failure.wait { out += "  wait: \(wait.rawValue)\n" }
-        if let deadline = failure.deadline { out += "  deadline: \(deadline.secondsText)\n" }
+        if let deadline = failure.deadlineText { out += "  deadline: \(deadline)\n" }
         if let tail = failure.tail { out += "  received: \(yaml(ByteText.escaped(tail)))\n" }
         if record.attempts > 1 { out += "  attempts: \(record.attempts)\n" }
         out += "  ...\n"

@@ -155,7 +155,7 @@ final class SharedMasker: @unchecked Sendable {
     }
 
     /// An engine event with its secrets hidden.
-    func masked(_ event: ProcessEvent) -> ProcessEvent {
+    func masked(_ event: ConnectionEvent) -> ConnectionEvent {
         lock.withLock {
             switch event {
             case .sent(let bytes, let tls): return .sent(masker.sent(bytes), tls: tls)

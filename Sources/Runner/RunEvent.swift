@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-public import NetworkStream
 public import Scenario
 
 /// What happens while a scenario runs, in order. Reporters consume these and nothing else.
@@ -11,7 +10,7 @@ public enum RunEvent: Sendable {
     /// A step began.
     case stepStarted(index: Int, step: Step)
     /// Something happened on the scenario's connection.
-    case connection(name: String, event: ProcessEvent)
+    case connection(name: String, event: ConnectionEvent)
     /// A remark worth showing in the transcript (for example a verification opt-out).
     case note(String)
     /// A step passed.
@@ -45,7 +44,7 @@ public struct Failure: Sendable, CustomStringConvertible {
     /// What was found instead, when it is a value.
     public var actual: String?
     /// The wait whose deadline fired, if any.
-    public var wait: Wait?
+    public var wait: WaitKind?
     /// That wait's deadline.
     public var deadline: Duration?
     /// The last bytes received and not matched.
@@ -63,7 +62,7 @@ public struct Failure: Sendable, CustomStringConvertible {
         _ message: String,
         expected: String? = nil,
         actual: String? = nil,
-        wait: Wait? = nil,
+        wait: WaitKind? = nil,
         deadline: Duration? = nil,
         tail: [UInt8]? = nil
     ) {
@@ -76,6 +75,9 @@ public struct Failure: Sendable, CustomStringConvertible {
         self.deadline = deadline
         self.tail = tail
     }
+
+    /// The deadline as reports print it (`5s`, `0.25s`).
+    public var deadlineText: String? { deadline?.compactSeconds }
 
     /// `file:line:col: message`.
     public var description: String { "\(location): \(message)" }

@@ -413,7 +413,7 @@ private actor Execution {
         guard let emit = self.rawEmit else { return { _ in } }
         let masker = self.masker
         return { event in
-            emit(.connection(name: name, event: masker.masked(event)))
+            emit(.connection(name: name, event: masker.masked(ConnectionEvent(event))))
         }
     }
 
@@ -561,7 +561,7 @@ private actor Execution {
                 return
             }
             var error = Failure(.runtime, at: location, "open (type \(open.type)) gave no connection: \(why)")
-            error.wait = result.failure?.wait
+            error.wait = result.failure?.wait.map(WaitKind.init)
             error.deadline = result.failure?.deadline
             throw error
         }
@@ -1105,7 +1105,7 @@ private actor Execution {
             at: location,
             error.message,
             expected: expected,
-            wait: error.wait,
+            wait: error.wait.map(WaitKind.init),
             deadline: error.deadline,
             tail: showTail ? masker.hideSecrets(error.tail) : nil
         )

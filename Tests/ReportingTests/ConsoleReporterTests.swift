@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import GnuTLSNIO
-import NetworkStream
 import Reporting
 import Runner
 import Scenario
@@ -38,12 +36,12 @@ struct ConsoleReporterTests {
 
     @Test("lines are marked by direction and TLS phase; chunks are joined into lines")
     func golden() {
-        let session = TLSSessionInfo(
-            protocolVersion: "TLS1.3",
-            cipherSuite: "TLS_AES_256_GCM_SHA384",
-            keyExchangeGroup: "X25519",
+        let session = TLSFacts(
+            version: "TLS1.3",
+            cipher: "TLS_AES_256_GCM_SHA384",
+            group: "X25519",
             peerCertificates: [
-                CertificateInfo(
+                CertificateFacts(
                     subject: "CN=localhost",
                     issuer: "CN=Parley Test CA",
                     subjectAlternativeNames: ["DNS:localhost"],

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import GnuTLSNIO
-import NetworkStream
 import Reporting
 import Runner
 import Scenario
@@ -25,7 +23,7 @@ func sampleRun() -> RunRecord {
         file: "scenarios/a.yaml",
         events: [
             .connection(name: "c1", event: .sent(Array("EHLO x\r\n".utf8), tls: false)),
-            .connection(name: "c1", event: .tlsEstablished(TLSSessionInfo(protocolVersion: "TLS1.3", cipherSuite: "TLS_AES_128_GCM_SHA256"))),
+            .connection(name: "c1", event: .tlsEstablished(TLSFacts(version: "TLS1.3", cipher: "TLS_AES_128_GCM_SHA256"))),
         ],
         transcript: " -> EHLO x\n",
         result: ScenarioResult(

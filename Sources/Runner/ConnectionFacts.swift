@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+#if canImport(FoundationEssentials)
+    public import FoundationEssentials
+#else
+    public import Foundation
+#endif
+
+/// What happened on a scenario's connection, in order, as plain values: what reporters read
+/// (the engine's own event and TLS types stay below the runner; ``ConnectionEvent/init(_:)`` in
+/// `EngineMapping.swift` is the one place they are translated).
+public enum ConnectionEvent: Sendable, Equatable {
+    /// The TCP connection is up.
+    case connected(local: String, remote: String)
+    /// Bytes were written (inside TLS when `tls`).
+    case sent([UInt8], tls: Bool)
+    /// Bytes arrived (inside TLS when `tls`).
+    case received([UInt8], tls: Bool)
+    /// The TLS handshake began.
+    case handshakeStarted(serverName: String?)
+    /// The TLS handshake finished.
+    case tlsEstablished(TLSFacts)
+    /// Plaintext that arrived after the STARTTLS go-ahead and was thrown away unread.
+    case discarded([UInt8])
+    /// The connection closed.
+    case closed(byPeer: Bool)
+}
+
+/// The facts of a TLS session: what was negotiated and what the peer presented.
+public struct TLSFacts: Sendable, Equatable {
+    /// "TLS1.3", "TLS1.2", ...
+    public var version: String
+    /// The IANA-style suite name ("TLS_AES_256_GCM_SHA384"), or the library's description.
+    public var cipher: String
+    /// The key-exchange group ("X25519"), if any.
+    public var group: String?
+    /// The negotiated ALPN protocol, if any.
+    public var alpn: String?
+    /// The SNI name sent.
+    public var serverName: String?
+    /// The peer's certificate chain as sent, leaf first.
+    public var peerCertificates: [CertificateFacts]
+    /// Whether the chain verified against the trust roots and the host name.
+    public var verified: Bool
+    /// One short phrase per problem ("signer not found", "host name mismatch", ...).
+    public var verificationProblems: [String]
+    /// Whether the server asked for a client certificate.
+    public var clientCertificateRequested: Bool
+    /// Whether a client certificate was sent.
+    public var clientCertificateSent: Bool
+    /// Whether the session was resumed.
+    public var resumed: Bool
+
+    /// Creates session facts.
+    public init(
+        version: String,
+        cipher: String,
+        group: String? = nil,
+        alpn: String? = nil,
+        serverName: String? = nil,
+        peerCertificates: [CertificateFacts] = [],
+        verified: Bool = false,
+        verificationProblems: [String] = [],
+        clientCertificateRequested: Bool = false,
+        clientCertificateSent: Bool = false,
+        resumed: Bool = false
+    ) {
+        self.version = version
+        self.cipher = cipher
+        self.group = group
+        self.alpn = alpn
+        self.serverName = serverName
+        self.peerCertificates = peerCertificates
+        self.verified = verified
+        self.verificationProblems = verificationProblems
+        self.clientCertificateRequested = clientCertificateRequested
+        self.clientCertificateSent = clientCertificateSent
+        self.resumed = resumed
+    }
+}
+
+/// The facts of one X.509 certificate that a report or an assertion needs.
+public struct CertificateFacts: Sendable, Equatable {
+    /// The subject DN in RFC 4514 form.
+    public var subject: String
+    /// The issuer DN in RFC 4514 form.
+    public var issuer: String
+    /// Subject alternative names: "DNS:localhost", "IP:127.0.0.1", ...
+    public var subjectAlternativeNames: [String]
+    /// Start of the validity period.
+    public var notBefore: Date
+    /// End of the validity period.
+    public var notAfter: Date
+    /// SHA-256 of the DER encoding, lowercase hex.
+    public var sha256Fingerprint: String
+    /// The serial number, lowercase hex.
+    public var serialNumber: String
+
+    /// Creates certificate facts.
+    public init(
+        subject: String,
+        issuer: String,
+        subjectAlternativeNames: [String] = [],
+        notBefore: Date,
+        notAfter: Date,
+        sha256Fingerprint: String = "",
+        serialNumber: String = ""
+    ) {
+        self.subject = subject
+        self.issuer = issuer
+        self.subjectAlternativeNames = subjectAlternativeNames
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+        self.sha256Fingerprint = sha256Fingerprint
+        self.serialNumber = serialNumber
+    }
+
+    /// The last day of validity as `YYYY-MM-DD` (UTC), as transcripts and snapshot files show it.
+    public var validUntil: String {
+        notAfter.formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day())
+    }
+}
+
+/// Which wait a deadline belonged to, named as transcripts and reports name it.
+public enum WaitKind: String, Sendable, Hashable {
+    case connect
+    case greeting
+    case capabilities
+    case starttlsReply = "starttls-reply"
+    case handshake
+    case expect
+    case silence
+    case peerClose = "peer-close"
+}
+
+extension Duration {
+    /// The duration as seconds, printed compactly (`5s`, `0.25s`), as every report shows deadlines.
+    var compactSeconds: String {
+        let (seconds, attoseconds) = components
+        let value = Double(seconds) + Double(attoseconds) / 1e18
+        if value == value.rounded() { return "\(Int64(value))s" }
+        return "\((value * 1000).rounded() / 1000)s"
+    }
+}

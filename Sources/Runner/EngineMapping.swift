@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+internal import GnuTLSNIO
+internal import NetworkStream
+
+// The one place where the engine's types become the runner's plain values.
+
+extension ConnectionEvent {
+    /// The engine's event as a run's value.
+    init(_ event: ProcessEvent) {
+        switch event {
+        case .connected(let local, let remote): self = .connected(local: local, remote: remote)
+        case .sent(let bytes, let tls): self = .sent(bytes, tls: tls)
+        case .received(let bytes, let tls): self = .received(bytes, tls: tls)
+        case .handshakeStarted(let serverName): self = .handshakeStarted(serverName: serverName)
+        case .tlsEstablished(let session): self = .tlsEstablished(TLSFacts(session))
+        case .discarded(let bytes): self = .discarded(bytes)
+        case .closed(let byPeer): self = .closed(byPeer: byPeer)
+        }
+    }
+}
+
+extension TLSFacts {
+    /// The facts of a GnuTLS session.
+    init(_ session: TLSSessionInfo) {
+        self.init(
+            version: session.protocolVersion,
+            cipher: session.cipherSuite,
+            group: session.keyExchangeGroup,
+            alpn: session.alpn,
+            serverName: session.serverName,
+            peerCertificates: session.peerCertificates.map(CertificateFacts.init),
+            verified: session.verified,
+            verificationProblems: session.verificationProblems,
+            clientCertificateRequested: session.clientCertificateRequested,
+            clientCertificateSent: session.clientCertificateSent,
+            resumed: session.resumed
+        )
+    }
+}
+
+extension CertificateFacts {
+    /// The facts of a parsed certificate.
+    init(_ certificate: CertificateInfo) {
+        self.init(
+            subject: certificate.subject,
+            issuer: certificate.issuer,
+            subjectAlternativeNames: certificate.subjectAlternativeNames,
+            notBefore: certificate.notBefore,
+            notAfter: certificate.notAfter,
+            sha256Fingerprint: certificate.sha256Fingerprint,
+            serialNumber: certificate.serialNumber
+        )
+    }
+}
+
+extension WaitKind {
+    /// The engine's wait.
+    init(_ wait: Wait) {
+        switch wait {
+        case .connect: self = .connect
+        case .greeting: self = .greeting
+        case .capabilities: self = .capabilities
+        case .starttlsReply: self = .starttlsReply
+        case .handshake: self = .handshake
+        case .expect: self = .expect
+        case .silence: self = .silence
+        case .peerClose: self = .peerClose
+        }
+    }
+}
