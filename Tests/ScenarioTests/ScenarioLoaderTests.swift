@@ -161,6 +161,13 @@ struct DiagnosticTests {
         let text = diagnostic.rendered(source: "steps:\n  - x: 1\n")
         #expect(text == "a.yaml:2:5: error: unknown key 'x'\n    - x: 1\n      ^\n")
     }
+
+    @Test("a CRLF file's line is found by LF and shown without its CR; a control character as its sign")
+    func crlfAndControl() {
+        let diagnostic = Diagnostic(at: SourceLocation(file: "a.yaml", line: 2, column: 8), "x")
+        let text = diagnostic.rendered(source: "steps:\r\n  - x: \u{7}\r\n  - y\r\n")
+        #expect(text == "a.yaml:2:8: error: x\n    - x: \u{2407}\n" + String(repeating: " ", count: 9) + "^\n")
+    }
 }
 
 @Suite("Templates")
