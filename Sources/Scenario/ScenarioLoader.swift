@@ -69,6 +69,13 @@ public struct ScenarioLoader: Sendable {
             let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
             throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: nil, "\(path): cannot read the file: \(reason)")], source: nil)
         }
+        // The first byte that is not UTF-8, at its line and column; the characters YAML forbids
+        // are found when the text is composed, for text handed to `load(yaml:file:)` too.
+        let bytes = [UInt8](data)
+        if let problem = SourceBytes.firstProblem(in: bytes, checkingCharacters: false) {
+            let at = SourceLocation(file: path, line: problem.line, column: problem.column)
+            throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: at, problem.message)], source: String(decoding: bytes, as: UTF8.self))
+        }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: nil, "\(path): the file is not valid UTF-8")], source: nil)
         }
@@ -115,22 +122,42 @@ struct NodeReader {
     }
 
     /// Composes text into a node tree, reporting YAML syntax errors with their place.
+    ///
+    /// libyaml's reader rejects a character YAML forbids with a byte offset only, so the bytes are
+    /// checked first and the first such character is reported at its line and column.
     mutating func compose(_ yaml: String) -> Node? {
+        var bytes = Array(yaml.utf8)
+        if let problem = SourceBytes.firstProblem(in: bytes) {
+            diagnostics.append(Diagnostic(at: SourceLocation(file: file, line: problem.line, column: problem.column), problem.message))
+            return nil
+        }
+        var text = yaml
+        // libyaml skips a byte order mark only when it finds the encoding itself, and Yams names
+        // the encoding: a mark at the start is dropped here, as reading a file drops it.
+        if bytes.starts(with: SourceBytes.byteOrderMark) {
+            bytes.removeFirst(SourceBytes.byteOrderMark.count)
+            text = String(decoding: bytes, as: UTF8.self)
+        }
         do {
-            guard let root = try Yams.compose(yaml: yaml) else {
+            guard let root = try Yams.compose(yaml: text) else {
                 diagnostics.append(Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty"))
                 return nil
             }
             return root
         } catch let error as YamlError {
-            diagnostics.append(diagnostic(for: error))
+            diagnostics.append(diagnostic(for: error, bytes: bytes))
         } catch {
             diagnostics.append(Diagnostic(at: nil, "\(file): \(error)"))
         }
         return nil
     }
 
-    func diagnostic(for error: YamlError) -> Diagnostic {
+    /// The diagnostic for a Yams error, at its place when it has one.
+    ///
+    /// - Parameters:
+    ///   - error: what Yams threw.
+    ///   - bytes: the text Yams read, to place a byte offset.
+    func diagnostic(for error: YamlError, bytes: [UInt8]) -> Diagnostic {
         switch error {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
@@ -145,7 +172,9 @@ struct NodeReader {
                 "duplicate key \(names) in one mapping (this one and a later one; each key may appear once)"
             )
         case .reader(let problem, let offset, _, _):
-            return Diagnostic(at: nil, "\(file): cannot decode the file: \(problem) at byte \(offset ?? 0)")
+            // `compose(_:)` checks the bytes first, so libyaml's reader has nothing left to reject.
+            let (line, column) = SourceBytes.position(ofOffset: offset ?? 0, in: bytes)
+            return Diagnostic(at: SourceLocation(file: file, line: line, column: column), "cannot decode the file: \(problem)")
         default:
             return Diagnostic(at: nil, "\(file): invalid YAML: \(error)")
         }
@@ -243,6 +272,9 @@ struct NodeReader {
         } catch {
             let reason = FileManager.default.fileExists(atPath: path) ? "it cannot be read as UTF-8 text" : "there is no such file"
             self.error(node, "cannot include '\(written)': \(reason) (looked for \(path))")
+            // A byte that is not UTF-8 is also shown at its place in the included file.
+            for diagnostic in error.diagnostics where diagnostic.location != nil { diagnostics.append(diagnostic) }
+            sources.merge(error.sources) { current, _ in current }
             return
         }
         let outer = file
