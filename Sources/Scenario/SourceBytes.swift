@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// Checks of a scenario file done over its bytes, never over Swift `Character`s (which fold
-/// "\r\n" into one): the encoding problems libyaml rejects without a line and column.
+/// Checks and edits of a scenario file done over its bytes, never over Swift `Character`s (which
+/// fold "\r\n" into one): the encoding problems libyaml rejects without a line and column, the
+/// byte where a libyaml mark points, and the copy of a text that composes despite a repeated key.
 enum SourceBytes {
     /// A byte or character a scenario file may not hold, with its place.
     struct Problem: Sendable, Hashable {
@@ -68,6 +69,79 @@ enum SourceBytes {
         return (line, column)
     }
 
+    /// The byte offset a libyaml mark points at, or nil when the text has no such place.
+    ///
+    /// libyaml counts lines and columns its own way: CR LF, a lone CR, LF, NEL, LS and PS each end
+    /// a line; columns are Unicode scalars; a byte order mark at the start is not counted.
+    ///
+    /// - Parameters:
+    ///   - line: the mark's 1-based line.
+    ///   - column: the mark's 1-based column.
+    ///   - bytes: the text libyaml read, which is valid UTF-8.
+    static func offset(line: Int, column: Int, in bytes: [UInt8]) -> Int? {
+        var atLine = 1
+        var atColumn = 1
+        var index = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
+        while atLine < line || (atLine == line && atColumn < column) {
+            guard index < bytes.count else { return nil }
+            let breakLength = lineBreakLength(bytes, at: index)
+            if breakLength > 0 {
+                // A column past the end of its line is no place in the text.
+                if atLine == line { return nil }
+                atLine += 1
+                atColumn = 1
+                index += breakLength
+            } else {
+                atColumn += 1
+                index += max(1, sequenceLength(bytes[index]))
+            }
+        }
+        return atLine == line && atColumn == column && index <= bytes.count ? index : nil
+    }
+
+    /// A copy of the text in which the mapping key that starts at `offset` equals no other key,
+    /// with every line and column kept: the key's first character is replaced by `replacement`.
+    ///
+    /// This lets a file whose mappings repeat a key be composed anyway, so that every repeat can
+    /// be found in the tree. Only a plain or quoted scalar whose first character is on the key's
+    /// line can be changed this way (after an anchor or a tag, if any).
+    ///
+    /// - Parameters:
+    ///   - offset: where the key starts, as `offset(line:column:in:)` gives it.
+    ///   - bytes: the text, valid UTF-8.
+    ///   - replacement: a character that begins no key of the file (a private-use one).
+    /// - Returns: the changed text, or nil when the key cannot be changed this way.
+    static func maskingKey(at offset: Int, in bytes: [UInt8], with replacement: Unicode.Scalar) -> [UInt8]? {
+        var index = offset
+        // Skip the node's properties: `&anchor` and `!tag`, each followed by blanks.
+        while index < bytes.count, bytes[index] == UInt8(ascii: "&") || bytes[index] == UInt8(ascii: "!") {
+            while index < bytes.count, !isBlank(bytes[index]), lineBreakLength(bytes, at: index) == 0 { index += 1 }
+            let start = index
+            while index < bytes.count, isBlank(bytes[index]) { index += 1 }
+            if index == start { return nil }
+        }
+        guard index < bytes.count else { return nil }
+        let first = bytes[index]
+        if first == UInt8(ascii: "\"") || first == UInt8(ascii: "'") {
+            // A quoted key: change the first character inside the quotes, unless it is the closing
+            // quote, an escape or a line break.
+            index += 1
+            guard index < bytes.count else { return nil }
+            let inside = bytes[index]
+            if inside == first || inside == UInt8(ascii: "\\") { return nil }
+        } else if "!&*[]{}|>%@`#, \t".utf8.contains(first) {
+            // An alias, a collection, a block scalar or something that is no scalar.
+            return nil
+        }
+        guard lineBreakLength(bytes, at: index) == 0 else { return nil }
+        let length = sequenceLength(bytes[index])
+        guard length > 0, index + length <= bytes.count else { return nil }
+        var copy = Array(bytes[..<index])
+        copy.append(contentsOf: String(replacement).utf8)
+        copy.append(contentsOf: bytes[(index + length)...])
+        return copy
+    }
+
     // MARK: - Characters
 
     /// Whether YAML allows the character in a stream (YAML 1.1's printable set, which libyaml
@@ -127,4 +201,32 @@ enum SourceBytes {
 
     /// Whether a byte continues a UTF-8 character (10xxxxxx).
     static func isContinuation(_ byte: UInt8) -> Bool { byte & 0xC0 == 0x80 }
+
+    /// The length of the UTF-8 character a lead byte begins, or 0 for a byte that begins none.
+    static func sequenceLength(_ lead: UInt8) -> Int {
+        switch lead {
+        case 0x00...0x7F: 1
+        case 0xC2...0xDF: 2
+        case 0xE0...0xEF: 3
+        case 0xF0...0xF4: 4
+        default: 0
+        }
+    }
+
+    /// Whether a byte is a space or a tab.
+    static func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+    /// The length of the line break at `index` as libyaml counts breaks (CR LF, CR, LF, NEL, LS,
+    /// PS), or 0 when there is none.
+    static func lineBreakLength(_ bytes: [UInt8], at index: Int) -> Int {
+        guard index < bytes.count else { return 0 }
+        func next(_ k: Int) -> UInt8? { index + k < bytes.count ? bytes[index + k] : nil }
+        switch bytes[index] {
+        case 0x0D: return next(1) == 0x0A ? 2 : 1
+        case 0x0A: return 1
+        case 0xC2: return next(1) == 0x85 ? 2 : 0
+        case 0xE2: return next(1) == 0x80 && (next(2) == 0xA8 || next(2) == 0xA9) ? 3 : 0
+        default: return 0
+        }
+    }
 }

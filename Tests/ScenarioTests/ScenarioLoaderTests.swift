@@ -261,6 +261,61 @@ struct EncodingTests {
     }
 }
 
+@Suite("Repeated keys")
+struct DuplicateKeyTests {
+    @Test("CRLF line endings: repeated keys at the right line and column, the line shown without CR")
+    func crlf() throws {
+        let yaml = "name: a\r\nsteps:\r\n  - send: {line: x,  line: y}\r\nname: b\r\n"
+        do {
+            _ = try ScenarioLoader().load(yaml: yaml, file: "t.yaml")
+            Issue.record("expected the load to fail")
+        } catch {
+            #expect(error.diagnostics.map(\.location) == [
+                SourceLocation(file: "t.yaml", line: 3, column: 22), SourceLocation(file: "t.yaml", line: 4, column: 1),
+            ])
+            let expected = "t.yaml:3:22: error: duplicate key 'line' (first given at 3:12); each key may appear once in a mapping\n"
+                + "    - send: {line: x,  line: y}\n" + String(repeating: " ", count: 23) + "^\n"
+                + "t.yaml:4:1: error: duplicate key 'name' (first given at 1:1); each key may appear once in a mapping\n"
+                + "  name: b\n  ^\n"
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test("quoted, tagged and anchored keys that repeat are each placed; the first value stands")
+    func quotedAndTaggedKeys() {
+        let found = diagnostics("&k name: a\n\"name\": b\n!!str name: c\n'name': d\nsteps: [close: ]\ntimeouts: {connect: 1, connect: x}\n")
+        #expect(found.map(\.location?.line) == [2, 3, 4, 6])
+        #expect(found.allSatisfy { $0.message.hasPrefix("duplicate key '") })
+        #expect(found.last?.message.hasPrefix("duplicate key 'connect' (first given at 6:12)") == true)
+        // 'x' is not a duration, but it is the repeat, so it is not read.
+        #expect(found.last?.location?.column == 24)
+    }
+
+    @Test("a mapping put in two places by an alias reports its repeated key once")
+    func aliasedMapping() {
+        let found = diagnostics("variables: &v {A: x, A: y}\nsteps:\n  - set: *v\n  - set: *v\n")
+        #expect(found.map(\.description) == ["t.yaml:1:22: error: duplicate key 'A' (first given at 1:16); each key may appear once in a mapping"])
+    }
+
+    @Test("with a YAML syntax error after them, repeated keys are still reported where first given")
+    func syntaxErrorAfterRepeats() {
+        // The flow mapping ends (and Yams finds its repeat) before the scanner finds the open quote.
+        let found = diagnostics("steps:\n  - send: {line: a, line: b}\n  - send: \"unterminated\n")
+        #expect(found.count == 2)
+        #expect(found.first?.location == SourceLocation(file: "t.yaml", line: 2, column: 12))
+        #expect(found.first?.message == "duplicate key 'line' in one mapping (this one and a later one; each key may appear once)")
+        #expect(found.last?.message.hasPrefix("invalid YAML") == true)
+    }
+
+    @Test("very many repeats end in a bounded report")
+    func manyRepeats() {
+        let yaml = String(repeating: "name: a\n", count: 150) + "steps: [close: ]\n"
+        let found = diagnostics(yaml)
+        #expect(found.count == 101)
+        #expect(found.first?.location?.line == 1)
+    }
+}
+
 @Suite("Diagnostics")
 struct DiagnosticTests {
     @Test("a diagnostic renders file:line:col, the source line and a caret")
