@@ -38,17 +38,32 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public func rendered(source: String?) -> String {
         var out = description + "\n"
         guard let location, let source else { return out }
-        // Split on "\n" only: the caret line must line up with what an editor shows.
-        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        // Split on "\n" only, over scalars (a String's Characters fold "\r\n" into one): the
+        // caret line must line up with what an editor shows.
+        let lines = source.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
         guard location.line >= 1, location.line <= lines.count else { return out }
-        var text = String(lines[location.line - 1])
-        if text.hasSuffix("\r") { text.removeLast() }
+        var line = lines[location.line - 1]
+        if line.last == "\r" { line.removeLast() }
+        // libyaml does not count a byte order mark at the start of the file as a column.
+        if location.line == 1, line.first == "\u{FEFF}" { line.removeFirst() }
+        let text = String(String.UnicodeScalarView(line.map(Self.visible)))
         out += "  \(text)\n"
         let prefix = text.unicodeScalars.prefix(max(0, location.column - 1))
         // Keep tabs so the caret stays under the right character in a terminal.
         let pad = String(String.UnicodeScalarView(prefix.map { $0 == "\t" ? "\t" : " " }))
         out += "  \(pad)^\n"
         return out
+    }
+
+    /// A character as it is shown in a quoted source line: a control character other than TAB
+    /// (which a terminal would act on) as its Control Pictures sign, one column wide like it.
+    static func visible(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+        switch scalar.value {
+        case 0x00...0x1F where scalar != "\t": Unicode.Scalar(0x2400 + scalar.value) ?? "\u{FFFD}"
+        case 0x7F: "\u{2421}"
+        case 0x80...0x9F: "\u{FFFD}"
+        default: scalar
+        }
     }
 }
 

@@ -3,21 +3,24 @@ import Foundation
 internal import Yams
 
 extension NodeReader {
+    /// The pairs of a mapping, without the keys that repeat an earlier one, or nil (with an
+    /// error) when the node is not a mapping.
     mutating func mapping(_ node: Node, what: String) -> MappingCursor? {
         guard let m = node.mapping else {
             error(node, "expected \(what) as a mapping, found \(kind(node))")
             return nil
         }
         var pairs: [(Node, Node)] = []
-        var seen = Set<String>()
         for (k, v) in m {
-            if let name = k.scalar?.string {
-                if !seen.insert(name).inserted {
-                    error(k, "duplicate key '\(name)'")
-                    continue
-                }
+            let at = location(k)
+            // A repeated key was reported when its file was composed; the first value stands.
+            if repeatedKeys.contains(at) { continue }
+            if let name = maskedKeys[at], var scalar = k.scalar {
+                scalar.string = name
+                pairs.append((.scalar(scalar), v))
+            } else {
+                pairs.append((k, v))
             }
-            pairs.append((k, v))
         }
         return MappingCursor(pairs: pairs)
     }

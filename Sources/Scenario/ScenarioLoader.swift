@@ -69,6 +69,13 @@ public struct ScenarioLoader: Sendable {
             let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
             throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: nil, "\(path): cannot read the file: \(reason)")], source: nil)
         }
+        // The first byte that is not UTF-8, at its line and column; the characters YAML forbids
+        // are found when the text is composed, for text handed to `load(yaml:file:)` too.
+        let bytes = [UInt8](data)
+        if let problem = SourceBytes.firstProblem(in: bytes, checkingCharacters: false) {
+            let at = SourceLocation(file: path, line: problem.line, column: problem.column)
+            throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: at, problem.message)], source: String(decoding: bytes, as: UTF8.self))
+        }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: nil, "\(path): the file is not valid UTF-8")], source: nil)
         }
@@ -96,6 +103,16 @@ struct NodeReader {
     var expanding: [String] = []
     /// Included files being read, to catch include cycles.
     var including: [String] = []
+    /// Keys that repeat an earlier key of their mapping, by place: reported when their file was
+    /// composed, and left out by `mapping(_:what:)` so that the first value stands.
+    var repeatedKeys: Set<SourceLocation> = []
+    /// Keys changed so that a file with repeated keys composes (see `compose(_:)`), by place,
+    /// with the names as written.
+    var maskedKeys: [SourceLocation: String] = [:]
+
+    /// How many repeated keys `compose(_:)` gets past in one file before it gives up and reports
+    /// the rest without a tree.
+    static let maskLimit = 100
 
     init(file: String, validatePattern: ScenarioLoader.PatternValidator?) {
         self.file = file
@@ -115,22 +132,123 @@ struct NodeReader {
     }
 
     /// Composes text into a node tree, reporting YAML syntax errors with their place.
+    ///
+    /// Two kinds of problem are found here rather than left to Yams, which cannot place them:
+    ///
+    /// - libyaml's reader rejects a character YAML forbids with a byte offset only, so the bytes
+    ///   are checked first and the first such character is reported at its line and column;
+    /// - Yams rejects a mapping that repeats a key and gives one place only: the first place of
+    ///   one repeated key. That key is changed in a copy of the text (its first character becomes
+    ///   a private-use one, every line and column kept; see `SourceBytes.maskingKey`) and the copy
+    ///   composed again, until it composes; `reportDuplicateKeys(in:)` then finds every repeat in
+    ///   the tree, and `mapping(_:what:)` gives the changed keys back their names.
     mutating func compose(_ yaml: String) -> Node? {
-        do {
-            guard let root = try Yams.compose(yaml: yaml) else {
-                diagnostics.append(Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty"))
-                return nil
-            }
-            return root
-        } catch let error as YamlError {
-            diagnostics.append(diagnostic(for: error))
-        } catch {
-            diagnostics.append(Diagnostic(at: nil, "\(file): \(error)"))
+        var bytes = Array(yaml.utf8)
+        if let problem = SourceBytes.firstProblem(in: bytes) {
+            diagnostics.append(Diagnostic(at: SourceLocation(file: file, line: problem.line, column: problem.column), problem.message))
+            return nil
         }
-        return nil
+        var text = yaml
+        // libyaml skips a byte order mark only when it finds the encoding itself, and Yams names
+        // the encoding: a mark at the start is dropped here, as reading a file drops it.
+        if bytes.starts(with: SourceBytes.byteOrderMark) {
+            bytes.removeFirst(SourceBytes.byteOrderMark.count)
+            text = String(decoding: bytes, as: UTF8.self)
+        }
+        var masked: [(at: SourceLocation, name: String)] = []
+        while true {
+            do {
+                guard let root = try Yams.compose(yaml: text) else {
+                    diagnostics.append(Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty"))
+                    return nil
+                }
+                for key in masked { maskedKeys[key.at] = key.name }
+                reportDuplicateKeys(in: root)
+                return root
+            } catch let error as YamlError {
+                if case .duplicatedKeysInMapping(let names, let context) = error, masked.count < Self.maskLimit, let name = names.first,
+                    let offset = SourceBytes.offset(line: context.mark.line, column: context.mark.column, in: bytes),
+                    let copy = SourceBytes.maskingKey(at: offset, in: bytes, with: Self.maskCharacter(masked.count))
+                {
+                    masked.append((SourceLocation(file: file, line: context.mark.line, column: context.mark.column), name))
+                    bytes = copy
+                    text = String(decoding: copy, as: UTF8.self)
+                    continue
+                }
+                // No tree: the repeated keys found so far are reported where they were first given.
+                for key in masked {
+                    diagnostics.append(Diagnostic(at: key.at, Self.repeatedLaterMessage([key.name])))
+                }
+                diagnostics.append(diagnostic(for: error, bytes: bytes))
+            } catch {
+                diagnostics.append(Diagnostic(at: nil, "\(file): \(error)"))
+            }
+            return nil
+        }
     }
 
-    func diagnostic(for error: YamlError) -> Diagnostic {
+    /// The character that replaces the first character of the `index`th changed key: one of
+    /// plane 15's private-use characters, which no scenario key begins with.
+    static func maskCharacter(_ index: Int) -> Unicode.Scalar {
+        Unicode.Scalar(0xF0000 + UInt32(min(index, 0xFFFD))) ?? "\u{F0000}"
+    }
+
+    /// The message for a key given again later in its mapping, when the later one has no place.
+    static func repeatedLaterMessage(_ names: [String]) -> String {
+        let names = names.map { "'\($0)'" }.joined(separator: ", ")
+        return "duplicate key \(names) in one mapping (this one and a later one; each key may appear once)"
+    }
+
+    /// Reports each key that repeats an earlier key of the same mapping, at its own place and with
+    /// where the key was first given, and notes it in `repeatedKeys`.
+    ///
+    /// Keys are compared by their text, as `mapping(_:what:)` finds them; a key changed by
+    /// `compose(_:)` counts under its name as written.
+    mutating func reportDuplicateKeys(in root: Node) {
+        // An alias puts a node that is already in the tree in a second place: each collection is
+        // walked once (by its place), which also keeps nested aliases from multiplying the walk.
+        var walkedMappings = Set<SourceLocation>()
+        var walkedSequences = Set<SourceLocation>()
+        var pending = [root]
+        while let node = pending.popLast() {
+            switch node {
+            case .mapping(let mapping):
+                guard walkedMappings.insert(location(node)).inserted else { continue }
+                var first: [String: SourceLocation] = [:]
+                for (key, value) in mapping {
+                    pending.append(key)
+                    pending.append(value)
+                    let at = location(key)
+                    guard let name = maskedKeys[at] ?? key.scalar?.string else { continue }
+                    guard let earlier = first[name] else {
+                        first[name] = at
+                        continue
+                    }
+                    // A file included twice is composed twice; its repeats are reported once.
+                    if repeatedKeys.insert(at).inserted {
+                        diagnostics.append(
+                            Diagnostic(
+                                at: at,
+                                "duplicate key '\(name)' (first given at \(earlier.line):\(earlier.column)); each key may appear once in a mapping"
+                            )
+                        )
+                    }
+                }
+            case .sequence(let sequence):
+                guard walkedSequences.insert(location(node)).inserted else { continue }
+                pending.append(contentsOf: sequence)
+            case .scalar, .alias:
+                break
+            }
+        }
+    }
+
+    /// The diagnostic for a Yams error, at its place when it has one.
+    ///
+    /// - Parameters:
+    ///   - error: what Yams threw.
+    ///   - bytes: the text Yams read, to place a byte offset.
+    func diagnostic(for error: YamlError, bytes: [UInt8]) -> Diagnostic {
         switch error {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
@@ -139,13 +257,14 @@ struct NodeReader {
             if let context { message += " (\(context.text))" }
             return Diagnostic(at: SourceLocation(file: file, line: mark.line, column: mark.column), message)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
             return Diagnostic(
                 at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
-                "duplicate key \(names) in one mapping (this one and a later one; each key may appear once)"
+                Self.repeatedLaterMessage(duplicates)
             )
         case .reader(let problem, let offset, _, _):
-            return Diagnostic(at: nil, "\(file): cannot decode the file: \(problem) at byte \(offset ?? 0)")
+            // `compose(_:)` checks the bytes first, so libyaml's reader has nothing left to reject.
+            let (line, column) = SourceBytes.position(ofOffset: offset ?? 0, in: bytes)
+            return Diagnostic(at: SourceLocation(file: file, line: line, column: column), "cannot decode the file: \(problem)")
         default:
             return Diagnostic(at: nil, "\(file): invalid YAML: \(error)")
         }
@@ -243,6 +362,9 @@ struct NodeReader {
         } catch {
             let reason = FileManager.default.fileExists(atPath: path) ? "it cannot be read as UTF-8 text" : "there is no such file"
             self.error(node, "cannot include '\(written)': \(reason) (looked for \(path))")
+            // A byte that is not UTF-8 is also shown at its place in the included file.
+            for diagnostic in error.diagnostics where diagnostic.location != nil { diagnostics.append(diagnostic) }
+            sources.merge(error.sources) { current, _ in current }
             return
         }
         let outer = file

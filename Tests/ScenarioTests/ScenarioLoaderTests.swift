@@ -153,6 +153,169 @@ struct ScenarioLoaderTests {
     }
 }
 
+/// Writes bytes to a new file in a new folder and returns the file's path.
+func scratchFile(_ bytes: [UInt8], name: String = "t.yaml") throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-loader-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let url = folder.appendingPathComponent(name)
+    try Data(bytes).write(to: url)
+    return url.path
+}
+
+/// Removes the folder `scratchFile(_:name:)` made for a file.
+func removeScratch(_ path: String) {
+    try? FileManager.default.removeItem(at: URL(fileURLWithPath: path).deletingLastPathComponent())
+}
+
+/// Loads a file, expecting failure, and returns the error.
+func loadError(_ path: String) -> ScenarioLoadError? {
+    do {
+        _ = try ScenarioLoader().load(path: path)
+        Issue.record("expected the load to fail")
+        return nil
+    } catch {
+        return error
+    }
+}
+
+@Suite("Encoding problems")
+struct EncodingTests {
+    @Test("a byte that is not UTF-8 is placed by LF-counted line and by characters before it", arguments: [
+        // A stray continuation byte at the start of line 2.
+        (Array("steps:\n".utf8) + [0x80] + Array(" - close:\n".utf8), 2, 1, "byte 0x80 (offset 7)"),
+        // A character cut short by the end of the file, after a CRLF line and a two-byte character.
+        (Array("steps:\r\n  - send: \"\u{E9}".utf8) + [0xE2, 0x82], 2, 13, "byte 0xE2 (offset 21)"),
+        // An encoded surrogate (CESU-8) and an overlong slash.
+        (Array("name: ".utf8) + [0xED, 0xA0, 0x80], 1, 7, "byte 0xED (offset 6)"),
+        (Array("name: a".utf8) + [0xC0, 0xAF], 1, 8, "byte 0xC0 (offset 7)"),
+    ] as [([UInt8], Int, Int, String)])
+    func invalidUTF8(bytes: [UInt8], line: Int, column: Int, byte: String) throws {
+        let path = try scratchFile(bytes)
+        defer { removeScratch(path) }
+        let error = try #require(loadError(path))
+        #expect(error.diagnostics.count == 1)
+        #expect(error.diagnostics.first?.location == SourceLocation(file: path, line: line, column: column))
+        #expect(error.diagnostics.first?.message == "the file is not valid UTF-8: \(byte) does not begin a well-formed character; save the file as UTF-8")
+        // Rendered with its line and a caret, the bad bytes shown as U+FFFD.
+        #expect(error.description.hasPrefix("\(path):\(line):\(column): error: the file is not valid UTF-8"))
+        #expect(error.description.split(separator: "\n").count == 3)
+    }
+
+    @Test("a character YAML forbids is named at its line and column", arguments: [
+        ("steps:\n  - send: \"a\u{0}b\"\n", 2, 13, "U+0000 (a control character) is not allowed in a scenario file; write it as \\x00 in a double-quoted string"),
+        ("steps:\r\n  - send: \"\u{E9}\u{1B}[0m\"\r\n", 2, 13, "U+001B (a control character) is not allowed in a scenario file; write it as \\x1B in a double-quoted string"),
+        ("name: \u{7F}\nsteps: [close: ]\n", 1, 7, "U+007F (a control character) is not allowed in a scenario file; write it as \\x7F in a double-quoted string"),
+        ("name: \u{85}ok\u{80}\nsteps: [close: ]\n", 1, 10, "U+0080 (a control character) is not allowed in a scenario file; write it as \\x80 in a double-quoted string"),
+        ("name: x\u{FFFE}\nsteps: [close: ]\n", 1, 8, "U+FFFE (not a character) is not allowed in a scenario file; write it as \\uFFFE in a double-quoted string"),
+    ])
+    func forbiddenCharacter(yaml: String, line: Int, column: Int, message: String) {
+        let found = diagnostics(yaml)
+        #expect(found.map(\.message) == [message])
+        #expect(found.first?.location == SourceLocation(file: "t.yaml", line: line, column: column))
+    }
+
+    @Test("a control character is shown as its Control Pictures sign, and the caret stays under it")
+    func controlShown() {
+        do {
+            _ = try ScenarioLoader().load(yaml: "steps:\r\n  - send: \"\t\u{1B}[0m\"\r\n", file: "t.yaml")
+            Issue.record("expected the load to fail")
+        } catch {
+            // The caret line keeps the tab: 2 + 11 spaces, the tab, the caret.
+            #expect(error.description.hasSuffix("    - send: \"\t\u{241B}[0m\"\n" + String(repeating: " ", count: 13) + "\t^\n"))
+        }
+    }
+
+    @Test("a byte order mark at the start still loads, and is not counted as a column")
+    func byteOrderMark() throws {
+        let yaml = "\u{FEFF}name: marked\nsteps: [close: ]\n"
+        #expect(try ScenarioLoader().load(yaml: yaml, file: "t.yaml").name == "marked")
+        let path = try scratchFile(Array(yaml.utf8))
+        defer { removeScratch(path) }
+        #expect(try ScenarioLoader().load(path: path).name == "marked")
+        let found = diagnostics("\u{FEFF}nme: x\nsteps: [close: ]\n")
+        #expect(found.first?.location == SourceLocation(file: "t.yaml", line: 1, column: 1))
+        #expect(found.first?.rendered(source: "\u{FEFF}nme: x\n").hasSuffix("\n  nme: x\n  ^\n") == true)
+        let control = diagnostics("\u{FEFF}name: a\u{7}\nsteps: [close: ]\n")
+        #expect(control.first?.location == SourceLocation(file: "t.yaml", line: 1, column: 8))
+        let bytes = Self.byteOrderMark + Array("name: a".utf8) + [0xFF]
+        let badPath = try scratchFile(bytes)
+        defer { removeScratch(badPath) }
+        let error = try #require(loadError(badPath))
+        #expect(error.diagnostics.first?.location == SourceLocation(file: badPath, line: 1, column: 8))
+    }
+
+    /// The UTF-8 byte order mark.
+    static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    @Test("an included file that is not UTF-8 is shown at its own line and column")
+    func includedNotUTF8() throws {
+        let part = try scratchFile(Array("fragments:\n  hello: [{send: \"".utf8) + [0xFF] + Array("\"}]\n".utf8), name: "part.yaml")
+        defer { removeScratch(part) }
+        let main = URL(fileURLWithPath: part).deletingLastPathComponent().appendingPathComponent("main.yaml")
+        try "include: part.yaml\nsteps: [use: hello]\n".write(to: main, atomically: true, encoding: .utf8)
+        let error = try #require(loadError(main.path))
+        let places = error.diagnostics.compactMap(\.location).map { "\(URL(fileURLWithPath: $0.file).lastPathComponent):\($0.line):\($0.column)" }
+        #expect(places.contains("main.yaml:1:10"))
+        #expect(places.contains("part.yaml:2:19"))
+        #expect(error.description.contains("part.yaml:2:19: error: the file is not valid UTF-8: byte 0xFF (offset 29)"))
+    }
+}
+
+@Suite("Repeated keys")
+struct DuplicateKeyTests {
+    @Test("CRLF line endings: repeated keys at the right line and column, the line shown without CR")
+    func crlf() throws {
+        let yaml = "name: a\r\nsteps:\r\n  - send: {line: x,  line: y}\r\nname: b\r\n"
+        do {
+            _ = try ScenarioLoader().load(yaml: yaml, file: "t.yaml")
+            Issue.record("expected the load to fail")
+        } catch {
+            #expect(error.diagnostics.map(\.location) == [
+                SourceLocation(file: "t.yaml", line: 3, column: 22), SourceLocation(file: "t.yaml", line: 4, column: 1),
+            ])
+            let expected = "t.yaml:3:22: error: duplicate key 'line' (first given at 3:12); each key may appear once in a mapping\n"
+                + "    - send: {line: x,  line: y}\n" + String(repeating: " ", count: 23) + "^\n"
+                + "t.yaml:4:1: error: duplicate key 'name' (first given at 1:1); each key may appear once in a mapping\n"
+                + "  name: b\n  ^\n"
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test("quoted, tagged and anchored keys that repeat are each placed; the first value stands")
+    func quotedAndTaggedKeys() {
+        let found = diagnostics("&k name: a\n\"name\": b\n!!str name: c\n'name': d\nsteps: [close: ]\ntimeouts: {connect: 1, connect: x}\n")
+        #expect(found.map(\.location?.line) == [2, 3, 4, 6])
+        #expect(found.allSatisfy { $0.message.hasPrefix("duplicate key '") })
+        #expect(found.last?.message.hasPrefix("duplicate key 'connect' (first given at 6:12)") == true)
+        // 'x' is not a duration, but it is the repeat, so it is not read.
+        #expect(found.last?.location?.column == 24)
+    }
+
+    @Test("a mapping put in two places by an alias reports its repeated key once")
+    func aliasedMapping() {
+        let found = diagnostics("variables: &v {A: x, A: y}\nsteps:\n  - set: *v\n  - set: *v\n")
+        #expect(found.map(\.description) == ["t.yaml:1:22: error: duplicate key 'A' (first given at 1:16); each key may appear once in a mapping"])
+    }
+
+    @Test("with a YAML syntax error after them, repeated keys are still reported where first given")
+    func syntaxErrorAfterRepeats() {
+        // The flow mapping ends (and Yams finds its repeat) before the scanner finds the open quote.
+        let found = diagnostics("steps:\n  - send: {line: a, line: b}\n  - send: \"unterminated\n")
+        #expect(found.count == 2)
+        #expect(found.first?.location == SourceLocation(file: "t.yaml", line: 2, column: 12))
+        #expect(found.first?.message == "duplicate key 'line' in one mapping (this one and a later one; each key may appear once)")
+        #expect(found.last?.message.hasPrefix("invalid YAML") == true)
+    }
+
+    @Test("very many repeats end in a bounded report")
+    func manyRepeats() {
+        let yaml = String(repeating: "name: a\n", count: 150) + "steps: [close: ]\n"
+        let found = diagnostics(yaml)
+        #expect(found.count == 101)
+        #expect(found.first?.location?.line == 1)
+    }
+}
+
 @Suite("Diagnostics")
 struct DiagnosticTests {
     @Test("a diagnostic renders file:line:col, the source line and a caret")
@@ -160,6 +323,13 @@ struct DiagnosticTests {
         let diagnostic = Diagnostic(at: SourceLocation(file: "a.yaml", line: 2, column: 5), "unknown key 'x'")
         let text = diagnostic.rendered(source: "steps:\n  - x: 1\n")
         #expect(text == "a.yaml:2:5: error: unknown key 'x'\n    - x: 1\n      ^\n")
+    }
+
+    @Test("a CRLF file's line is found by LF and shown without its CR; a control character as its sign")
+    func crlfAndControl() {
+        let diagnostic = Diagnostic(at: SourceLocation(file: "a.yaml", line: 2, column: 8), "x")
+        let text = diagnostic.rendered(source: "steps:\r\n  - x: \u{7}\r\n  - y\r\n")
+        #expect(text == "a.yaml:2:8: error: x\n    - x: \u{2407}\n" + String(repeating: " ", count: 9) + "^\n")
     }
 }
 
