@@ -275,38 +275,15 @@ public struct ProbeFrontend: Sendable {
         ),
     ]
 
-    /// Interprets `\r \n \t \\ \xHH` in a command-line string.
+    /// The bytes a command-line string names (``CommandEscapes``).
     ///
-    /// - Throws: `UsageError` for an unknown or incomplete escape.
+    /// - Throws: `UsageError` for a bad escape.
     static func unescape(_ text: String) throws(UsageError) -> [UInt8] {
-        var out: [UInt8] = []
-        var bytes = Array(text.utf8)[...]
-        while let byte = bytes.popFirst() {
-            guard byte == UInt8(ascii: "\\") else {
-                out.append(byte)
-                continue
-            }
-            guard let next = bytes.popFirst() else { throw UsageError(message: "'\(text)' ends with a lone backslash") }
-            switch next {
-            case UInt8(ascii: "r"): out.append(13)
-            case UInt8(ascii: "n"): out.append(10)
-            case UInt8(ascii: "t"): out.append(9)
-            case UInt8(ascii: "\\"): out.append(92)
-            case UInt8(ascii: "x"):
-                let digits = bytes.prefix(2)
-                // UInt8(_:radix:) alone would take a sign: "\\x+1" must not decode to 0x01.
-                guard digits.count == 2, digits.allSatisfy({ UInt8(String(UnicodeScalar($0)), radix: 16) != nil }),
-                    let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16)
-                else {
-                    throw UsageError(message: "'\(text)': \\x needs two hex digits")
-                }
-                bytes.removeFirst(2)
-                out.append(value)
-            default:
-                throw UsageError(message: "'\(text)': unknown escape \\\(Character(Unicode.Scalar(next)))")
-            }
+        do {
+            return try CommandEscapes.decode(text)
+        } catch {
+            throw UsageError(message: error.message)
         }
-        return out
     }
 
     // MARK: - Output
@@ -470,21 +447,4 @@ enum JSONText {
 extension ProbeFrontend {
     /// Bytes as the probe prints them in JSON.
     public static func jsonString(_ bytes: [UInt8]) -> String { JSONText.string(bytes) }
-
-    /// A command-line string with its escapes interpreted.
-    ///
-    /// - Throws: a usage error for a bad escape.
-    public static func unescapeArgument(_ text: String) throws -> [UInt8] {
-        do {
-            return try unescape(text)
-        } catch {
-            throw ProbeUsageError(message: error.message)
-        }
-    }
-}
-
-/// A usage error, for callers outside the frontend.
-public struct ProbeUsageError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
 }

@@ -181,7 +181,7 @@ struct ProbeFrontendTests {
 
     @Test("the escapes \\r \\n \\t \\\\ \\xHH are interpreted in S arguments")
     func escapes() throws {
-        #expect(try ProbeFrontend.unescapeArgument(#"EHLO a\r\n\t\\\x00\xff"#) == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
+        #expect(try CommandEscapes.decode(#"EHLO a\r\n\t\\\x00\xff"#) == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
     }
 
     @Test("version --json reports Parley, GnuTLS, PCRE2, libyaml and what GnuTLS offers")
