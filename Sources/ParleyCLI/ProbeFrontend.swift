@@ -115,7 +115,7 @@ public struct ProbeFrontend: Sendable {
             result.failure = error
         }
         let snapshot = await result.process?.snapshot()
-        let text = options.json ? Self.json(result, snapshot: snapshot) + "\n" : Self.text(result, snapshot: snapshot)
+        let text = options.json ? ProbeJSON(result, snapshot: snapshot).rendered() + "\n" : Self.text(result, snapshot: snapshot)
         output(text)
         await result.process?.delete()
         return result.process == nil ? Status.noProcess : Status.open
@@ -288,59 +288,6 @@ public struct ProbeFrontend: Sendable {
 
     // MARK: - Output
 
-    /// The result as one JSON object (keys as the issue documents them).
-    static func json(_ result: OpenStreamResult, snapshot: ProcessSnapshot?) -> String {
-        var fields: [(String, String)] = []
-        if let snapshot {
-            fields.append((
-                "process",
-                object([
-                    ("name", string(snapshot.name)),
-                    ("status", string(snapshot.status.rawValue)),
-                    ("type", string(snapshot.type.rawValue)),
-                ])
-            ))
-        } else {
-            fields.append(("process", "null"))
-        }
-        fields.append(("greeting", result.greeting.map(JSONText.string) ?? "null"))
-        fields.append(("capabilities", result.capabilities.map(JSONText.string) ?? "null"))
-        fields.append(("type", string(result.type.rawValue)))
-        fields.append(("error", result.error.map(string) ?? "null"))
-        fields.append(("discarded_bytes", "\(result.discardedBytes)"))
-        if let tls = result.tls {
-            let peer: String
-            if let leaf = tls.peerCertificates.first {
-                peer = object([
-                    ("subject", string(leaf.subject)),
-                    ("issuer", string(leaf.issuer)),
-                    ("san", "[" + leaf.subjectAlternativeNames.map(string).joined(separator: ",") + "]"),
-                    ("not_before", string(iso8601(leaf.notBefore))),
-                    ("not_after", string(iso8601(leaf.notAfter))),
-                    ("sha256", string(leaf.sha256Fingerprint)),
-                ])
-            } else {
-                peer = "null"
-            }
-            fields.append((
-                "tls",
-                object([
-                    ("provider", string((result.tlsProvider ?? .builtin).rawValue)),
-                    ("version", string(tls.protocolVersion)),
-                    ("cipher", string(tls.cipherSuite)),
-                    ("group", tls.keyExchangeGroup.map(string) ?? "null"),
-                    ("alpn", tls.alpn.map(string) ?? "null"),
-                    ("verified", tls.verified ? "true" : "false"),
-                    ("verification", "[" + tls.verificationProblems.map(string).joined(separator: ",") + "]"),
-                    ("peer", peer),
-                ])
-            ))
-        } else {
-            fields.append(("tls", "null"))
-        }
-        return object(fields)
-    }
-
     /// The result for people.
     static func text(_ result: OpenStreamResult, snapshot: ProcessSnapshot?) -> String {
         var out = ""
@@ -360,85 +307,6 @@ public struct ProbeFrontend: Sendable {
             if let leaf = tls.peerCertificates.first { out += "peer: \(leaf.subject) (issuer \(leaf.issuer))\n" }
         }
         return out
-    }
-
-    private static func string(_ text: String) -> String { JSONText.string(Array(text.utf8)) }
-
-    private static func object(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-    }
-
-    private static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
-}
-
-/// JSON string literals for received bytes: valid UTF-8 is kept as text (with JSON's escapes),
-/// and each byte of an invalid sequence becomes `\udcXX` (the "surrogateescape" convention: a
-/// lone low surrogate that no valid text produces), so no byte is dropped and the bytes can be
-/// recovered exactly.
-enum JSONText {
-    /// `bytes` as a JSON string literal, quotes included.
-    static func string(_ bytes: [UInt8]) -> String {
-        var out = "\""
-        var index = 0
-        while index < bytes.count {
-            let lead = bytes[index]
-            let length = sequenceLength(bytes, at: index)
-            guard length > 0 else {
-                out += "\\udc" + hex(lead)
-                index += 1
-                continue
-            }
-            if length == 1 {
-                switch lead {
-                case 0x22: out += "\\\""
-                case 0x5C: out += "\\\\"
-                case 0x0A: out += "\\n"
-                case 0x0D: out += "\\r"
-                case 0x09: out += "\\t"
-                case 0..<0x20, 0x7F: out += "\\u00" + hex(lead)
-                default: out.unicodeScalars.append(Unicode.Scalar(lead))
-                }
-            } else {
-                out += String(decoding: bytes[index..<index + length], as: UTF8.self)
-            }
-            index += length
-        }
-        return out + "\""
-    }
-
-    /// The length of the valid UTF-8 sequence at `index`, or 0 when it is invalid.
-    static func sequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
-        let lead = bytes[index]
-        let length: Int
-        var low: UInt8 = 0x80
-        var high: UInt8 = 0xBF
-        switch lead {
-        case 0x00...0x7F: return 1
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: return 0
-        }
-        guard index + length <= bytes.count else { return 0 }
-        for offset in 1..<length {
-            let byte = bytes[index + offset]
-            let (lo, hi) = offset == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
-            guard byte >= lo && byte <= hi else { return 0 }
-        }
-        return length
-    }
-
-    private static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
     }
 }
 

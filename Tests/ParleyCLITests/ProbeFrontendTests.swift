@@ -75,16 +75,28 @@ struct ProbeFrontendTests {
             #expect(json["error"] is NSNull)
             #expect(json["discarded_bytes"] as? Int == 0)
             let tls = try #require(json["tls"] as? [String: Any])
-            #expect(Set(tls.keys) == ["provider", "version", "cipher", "group", "alpn", "verified", "verification", "peer"])
+            // The JSON report's tls fields (TLSFactsJSON), plus the provider.
+            #expect(Set(tls.keys) == [
+                "provider", "version", "cipher", "group", "alpn", "server_name", "verified", "verification",
+                "client_certificate_requested", "client_certificate_sent", "resumed", "peer",
+            ])
             #expect(tls["provider"] as? String == "builtin")
             #expect(tls["version"] as? String == "TLS1.3")
             #expect(tls["verified"] as? Bool == true)
             #expect((tls["verification"] as? [Any])?.isEmpty == true)
             #expect(tls["alpn"] is NSNull)
+            #expect(tls["server_name"] as? String == "localhost")
+            #expect(tls["client_certificate_sent"] as? Bool == false)
+            #expect(tls["resumed"] as? Bool == false)
+            // The probe's peer is the leaf certificate, an object (the report lists the chain).
             let peer = try #require(tls["peer"] as? [String: Any])
-            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256"])
+            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256", "serial"])
             #expect((peer["san"] as? [String])?.contains("DNS:mail.test") == true)
             #expect((peer["sha256"] as? String)?.count == 64)
+            for key in ["not_before", "not_after"] {
+                let date = try #require(peer[key] as? String)
+                #expect(date.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/) != nil, "\(key): \(date)")
+            }
         }
     }
 
@@ -177,6 +189,17 @@ struct ProbeFrontendTests {
     func byteStrings() throws {
         let json = ProbeFrontend.jsonString([0x32, 0x32, 0x30, 0x20, 0xC3, 0xA9, 0xFF, 0x0D, 0x0A, 0x22, 0xE2, 0x82])
         #expect(json == #""220 é\udcff\r\n\"\udce2\udc82""#)
+    }
+
+    @Test("--json keeps every received byte in the document: invalid UTF-8 as \\udcXX, controls escaped")
+    func bytesInDocument() async throws {
+        // printf writes 220, 0xFF, é, a quoted q, a backslash, 0x01 and CR LF; the probe decodes \\ to \.
+        let command = #"printf '220 \\377\\303\\251 \\042q\\042 \\134 \\001\\r\\n'; exec sleep 5"#
+        let run = await probe(["localhost", "1", "--type", "shell", "--shell-command", command, "--end-of-command", #"\r\n"#, "--json"])
+        #expect(run.status == 0, "\(run.output)\(run.error)")
+        #expect(run.output.contains(#""greeting":"220 \udcffé \"q\" \\ \u0001\r\n""#), "\(run.output)")
+        #expect(run.output.hasPrefix(#"{"capabilities":null,"discarded_bytes":0,"error":null,"greeting":"#))
+        #expect(run.output.hasSuffix(#","process":{"name":"probe","status":"run","type":"real"},"tls":null,"type":"plain"}"# + "\n"))
     }
 
     @Test("the escapes \\r \\n \\t \\\\ \\xHH are interpreted in S arguments")
