@@ -2,6 +2,7 @@
 import Foundation
 import GnuTLSNIO
 import NetworkStream
+import Scenario
 
 /// What `parley probe HOST SERVICE [options]` does, without a process around it: parse the
 /// arguments, run open-network-stream with `:return-list`, print the result, choose the exit
@@ -40,8 +41,9 @@ public struct ProbeFrontend: Sendable {
         process, greeting, capabilities, type, error and TLS facts.
 
           --type plain|tls|ssl|network|starttls|shell   connection type (default network)
-          --preset smtp|imap|pop3          fill capability command, end of command and capability,
-                                           STARTTLS trigger, command and success pattern
+          --preset NAME                    fill capability command, end of command and capability,
+                                           STARTTLS trigger, command and success pattern: smtp,
+                                           submission, lmtp, imap, pop3, sieve, nntp, ftp, xmpp
           --capability-command S           sent after the greeting (escapes \\r \\n \\t \\\\ \\xHH)
           --end-of-command RE              ends the greeting and command responses (PCRE2, multiline)
           --end-of-capability RE           ends the capability response (default: end of command)
@@ -213,15 +215,29 @@ public struct ProbeFrontend: Sendable {
         options.parameters.returnList = true
 
         if let preset {
-            guard let values = Self.presets[preset] else {
-                throw UsageError(message: "--preset takes smtp, imap or pop3, not '\(preset)'")
+            guard let found = Preset.all[preset] else {
+                throw UsageError(message: "--preset takes \(Preset.names.joined(separator: ", ")), not '\(preset)'")
             }
-            if !explicit.contains("capability") { options.parameters.capabilityCommand = .bytes(Array(values.capability.utf8)) }
+            let values: ProbeDialog
+            do {
+                values = try found.probeDialog(host: options.host)
+            } catch {
+                throw UsageError(message: error.message)
+            }
+            if !explicit.contains("capability") { options.parameters.capabilityCommand = .bytes(values.capabilityCommand) }
             if !explicit.contains("eoc") { options.parameters.endOfCommand = values.endOfCommand }
             if !explicit.contains("eocapa") { options.parameters.endOfCapability = values.endOfCapability }
             if !explicit.contains("success") { options.parameters.success = values.success }
+            if values.noGreeting {
+                // The client speaks first (XMPP): no greeting to wait for, and on a plain
+                // connection that sends nothing, nothing to read either.
+                options.parameters.noGreeting = true
+                if !explicit.contains("eoc") && options.parameters.type == .plain && !options.parameters.alwaysQueryCapabilities {
+                    options.parameters.endOfCommand = nil
+                }
+            }
             starttlsWhen = starttlsWhen ?? values.starttlsWhen
-            starttlsCommand = starttlsCommand ?? Array(values.starttlsCommand.utf8)
+            starttlsCommand = starttlsCommand ?? values.starttlsCommand
         }
         if let starttlsWhen {
             options.parameters.starttlsFunction = .whenMatches(
@@ -236,44 +252,6 @@ public struct ProbeFrontend: Sendable {
         }
         return options
     }
-
-    /// A preset's values.
-    struct Preset {
-        var capability: String
-        var endOfCommand: String
-        var endOfCapability: String
-        var starttlsWhen: String
-        var starttlsCommand: String
-        var success: String
-    }
-
-    /// The protocol presets.
-    static let presets: [String: Preset] = [
-        "smtp": Preset(
-            capability: "EHLO localhost\r\n",
-            endOfCommand: #"^[0-9]{3} [^\r\n]*\r?\n"#,
-            endOfCapability: #"^[0-9]{3} [^\r\n]*\r?\n"#,
-            starttlsWhen: #"^250[ -]STARTTLS\b"#,
-            starttlsCommand: "STARTTLS\r\n",
-            success: "^220"
-        ),
-        "imap": Preset(
-            capability: "1 CAPABILITY\r\n",
-            endOfCommand: #"\r?\n"#,
-            endOfCapability: #"^1 (OK|NO|BAD)[^\r\n]*\r?\n"#,
-            starttlsWhen: #"\bSTARTTLS\b"#,
-            starttlsCommand: "2 STARTTLS\r\n",
-            success: "^2 OK"
-        ),
-        "pop3": Preset(
-            capability: "CAPA\r\n",
-            endOfCommand: #"^(\+OK|-ERR)[^\r\n]*\r?\n"#,
-            endOfCapability: #"^(\.\r?\n|-ERR[^\r\n]*\r?\n)"#,
-            starttlsWhen: #"^STLS\b"#,
-            starttlsCommand: "STLS\r\n",
-            success: #"^\+OK"#
-        ),
-    ]
 
     /// The bytes a command-line string names (``CommandEscapes``).
     ///
