@@ -2,14 +2,16 @@
 import Foundation
 import GnuTLSNIO
 import MailFixtures
+import NetworkStream
 import ParleyCLI
 import Testing
 
-/// Runs the probe frontend and returns its exit status, standard output and standard error.
+/// Runs `parley probe ARGUMENTS` through the frontend and returns its exit status, standard
+/// output and standard error.
 func probe(_ arguments: [String]) async -> (status: Int32, output: String, error: String) {
     let output = Output()
     let error = Output()
-    let status = await ProbeFrontend(arguments: arguments, output: { output.write($0) }, errorOutput: { error.write($0) }).run()
+    let status = await ProbeFrontend.run(arguments, output: { output.write($0) }, errorOutput: { error.write($0) })
     return (status, output.all, error.all)
 }
 
@@ -175,14 +177,56 @@ struct ProbeFrontendTests {
         #expect((try object(run.output)["error"] as? String)?.contains("Connection refused") == true)
     }
 
-    @Test("usage errors exit 2: no service, an unknown option, an unknown type, a bad escape")
+    @Test("usage errors exit 2 with ArgumentParser's usage: no service, an unknown option, an unknown type, a bad escape, ...")
     func usage() async throws {
-        for arguments in [["127.0.0.1"], ["127.0.0.1", "25", "--bogus"], ["127.0.0.1", "25", "--type", "foo"], ["127.0.0.1", "25", "--capability-command", #"\q"#]] {
+        let cases: [[String]] = [
+            ["127.0.0.1"],
+            ["127.0.0.1", "25", "--bogus"],
+            ["127.0.0.1", "25", "--type", "foo"],
+            ["127.0.0.1", "25", "--capability-command", #"\q"#],
+            ["127.0.0.1", "25", "--starttls-command", #"\x4"#],
+            ["127.0.0.1", "25", "--shell-command", #"cat\"#],
+            ["127.0.0.1", "25", "--preset", "gopher"],
+            ["127.0.0.1", "25", "--tls-provider", "openssl"],
+            ["127.0.0.1", "25", "--client-cert", "c.pem"],
+            ["127.0.0.1", "25", "--timeout", "0"],
+            ["127.0.0.1", "25", "--timeout", "soon"],
+            ["127.0.0.1", "25", "--min-dh-bits", "0"],
+            ["127.0.0.1", "25", "--type"],
+            ["127.0.0.1", "25", "extra"],
+        ]
+        for arguments in cases {
             let run = await probe(arguments)
             #expect(run.status == 2, "\(arguments)")
-            #expect(run.error.contains("usage: parley probe"))
+            #expect(run.error.contains("Usage: parley probe [<options>] <host> <service>"), "\(arguments): \(run.error)")
+            #expect(run.output.isEmpty)
         }
         #expect(await probe(["127.0.0.1", "25", "--type", "foo"]).error.contains("Invalid connection type foo"))
+        #expect(await probe(["127.0.0.1", "25", "--capability-command", #"\q"#]).error.contains(#"--capability-command '\q': unknown escape \q"#))
+        #expect(await probe(["127.0.0.1", "25", "--preset", "gopher"]).error.contains("--preset takes ftp, imap, lmtp, nntp, pop3, sieve, smtp, submission, xmpp, not 'gopher'"))
+        #expect(await probe(["127.0.0.1", "25", "--client-key", "k.pem"]).error.contains("--client-cert and --client-key go together"))
+    }
+
+    @Test("a pattern PCRE2 refuses is a usage error found by the engine: exit 2, nothing printed on standard output")
+    func badPattern() async throws {
+        let run = await probe(["127.0.0.1", "1", "--end-of-command", "(", "--json"])
+        #expect(run.status == 2)
+        #expect(run.output.isEmpty)
+        #expect(run.error.hasPrefix("parley probe: invalid pattern \"(\""), "\(run.error)")
+    }
+
+    @Test("--help and -h print ArgumentParser's help, with every option, and exit 0")
+    func help() async throws {
+        for flag in ["--help", "-h"] {
+            let run = await probe([flag])
+            #expect(run.status == 0)
+            #expect(run.error.isEmpty)
+            #expect(run.output.contains("USAGE: parley probe [<options>] <host> <service>"), "\(run.output)")
+            for option in ProbeOptionsTests.everyOption {
+                #expect(run.output.contains(option), "\(option) missing from --help")
+            }
+            #expect(run.output.contains("Exit status: 0 an open process resulted; 1 none did"))
+        }
     }
 
     @Test("received bytes are JSON strings with every byte kept; invalid UTF-8 becomes \\udcXX")
@@ -205,6 +249,12 @@ struct ProbeFrontendTests {
     @Test("the escapes \\r \\n \\t \\\\ \\xHH are interpreted in S arguments")
     func escapes() throws {
         #expect(try CommandEscapes.decode(#"EHLO a\r\n\t\\\x00\xff"#) == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
+        let parameters = try ProbeFrontend.parse(["h", "25", "--capability-command", #"EHLO a\r\n\t\\\x00\xff"#]).streamParameters()
+        guard case .bytes(let bytes) = parameters.capabilityCommand else {
+            Issue.record("no capability command")
+            return
+        }
+        #expect(bytes == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
     }
 
     @Test("version --json reports Parley, GnuTLS, PCRE2, libyaml and what GnuTLS offers")
