@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target: `parley probe`'s escape decoder (`\r \n \t \\ \xHH`) and its JSON text for
-// received bytes. Checks: a decoded string re-encoded with escapes decodes to the same bytes, and
-// `\x` takes exactly two hexadecimal digits.
+// libFuzzer target: the escape decoder for command bytes on the command line (`CommandEscapes`:
+// `\r \n \t \\ \xHH`, used by `parley probe`) and the probe's JSON text for received bytes.
+// Checks: a decoded string re-encoded with escapes decodes to the same bytes, and `\x` takes
+// exactly two hexadecimal digits.
 import Foundation
 import FuzzSupport
 import ParleyCLI
@@ -12,7 +13,7 @@ public func fuzzProbeEscapes(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     _ = ProbeFrontend.jsonString(input)
     let text = String(decoding: input, as: UTF8.self)
-    guard let decoded = try? ProbeFrontend.unescapeArgument(text) else { return 0 }
+    guard let decoded = try? CommandEscapes.decode(text) else { return 0 }
     // Every `\x` that was accepted had two hex digits.
     let scalars = Array(text.utf8)
     var index = 0
@@ -31,7 +32,7 @@ public func fuzzProbeEscapes(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32
     }
     // Round trip: escape every byte as \xHH and decode again.
     let escaped = decoded.map { "\\x" + String($0, radix: 16).leftPadded() }.joined()
-    precondition((try? ProbeFrontend.unescapeArgument(escaped)) == decoded, "round trip lost bytes")
+    precondition((try? CommandEscapes.decode(escaped)) == decoded, "round trip lost bytes")
     return 0
 }
 

@@ -1,110 +1,94 @@
 // SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
 import Foundation
 import GnuTLSNIO
 import NetworkStream
 
-/// What `parley probe HOST SERVICE [options]` does, without a process around it: parse the
-/// arguments, run open-network-stream with `:return-list`, print the result, choose the exit
-/// status (0 an open process resulted, 1 none did, 2 usage error). Tests drive this directly.
-public struct ProbeFrontend: Sendable {
+/// What `parley probe HOST SERVICE [options]` does, without a process around it: run
+/// open-network-stream with `:return-list` for a parsed ``ProbeCommand``, print the result, and
+/// choose the exit status. Tests drive it with argument arrays through ``run(_:output:errorOutput:)``.
+public enum ProbeFrontend {
     /// Exit statuses of `parley probe`.
     public enum Status {
+        /// An open process resulted.
         public static let open: Int32 = 0
+        /// None did; the error says why.
         public static let noProcess: Int32 = 1
+        /// Bad usage (as `parley run`'s "invalid, nothing run").
         public static let usage: Int32 = 2
     }
 
-    /// The arguments after `probe`.
-    public var arguments: [String]
-    /// Where the result goes.
-    public var output: @Sendable (String) -> Void
-    /// Where usage errors go.
-    public var errorOutput: @Sendable (String) -> Void
-
-    /// Creates a frontend.
-    public init(
-        arguments: [String],
-        output: @escaping @Sendable (String) -> Void,
-        errorOutput: @escaping @Sendable (String) -> Void
-    ) {
-        self.arguments = arguments
-        self.output = output
-        self.errorOutput = errorOutput
+    /// Parses the arguments after `probe` as `parley probe ARGUMENTS` does (through the `parley`
+    /// command, so messages name `parley probe`), `validate()` included.
+    ///
+    /// - Parameter arguments: the arguments after `probe`.
+    /// - Returns: the options.
+    /// - Throws: ArgumentParser's error: a usage error (`Parley.exitCode(for:)` is 64, which
+    ///   `parley` exits with as 2), or the request for help (exit code 0).
+    public static func parse(_ arguments: [String]) throws -> ProbeCommand {
+        let parsed = try Parley.parseAsRoot(["probe"] + arguments)
+        // The only other command the parser gives back for `probe ...` is its help (-h, --help).
+        guard let command = parsed as? ProbeCommand else { throw CleanExit.helpRequest(ProbeCommand.self) }
+        return command
     }
 
-    /// The usage text.
-    public static let usage = """
-        usage: parley probe HOST SERVICE [options]
-
-        Opens a connection as Emacs's open-network-stream with :return-list does, and prints the
-        process, greeting, capabilities, type, error and TLS facts.
-
-          --type plain|tls|ssl|network|starttls|shell   connection type (default network)
-          --preset smtp|imap|pop3          fill capability command, end of command and capability,
-                                           STARTTLS trigger, command and success pattern
-          --capability-command S           sent after the greeting (escapes \\r \\n \\t \\\\ \\xHH)
-          --end-of-command RE              ends the greeting and command responses (PCRE2, multiline)
-          --end-of-capability RE           ends the capability response (default: end of command)
-          --starttls-when RE               upgrade when the capability response matches RE
-          --starttls-command S             the STARTTLS command (default STARTTLS\\r\\n)
-          --success RE                     the STARTTLS reply that means go ahead
-          --always-query-capabilities      query capabilities on a plain connection too
-          --nowait                         return while the connect is in progress
-          --shell-command S                for --type shell: %s host, %p service, %% percent
-          --ca-file F                      trust these CAs instead of the system store
-          --insecure                       do not fail on certificate problems (still reported)
-          --client-cert F --client-key F   present this client certificate
-          --client-certificate-from FILE   look the client certificate up in an authinfo file
-          --priority S                     GnuTLS priority string (default NORMAL)
-          --min-dh-bits N                  smallest Diffie-Hellman prime accepted
-          --server-name S                  name to verify and send as SNI (default HOST)
-          --alpn P                         offer an ALPN protocol (repeatable)
-          --tls-provider builtin|external  TLS implementation (default builtin); external
-                                           runs gnutls-cli (--starttls, started by SIGALRM)
-          --use-starttls-if-possible       with external: let type network upgrade too
-          --case-fold                      match ignoring case, as Emacs does
-          --timeout SECONDS                deadline of every wait (default 10)
-          --json                           print one JSON object
-
-        Exit status: 0 an open process resulted; 1 none did (error says why); 2 usage error.
-
-        """
-
-    /// A usage problem.
-    struct UsageError: Error {
-        var message: String
-    }
-
-    /// Parsed options.
-    struct Options {
-        var host = ""
-        var service = ""
-        var parameters = StreamParameters()
-        var json = false
-        var help = false
-    }
-
-    /// Runs the probe and returns the exit status.
-    public func run() async -> Int32 {
-        let options: Options
+    /// `parley probe ARGUMENTS` with its output captured: parses as the `parley` command line
+    /// does (help goes to `output` with status 0; a usage error to `errorOutput` with
+    /// ArgumentParser's message and status 2, as ``ParleyMain`` exits), then probes.
+    ///
+    /// - Parameters:
+    ///   - arguments: the arguments after `probe`.
+    ///   - output: where the result (or the help) goes.
+    ///   - errorOutput: where usage errors go.
+    /// - Returns: the exit status.
+    public static func run(
+        _ arguments: [String],
+        output: @Sendable (String) -> Void,
+        errorOutput: @Sendable (String) -> Void
+    ) async -> Int32 {
+        let command: ProbeCommand
         do {
-            options = try Self.parse(arguments)
+            command = try parse(arguments)
         } catch {
-            errorOutput("parley probe: \(error.message)\n\n" + Self.usage)
+            let code = Parley.exitCode(for: error)
+            let message = Parley.fullMessage(for: error) + "\n"
+            if code == .success {
+                output(message)
+                return Status.open
+            }
+            errorOutput(message)
+            return code == .validationFailure ? Status.usage : code.rawValue
+        }
+        return await probe(command, output: output, errorOutput: errorOutput)
+    }
+
+    /// Runs the probe the options describe, prints the result, and returns the exit status.
+    ///
+    /// - Parameters:
+    ///   - command: the parsed options.
+    ///   - output: where the result goes.
+    ///   - errorOutput: where a usage error the engine finds (a bad pattern) goes.
+    /// - Returns: 0 when an open process resulted, 1 when none did, 2 for bad usage.
+    public static func probe(
+        _ command: ProbeCommand,
+        output: @Sendable (String) -> Void,
+        errorOutput: @Sendable (String) -> Void
+    ) async -> Int32 {
+        let parameters: StreamParameters
+        do {
+            parameters = try command.streamParameters()
+        } catch {
+            errorOutput("parley probe: \(error.message)\n")
             return Status.usage
         }
-        if options.help {
-            output(Self.usage)
-            return Status.open
-        }
-        let service: NetworkProcess.Service = Int(options.service).map { .port($0) } ?? .named(options.service)
+        let service: NetworkProcess.Service = Int(command.service).map { .port($0) } ?? .named(command.service)
         var result: OpenStreamResult
         do {
             result = try await NetworkProcess.openStream(
                 name: "probe",
-                host: options.host,
+                host: command.host,
                 service: service,
-                parameters: options.parameters,
+                parameters: parameters,
                 table: ProcessTable()  // one probe is one Emacs session
             )
         } catch let error where error.kind == .invalidArgument {
@@ -115,253 +99,9 @@ public struct ProbeFrontend: Sendable {
             result.failure = error
         }
         let snapshot = await result.process?.snapshot()
-        let text = options.json ? Self.json(result, snapshot: snapshot) + "\n" : Self.text(result, snapshot: snapshot)
-        output(text)
+        output(command.json ? ProbeJSON(result, snapshot: snapshot).rendered() + "\n" : text(result, snapshot: snapshot))
         await result.process?.delete()
         return result.process == nil ? Status.noProcess : Status.open
-    }
-
-    // MARK: - Arguments
-
-    /// Parses the arguments after `probe`.
-    ///
-    /// - Throws: `UsageError` naming the problem.
-    static func parse(_ arguments: [String]) throws(UsageError) -> Options {
-        var options = Options()
-        var positional: [String] = []
-        var starttlsWhen: String?
-        var starttlsCommand: [UInt8]?
-        var clientCert: String?
-        var clientKey: String?
-        var preset: String?
-        var explicit: Set<String> = []
-        var rest = arguments[...]
-
-        func value(_ flag: String) throws(UsageError) -> String {
-            guard let next = rest.popFirst() else { throw UsageError(message: "\(flag) needs a value") }
-            return next
-        }
-
-        while let argument = rest.popFirst() {
-            switch argument {
-            case "-h", "--help": options.help = true
-            case "--json": options.json = true
-            case "--type":
-                let text = try value(argument)
-                do {
-                    options.parameters.type = try StreamParameters.ConnectionType(parsing: text)
-                } catch {
-                    throw UsageError(message: error.message)
-                }
-            case "--preset": preset = try value(argument)
-            case "--capability-command":
-                options.parameters.capabilityCommand = .bytes(try unescape(try value(argument)))
-                explicit.insert("capability")
-            case "--end-of-command":
-                options.parameters.endOfCommand = try value(argument)
-                explicit.insert("eoc")
-            case "--end-of-capability":
-                options.parameters.endOfCapability = try value(argument)
-                explicit.insert("eocapa")
-            case "--starttls-when": starttlsWhen = try value(argument)
-            case "--starttls-command": starttlsCommand = try unescape(try value(argument))
-            case "--success":
-                options.parameters.success = try value(argument)
-                explicit.insert("success")
-            case "--always-query-capabilities": options.parameters.alwaysQueryCapabilities = true
-            case "--nowait": options.parameters.nowait = true
-            case "--shell-command": options.parameters.shellCommand = String(decoding: try unescape(try value(argument)), as: UTF8.self)
-            case "--ca-file": options.parameters.tls.trustRoots = .file(try value(argument))
-            case "--insecure": options.parameters.tls.verify = false
-            case "--client-cert": clientCert = try value(argument)
-            case "--client-key": clientKey = try value(argument)
-            case "--client-certificate-from": options.parameters.clientCertificate = .lookUp(authinfo: try value(argument))
-            case "--priority": options.parameters.tls.priority = try value(argument)
-            case "--min-dh-bits":
-                let text = try value(argument)
-                guard let bits = Int(text), bits > 0 else { throw UsageError(message: "--min-dh-bits takes a positive number, not '\(text)'") }
-                options.parameters.tls.minimumDHPrimeBits = bits
-            case "--server-name": options.parameters.tls.serverName = try value(argument)
-            case "--alpn": options.parameters.tls.alpn.append(try value(argument))
-            case "--tls-provider":
-                let text = try value(argument)
-                guard let provider = StreamParameters.TLSProvider(rawValue: text) else {
-                    throw UsageError(message: "--tls-provider takes builtin or external, not '\(text)'")
-                }
-                options.parameters.tlsProvider = provider
-            case "--use-starttls-if-possible": options.parameters.useStartTLSIfPossible = true
-            case "--case-fold": options.parameters.caseFold = true
-            case "--timeout":
-                let text = try value(argument)
-                guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
-                    throw UsageError(message: "--timeout takes a positive number of seconds, not '\(text)'")
-                }
-                options.parameters.timeouts = .init(all: .milliseconds(Int64((seconds * 1000).rounded())))
-            default:
-                if argument.hasPrefix("-") && argument.count > 1 {
-                    throw UsageError(message: "unknown option '\(argument)'")
-                }
-                positional.append(argument)
-            }
-        }
-        if options.help { return options }
-        guard positional.count == 2 else {
-            throw UsageError(message: "expected HOST and SERVICE, got \(positional.count) argument(s)")
-        }
-        options.host = positional[0]
-        options.service = positional[1]
-        options.parameters.returnList = true
-
-        if let preset {
-            guard let values = Self.presets[preset] else {
-                throw UsageError(message: "--preset takes smtp, imap or pop3, not '\(preset)'")
-            }
-            if !explicit.contains("capability") { options.parameters.capabilityCommand = .bytes(Array(values.capability.utf8)) }
-            if !explicit.contains("eoc") { options.parameters.endOfCommand = values.endOfCommand }
-            if !explicit.contains("eocapa") { options.parameters.endOfCapability = values.endOfCapability }
-            if !explicit.contains("success") { options.parameters.success = values.success }
-            starttlsWhen = starttlsWhen ?? values.starttlsWhen
-            starttlsCommand = starttlsCommand ?? Array(values.starttlsCommand.utf8)
-        }
-        if let starttlsWhen {
-            options.parameters.starttlsFunction = .whenMatches(
-                pattern: starttlsWhen,
-                command: starttlsCommand ?? Array("STARTTLS\r\n".utf8)
-            )
-        }
-        switch (clientCert, clientKey) {
-        case (let cert?, let key?): options.parameters.clientCertificate = .files(key: key, certificate: cert)
-        case (nil, nil): break
-        default: throw UsageError(message: "--client-cert and --client-key go together")
-        }
-        return options
-    }
-
-    /// A preset's values.
-    struct Preset {
-        var capability: String
-        var endOfCommand: String
-        var endOfCapability: String
-        var starttlsWhen: String
-        var starttlsCommand: String
-        var success: String
-    }
-
-    /// The protocol presets.
-    static let presets: [String: Preset] = [
-        "smtp": Preset(
-            capability: "EHLO localhost\r\n",
-            endOfCommand: #"^[0-9]{3} [^\r\n]*\r?\n"#,
-            endOfCapability: #"^[0-9]{3} [^\r\n]*\r?\n"#,
-            starttlsWhen: #"^250[ -]STARTTLS\b"#,
-            starttlsCommand: "STARTTLS\r\n",
-            success: "^220"
-        ),
-        "imap": Preset(
-            capability: "1 CAPABILITY\r\n",
-            endOfCommand: #"\r?\n"#,
-            endOfCapability: #"^1 (OK|NO|BAD)[^\r\n]*\r?\n"#,
-            starttlsWhen: #"\bSTARTTLS\b"#,
-            starttlsCommand: "2 STARTTLS\r\n",
-            success: "^2 OK"
-        ),
-        "pop3": Preset(
-            capability: "CAPA\r\n",
-            endOfCommand: #"^(\+OK|-ERR)[^\r\n]*\r?\n"#,
-            endOfCapability: #"^(\.\r?\n|-ERR[^\r\n]*\r?\n)"#,
-            starttlsWhen: #"^STLS\b"#,
-            starttlsCommand: "STLS\r\n",
-            success: #"^\+OK"#
-        ),
-    ]
-
-    /// Interprets `\r \n \t \\ \xHH` in a command-line string.
-    ///
-    /// - Throws: `UsageError` for an unknown or incomplete escape.
-    static func unescape(_ text: String) throws(UsageError) -> [UInt8] {
-        var out: [UInt8] = []
-        var bytes = Array(text.utf8)[...]
-        while let byte = bytes.popFirst() {
-            guard byte == UInt8(ascii: "\\") else {
-                out.append(byte)
-                continue
-            }
-            guard let next = bytes.popFirst() else { throw UsageError(message: "'\(text)' ends with a lone backslash") }
-            switch next {
-            case UInt8(ascii: "r"): out.append(13)
-            case UInt8(ascii: "n"): out.append(10)
-            case UInt8(ascii: "t"): out.append(9)
-            case UInt8(ascii: "\\"): out.append(92)
-            case UInt8(ascii: "x"):
-                let digits = bytes.prefix(2)
-                // UInt8(_:radix:) alone would take a sign: "\\x+1" must not decode to 0x01.
-                guard digits.count == 2, digits.allSatisfy({ UInt8(String(UnicodeScalar($0)), radix: 16) != nil }),
-                    let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16)
-                else {
-                    throw UsageError(message: "'\(text)': \\x needs two hex digits")
-                }
-                bytes.removeFirst(2)
-                out.append(value)
-            default:
-                throw UsageError(message: "'\(text)': unknown escape \\\(Character(Unicode.Scalar(next)))")
-            }
-        }
-        return out
-    }
-
-    // MARK: - Output
-
-    /// The result as one JSON object (keys as the issue documents them).
-    static func json(_ result: OpenStreamResult, snapshot: ProcessSnapshot?) -> String {
-        var fields: [(String, String)] = []
-        if let snapshot {
-            fields.append((
-                "process",
-                object([
-                    ("name", string(snapshot.name)),
-                    ("status", string(snapshot.status.rawValue)),
-                    ("type", string(snapshot.type.rawValue)),
-                ])
-            ))
-        } else {
-            fields.append(("process", "null"))
-        }
-        fields.append(("greeting", result.greeting.map(JSONText.string) ?? "null"))
-        fields.append(("capabilities", result.capabilities.map(JSONText.string) ?? "null"))
-        fields.append(("type", string(result.type.rawValue)))
-        fields.append(("error", result.error.map(string) ?? "null"))
-        fields.append(("discarded_bytes", "\(result.discardedBytes)"))
-        if let tls = result.tls {
-            let peer: String
-            if let leaf = tls.peerCertificates.first {
-                peer = object([
-                    ("subject", string(leaf.subject)),
-                    ("issuer", string(leaf.issuer)),
-                    ("san", "[" + leaf.subjectAlternativeNames.map(string).joined(separator: ",") + "]"),
-                    ("not_before", string(iso8601(leaf.notBefore))),
-                    ("not_after", string(iso8601(leaf.notAfter))),
-                    ("sha256", string(leaf.sha256Fingerprint)),
-                ])
-            } else {
-                peer = "null"
-            }
-            fields.append((
-                "tls",
-                object([
-                    ("provider", string((result.tlsProvider ?? .builtin).rawValue)),
-                    ("version", string(tls.protocolVersion)),
-                    ("cipher", string(tls.cipherSuite)),
-                    ("group", tls.keyExchangeGroup.map(string) ?? "null"),
-                    ("alpn", tls.alpn.map(string) ?? "null"),
-                    ("verified", tls.verified ? "true" : "false"),
-                    ("verification", "[" + tls.verificationProblems.map(string).joined(separator: ",") + "]"),
-                    ("peer", peer),
-                ])
-            ))
-        } else {
-            fields.append(("tls", "null"))
-        }
-        return object(fields)
     }
 
     /// The result for people.
@@ -385,106 +125,6 @@ public struct ProbeFrontend: Sendable {
         return out
     }
 
-    private static func string(_ text: String) -> String { JSONText.string(Array(text.utf8)) }
-
-    private static func object(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-    }
-
-    private static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
-}
-
-/// JSON string literals for received bytes: valid UTF-8 is kept as text (with JSON's escapes),
-/// and each byte of an invalid sequence becomes `\udcXX` (the "surrogateescape" convention: a
-/// lone low surrogate that no valid text produces), so no byte is dropped and the bytes can be
-/// recovered exactly.
-enum JSONText {
-    /// `bytes` as a JSON string literal, quotes included.
-    static func string(_ bytes: [UInt8]) -> String {
-        var out = "\""
-        var index = 0
-        while index < bytes.count {
-            let lead = bytes[index]
-            let length = sequenceLength(bytes, at: index)
-            guard length > 0 else {
-                out += "\\udc" + hex(lead)
-                index += 1
-                continue
-            }
-            if length == 1 {
-                switch lead {
-                case 0x22: out += "\\\""
-                case 0x5C: out += "\\\\"
-                case 0x0A: out += "\\n"
-                case 0x0D: out += "\\r"
-                case 0x09: out += "\\t"
-                case 0..<0x20, 0x7F: out += "\\u00" + hex(lead)
-                default: out.unicodeScalars.append(Unicode.Scalar(lead))
-                }
-            } else {
-                out += String(decoding: bytes[index..<index + length], as: UTF8.self)
-            }
-            index += length
-        }
-        return out + "\""
-    }
-
-    /// The length of the valid UTF-8 sequence at `index`, or 0 when it is invalid.
-    static func sequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
-        let lead = bytes[index]
-        let length: Int
-        var low: UInt8 = 0x80
-        var high: UInt8 = 0xBF
-        switch lead {
-        case 0x00...0x7F: return 1
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: return 0
-        }
-        guard index + length <= bytes.count else { return 0 }
-        for offset in 1..<length {
-            let byte = bytes[index + offset]
-            let (lo, hi) = offset == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
-            guard byte >= lo && byte <= hi else { return 0 }
-        }
-        return length
-    }
-
-    private static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
-    }
-}
-
-// MARK: - Testing hooks
-
-extension ProbeFrontend {
-    /// Bytes as the probe prints them in JSON.
+    /// Received bytes as the probe prints them: a JSON string literal with every byte kept.
     public static func jsonString(_ bytes: [UInt8]) -> String { JSONText.string(bytes) }
-
-    /// A command-line string with its escapes interpreted.
-    ///
-    /// - Throws: a usage error for a bad escape.
-    public static func unescapeArgument(_ text: String) throws -> [UInt8] {
-        do {
-            return try unescape(text)
-        } catch {
-            throw ProbeUsageError(message: error.message)
-        }
-    }
-}
-
-/// A usage error, for callers outside the frontend.
-public struct ProbeUsageError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
 }

@@ -26,6 +26,10 @@ public struct Preset: Sendable, Hashable {
     public var starttlsSuccess: String
     /// The capability word that advertises STARTTLS, when the protocol has one.
     public var starttlsCapability: String?
+    /// Matches a capability response that offers STARTTLS where the offer is not one capability
+    /// word (FTP's `AUTH TLS` feature line, XMPP's `<starttls>` feature); nil for the others,
+    /// whose offer is `\bWORD\b` of ``starttlsCapability``.
+    public var starttlsOffer: String? = nil
 
     /// Every preset, by name.
     public static let all: [String: Preset] = Dictionary(
@@ -101,7 +105,8 @@ public struct Preset: Sendable, Hashable {
         name: "ftp", port: 21, implicitTLSPort: 990, greeting: replyLine,
         capabilityCommand: "FEAT\r\n", endOfCapabilities: #"^(?:211-[^\n]*\n(?:[^\n]*\n)*?211 [^\n]*\n|[0-9]{3} [^\n]*\n)"#,
         starttlsCommand: "AUTH TLS\r\n", starttlsReply: replyLine, starttlsSuccess: "^234 ",
-        starttlsCapability: nil
+        starttlsCapability: nil,
+        starttlsOffer: #"^ AUTH TLS\b"#
     )
 
     /// XMPP client-to-server (RFC 6120 §5): the client opens the stream, the features end it.
@@ -112,6 +117,7 @@ public struct Preset: Sendable, Hashable {
         endOfCapabilities: "</stream:features>",
         starttlsCommand: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
         starttlsReply: "<(?:proceed|failure)\\b[^>]*/>", starttlsSuccess: "<proceed\\b",
-        starttlsCapability: nil
+        starttlsCapability: nil,
+        starttlsOffer: "<starttls\\b[^>]*urn:ietf:params:xml:ns:xmpp-tls"
     )
 }

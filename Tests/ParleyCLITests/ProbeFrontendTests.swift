@@ -2,14 +2,16 @@
 import Foundation
 import GnuTLSNIO
 import MailFixtures
+import NetworkStream
 import ParleyCLI
 import Testing
 
-/// Runs the probe frontend and returns its exit status, standard output and standard error.
+/// Runs `parley probe ARGUMENTS` through the frontend and returns its exit status, standard
+/// output and standard error.
 func probe(_ arguments: [String]) async -> (status: Int32, output: String, error: String) {
     let output = Output()
     let error = Output()
-    let status = await ProbeFrontend(arguments: arguments, output: { output.write($0) }, errorOutput: { error.write($0) }).run()
+    let status = await ProbeFrontend.run(arguments, output: { output.write($0) }, errorOutput: { error.write($0) })
     return (status, output.all, error.all)
 }
 
@@ -75,16 +77,28 @@ struct ProbeFrontendTests {
             #expect(json["error"] is NSNull)
             #expect(json["discarded_bytes"] as? Int == 0)
             let tls = try #require(json["tls"] as? [String: Any])
-            #expect(Set(tls.keys) == ["provider", "version", "cipher", "group", "alpn", "verified", "verification", "peer"])
+            // The JSON report's tls fields (TLSFactsJSON), plus the provider.
+            #expect(Set(tls.keys) == [
+                "provider", "version", "cipher", "group", "alpn", "server_name", "verified", "verification",
+                "client_certificate_requested", "client_certificate_sent", "resumed", "peer",
+            ])
             #expect(tls["provider"] as? String == "builtin")
             #expect(tls["version"] as? String == "TLS1.3")
             #expect(tls["verified"] as? Bool == true)
             #expect((tls["verification"] as? [Any])?.isEmpty == true)
             #expect(tls["alpn"] is NSNull)
+            #expect(tls["server_name"] as? String == "localhost")
+            #expect(tls["client_certificate_sent"] as? Bool == false)
+            #expect(tls["resumed"] as? Bool == false)
+            // The probe's peer is the leaf certificate, an object (the report lists the chain).
             let peer = try #require(tls["peer"] as? [String: Any])
-            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256"])
+            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256", "serial"])
             #expect((peer["san"] as? [String])?.contains("DNS:mail.test") == true)
             #expect((peer["sha256"] as? String)?.count == 64)
+            for key in ["not_before", "not_after"] {
+                let date = try #require(peer[key] as? String)
+                #expect(date.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/) != nil, "\(key): \(date)")
+            }
         }
     }
 
@@ -163,14 +177,56 @@ struct ProbeFrontendTests {
         #expect((try object(run.output)["error"] as? String)?.contains("Connection refused") == true)
     }
 
-    @Test("usage errors exit 2: no service, an unknown option, an unknown type, a bad escape")
+    @Test("usage errors exit 2 with ArgumentParser's usage: no service, an unknown option, an unknown type, a bad escape, ...")
     func usage() async throws {
-        for arguments in [["127.0.0.1"], ["127.0.0.1", "25", "--bogus"], ["127.0.0.1", "25", "--type", "foo"], ["127.0.0.1", "25", "--capability-command", #"\q"#]] {
+        let cases: [[String]] = [
+            ["127.0.0.1"],
+            ["127.0.0.1", "25", "--bogus"],
+            ["127.0.0.1", "25", "--type", "foo"],
+            ["127.0.0.1", "25", "--capability-command", #"\q"#],
+            ["127.0.0.1", "25", "--starttls-command", #"\x4"#],
+            ["127.0.0.1", "25", "--shell-command", #"cat\"#],
+            ["127.0.0.1", "25", "--preset", "gopher"],
+            ["127.0.0.1", "25", "--tls-provider", "openssl"],
+            ["127.0.0.1", "25", "--client-cert", "c.pem"],
+            ["127.0.0.1", "25", "--timeout", "0"],
+            ["127.0.0.1", "25", "--timeout", "soon"],
+            ["127.0.0.1", "25", "--min-dh-bits", "0"],
+            ["127.0.0.1", "25", "--type"],
+            ["127.0.0.1", "25", "extra"],
+        ]
+        for arguments in cases {
             let run = await probe(arguments)
             #expect(run.status == 2, "\(arguments)")
-            #expect(run.error.contains("usage: parley probe"))
+            #expect(run.error.contains("Usage: parley probe [<options>] <host> <service>"), "\(arguments): \(run.error)")
+            #expect(run.output.isEmpty)
         }
         #expect(await probe(["127.0.0.1", "25", "--type", "foo"]).error.contains("Invalid connection type foo"))
+        #expect(await probe(["127.0.0.1", "25", "--capability-command", #"\q"#]).error.contains(#"--capability-command '\q': unknown escape \q"#))
+        #expect(await probe(["127.0.0.1", "25", "--preset", "gopher"]).error.contains("--preset takes ftp, imap, lmtp, nntp, pop3, sieve, smtp, submission, xmpp, not 'gopher'"))
+        #expect(await probe(["127.0.0.1", "25", "--client-key", "k.pem"]).error.contains("--client-cert and --client-key go together"))
+    }
+
+    @Test("a pattern PCRE2 refuses is a usage error found by the engine: exit 2, nothing printed on standard output")
+    func badPattern() async throws {
+        let run = await probe(["127.0.0.1", "1", "--end-of-command", "(", "--json"])
+        #expect(run.status == 2)
+        #expect(run.output.isEmpty)
+        #expect(run.error.hasPrefix("parley probe: invalid pattern \"(\""), "\(run.error)")
+    }
+
+    @Test("--help and -h print ArgumentParser's help, with every option, and exit 0")
+    func help() async throws {
+        for flag in ["--help", "-h"] {
+            let run = await probe([flag])
+            #expect(run.status == 0)
+            #expect(run.error.isEmpty)
+            #expect(run.output.contains("USAGE: parley probe [<options>] <host> <service>"), "\(run.output)")
+            for option in ProbeOptionsTests.everyOption {
+                #expect(run.output.contains(option), "\(option) missing from --help")
+            }
+            #expect(run.output.contains("Exit status: 0 an open process resulted; 1 none did"))
+        }
     }
 
     @Test("received bytes are JSON strings with every byte kept; invalid UTF-8 becomes \\udcXX")
@@ -179,9 +235,26 @@ struct ProbeFrontendTests {
         #expect(json == #""220 é\udcff\r\n\"\udce2\udc82""#)
     }
 
+    @Test("--json keeps every received byte in the document: invalid UTF-8 as \\udcXX, controls escaped")
+    func bytesInDocument() async throws {
+        // printf writes 220, 0xFF, é, a quoted q, a backslash, 0x01 and CR LF; the probe decodes \\ to \.
+        let command = #"printf '220 \\377\\303\\251 \\042q\\042 \\134 \\001\\r\\n'; exec sleep 5"#
+        let run = await probe(["localhost", "1", "--type", "shell", "--shell-command", command, "--end-of-command", #"\r\n"#, "--json"])
+        #expect(run.status == 0, "\(run.output)\(run.error)")
+        #expect(run.output.contains(#""greeting":"220 \udcffé \"q\" \\ \u0001\r\n""#), "\(run.output)")
+        #expect(run.output.hasPrefix(#"{"capabilities":null,"discarded_bytes":0,"error":null,"greeting":"#))
+        #expect(run.output.hasSuffix(#","process":{"name":"probe","status":"run","type":"real"},"tls":null,"type":"plain"}"# + "\n"))
+    }
+
     @Test("the escapes \\r \\n \\t \\\\ \\xHH are interpreted in S arguments")
     func escapes() throws {
-        #expect(try ProbeFrontend.unescapeArgument(#"EHLO a\r\n\t\\\x00\xff"#) == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
+        #expect(try CommandEscapes.decode(#"EHLO a\r\n\t\\\x00\xff"#) == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
+        let parameters = try ProbeFrontend.parse(["h", "25", "--capability-command", #"EHLO a\r\n\t\\\x00\xff"#]).streamParameters()
+        guard case .bytes(let bytes) = parameters.capabilityCommand else {
+            Issue.record("no capability command")
+            return
+        }
+        #expect(bytes == Array("EHLO a\r\n\t\\".utf8) + [0, 255])
     }
 
     @Test("version --json reports Parley, GnuTLS, PCRE2, libyaml and what GnuTLS offers")

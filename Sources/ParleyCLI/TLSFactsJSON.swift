@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+public import Foundation
+public import GnuTLSNIO
+
+/// The facts of a TLS session as JSON, built from ``TLSSessionInfo``: the field names and shapes
+/// of the JSON report's `tls` object (`JSONReporter.tls(_:)`), so that the probe and the report
+/// can write the one type.
+///
+/// Dates are `Date`s: encode with `JSONEncoder`'s `.iso8601` strategy (`2026-11-25T10:00:00Z`, the
+/// report's form). Two things depend on the writer: `provider` is written only when it is set
+/// (the probe sets it; the report has no such field), and `peer` is the whole chain (the
+/// report) or the leaf alone (the probe, as it has always printed it; see ``Peer``).
+public struct TLSFactsJSON: Encodable, Sendable, Equatable {
+    /// The certificates the peer sent, as one of the two shapes in use.
+    public enum Peer: Encodable, Sendable, Equatable {
+        /// The chain as sent, leaf first: a JSON array (the report's `peer`).
+        case chain([CertificateJSON])
+        /// The leaf, or null when the peer sent none: a JSON object (the probe's `peer`).
+        case leaf(CertificateJSON?)
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .chain(let certificates): try container.encode(certificates)
+            case .leaf(let certificate?): try container.encode(certificate)
+            case .leaf(nil): try container.encodeNil()
+            }
+        }
+    }
+
+    /// Which TLS implementation made the session (`builtin`, `external`); nil leaves it out.
+    public var provider: String?
+    /// The protocol version, e.g. `TLS1.3`.
+    public var version: String
+    /// The cipher suite.
+    public var cipher: String
+    /// The key-exchange group, if any.
+    public var group: String?
+    /// The negotiated ALPN protocol, if any.
+    public var alpn: String?
+    /// The server name (SNI) sent or received.
+    public var serverName: String?
+    /// Whether the peer's chain verified.
+    public var verified: Bool
+    /// The verification problems, one short phrase each.
+    public var verification: [String]
+    /// Whether the server asked for a client certificate.
+    public var clientCertificateRequested: Bool
+    /// Whether the client sent one.
+    public var clientCertificateSent: Bool
+    /// Whether the session was resumed.
+    public var resumed: Bool
+    /// The peer's certificates.
+    public var peer: Peer
+
+    /// The facts of `session`.
+    ///
+    /// - Parameters:
+    ///   - session: the session.
+    ///   - provider: the TLS implementation's name, or nil to leave the field out.
+    ///   - leafOnly: write `peer` as the leaf certificate (or null) instead of the chain.
+    public init(_ session: TLSSessionInfo, provider: String? = nil, leafOnly: Bool = false) {
+        self.provider = provider
+        version = session.protocolVersion
+        cipher = session.cipherSuite
+        group = session.keyExchangeGroup
+        alpn = session.alpn
+        serverName = session.serverName
+        verified = session.verified
+        verification = session.verificationProblems
+        clientCertificateRequested = session.clientCertificateRequested
+        clientCertificateSent = session.clientCertificateSent
+        resumed = session.resumed
+        let certificates = session.peerCertificates.map(CertificateJSON.init)
+        peer = leafOnly ? .leaf(certificates.first) : .chain(certificates)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, version, cipher, group, alpn
+        case serverName = "server_name"
+        case verified, verification
+        case clientCertificateRequested = "client_certificate_requested"
+        case clientCertificateSent = "client_certificate_sent"
+        case resumed, peer
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        // Absent facts are null, not missing, as in the report; only `provider` is left out.
+        try container.encodeIfPresent(provider, forKey: .provider)
+        try container.encode(version, forKey: .version)
+        try container.encode(cipher, forKey: .cipher)
+        try container.encode(group, forKey: .group)
+        try container.encode(alpn, forKey: .alpn)
+        try container.encode(serverName, forKey: .serverName)
+        try container.encode(verified, forKey: .verified)
+        try container.encode(verification, forKey: .verification)
+        try container.encode(clientCertificateRequested, forKey: .clientCertificateRequested)
+        try container.encode(clientCertificateSent, forKey: .clientCertificateSent)
+        try container.encode(resumed, forKey: .resumed)
+        try container.encode(peer, forKey: .peer)
+    }
+}
+
+/// One certificate's facts as JSON: the JSON report's certificate object.
+public struct CertificateJSON: Encodable, Sendable, Equatable {
+    /// The subject DN (RFC 4514).
+    public var subject: String
+    /// The issuer DN (RFC 4514).
+    public var issuer: String
+    /// The subject alternative names (`DNS:…`, `IP:…`).
+    public var san: [String]
+    /// Start of validity.
+    public var notBefore: Date
+    /// End of validity.
+    public var notAfter: Date
+    /// SHA-256 of the DER, lowercase hex.
+    public var sha256: String
+    /// The serial number, lowercase hex.
+    public var serial: String
+
+    /// The facts of `certificate`.
+    public init(_ certificate: CertificateInfo) {
+        subject = certificate.subject
+        issuer = certificate.issuer
+        san = certificate.subjectAlternativeNames
+        notBefore = certificate.notBefore
+        notAfter = certificate.notAfter
+        sha256 = certificate.sha256Fingerprint
+        serial = certificate.serialNumber
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case subject, issuer, san
+        case notBefore = "not_before"
+        case notAfter = "not_after"
+        case sha256, serial
+    }
+}
