@@ -238,7 +238,7 @@ struct ProbeFrontendTests {
     @Test("--json keeps every received byte in the document: invalid UTF-8 as \\udcXX, controls escaped")
     func bytesInDocument() async throws {
         // printf writes 220, 0xFF, é, a quoted q, a backslash, 0x01 and CR LF; the probe decodes \\ to \.
-        let command = #"printf '220 \\377\\303\\251 \\042q\\042 \\134 \\001\\r\\n'; exec sleep 5"#
+        let command = #"printf '220 \\377\\303\\251 \\042q\\042 \\134 \\001\\r\\n'; exec sleep 60"#
         let run = await probe(["localhost", "1", "--type", "shell", "--shell-command", command, "--end-of-command", #"\r\n"#, "--json"])
         #expect(run.status == 0, "\(run.output)\(run.error)")
         #expect(run.output.contains(#""greeting":"220 \udcffé \"q\" \\ \u0001\r\n""#), "\(run.output)")
