@@ -22,7 +22,7 @@ let package = Package(
     products: [
         .executable(name: "parley", targets: ["parley"]),
         .library(name: "NetworkStream", targets: ["NetworkStream"]),
-        .library(name: "MailFixtures", targets: ["MailFixtures"]),
+        .library(name: "MailServers", targets: ["MailServers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -54,11 +54,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // In-process fake mail servers (depend on the TLS handler and NIO only).
+        // The fake mail servers (`parley serve`, embedded servers, tests), with the test PKI built
+        // in; they depend on the TLS handler and NIO only.
         .target(
-            name: "MailFixtures",
+            name: "MailServers",
             dependencies: ["GnuTLSNIO", nioCore, nioPosix, logging],
-            path: "fixtures/MailFixtures",
             swiftSettings: swiftSettings
         ),
 
@@ -72,7 +72,14 @@ let package = Package(
         // Runs scenarios on the engine and emits events.
         .target(
             name: "Runner",
-            dependencies: ["Scenario", "NetworkStream", "MailFixtures", "GnuTLSNIO", "Patterns", nioCore, nioPosix, logging],
+            dependencies: ["Scenario", "NetworkStream", "GnuTLSNIO", "Patterns", nioCore, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+
+        // The runner's embedded servers, played by the fake mail servers.
+        .target(
+            name: "MailServerProvider",
+            dependencies: ["Runner", "Scenario", "MailServers", "GnuTLSNIO", logging],
             swiftSettings: swiftSettings
         ),
 
@@ -83,7 +90,7 @@ let package = Package(
         .target(
             name: "ParleyCLI",
             dependencies: [
-                "Reporting", "Runner", "Scenario", "MailFixtures", "NetworkStream", "GnuTLSNIO", "Patterns",
+                "Reporting", "Runner", "Scenario", "MailServers", "MailServerProvider", "NetworkStream", "GnuTLSNIO", "Patterns",
                 nioPosix, logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -95,12 +102,18 @@ let package = Package(
         // programs that replay input files).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzScenarioLoader", dependencies: ["FuzzSupport", "Scenario"], path: "Fuzz/FuzzScenarioLoader", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzServerSessions", dependencies: ["FuzzSupport", "MailFixtures"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzServerSessions", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzReplyFraming", dependencies: ["FuzzSupport", "Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzAuthInfo", dependencies: ["FuzzSupport", "NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes", swiftSettings: swiftSettings),
 
-        // Tests: one target per library target.
+        // Tests: one target per library target, and the helpers they share.
+        .target(
+            name: "ParleyTestSupport",
+            dependencies: ["GnuTLSNIO"],
+            path: "Tests/ParleyTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GnuTLSNIOTests",
             dependencies: ["GnuTLSNIO", nioCore, nioEmbedded, nioPosix],
@@ -109,25 +122,29 @@ let package = Package(
         .testTarget(name: "PatternsTests", dependencies: ["Patterns"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NetworkStreamTests",
-            dependencies: ["NetworkStream", "MailFixtures", "GnuTLSNIO", nioCore, nioPosix],
+            dependencies: ["NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "MailFixturesTests",
-            dependencies: ["MailFixtures", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded],
+            name: "MailServersTests",
+            dependencies: ["MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["Scenario", "Runner"],
+            dependencies: ["Scenario", "Runner", "MailServerProvider"],
             exclude: ["Malformed"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Scenario", "MailFixtures"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RunnerTests",
+            dependencies: ["Runner", "Scenario", "MailServers", "MailServerProvider", "ParleyTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runner", "Scenario"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ParleyCLITests",
-            dependencies: ["ParleyCLI", "MailFixtures", "GnuTLSNIO", "NetworkStream"],
+            dependencies: ["ParleyCLI", "MailServers", "ParleyTestSupport", "GnuTLSNIO", "NetworkStream"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,7 +4,7 @@
 // starting with 0x01 is handed over as an IMAP literal or a TLS start instead.
 import Foundation
 import FuzzSupport
-import MailFixtures
+import MailServers
 
 /// Runs one input through one session.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -51,6 +51,14 @@ public final class GnuTLSContext: Sendable {
             if rc == 0 {
                 throw GnuTLSError(kind: .configuration, message: "no certificates found in trust file \(path)")
             }
+        case .pem(let pem):
+            rc = Self.withDatum(pem.text) { gnutls_certificate_set_x509_trust_mem(credentials, $0, GNUTLS_X509_FMT_PEM) }
+            if rc < 0 {
+                throw GnuTLSError.gnutls(.configuration, code: rc, context: "loading trust roots from \(pem.name)")
+            }
+            if rc == 0 {
+                throw GnuTLSError(kind: .configuration, message: "no certificates found in \(pem.name)")
+            }
         }
 
         switch (configuration.certificateChainFile, configuration.privateKeyFile) {
@@ -61,6 +69,20 @@ public final class GnuTLSContext: Sendable {
                     .configuration,
                     code: rc,
                     context: "loading certificate \(chain) with key \(key)"
+                )
+            }
+        case (nil, nil) where configuration.credential != nil:
+            let credential = configuration.credential!
+            rc = Self.withDatum(credential.chain.text) { chain in
+                Self.withDatum(credential.key.text) { key in
+                    gnutls_certificate_set_x509_key_mem(credentials, chain, key, GNUTLS_X509_FMT_PEM)
+                }
+            }
+            if rc < 0 {
+                throw GnuTLSError.gnutls(
+                    .configuration,
+                    code: rc,
+                    context: "loading certificate \(credential.chain.name) with key \(credential.key.name)"
                 )
             }
         case (nil, nil):
@@ -108,6 +130,15 @@ public final class GnuTLSContext: Sendable {
     deinit {
         gnutls_priority_deinit(self.priorityCache)
         gnutls_certificate_free_credentials(self.credentials)
+    }
+
+    /// Calls `body` with a `gnutls_datum_t` over the UTF-8 bytes of `text` (valid only inside).
+    private static func withDatum<R>(_ text: String, _ body: (UnsafePointer<gnutls_datum_t>) -> R) -> R {
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBufferPointer { buffer in
+            var datum = gnutls_datum_t(data: buffer.baseAddress, size: UInt32(buffer.count))
+            return body(&datum)
+        }
     }
 
     /// Parses a priority string into a cache that every session of this context uses.

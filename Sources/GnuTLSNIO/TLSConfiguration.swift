@@ -21,6 +21,36 @@ public struct TLSConfiguration: Sendable {
         case system
         /// A PEM bundle of one or more CA certificates at this path.
         case file(String)
+        /// A PEM bundle held in memory (built into the program), named for messages.
+        case pem(PEMText)
+    }
+
+    /// PEM text held in memory, with a name for messages ("the test PKI's ca.pem").
+    public struct PEMText: Sendable, Equatable {
+        /// The PEM text.
+        public var text: String
+        /// What it is, for messages.
+        public var name: String
+
+        /// PEM text named `name`.
+        public init(_ text: String, name: String) {
+            self.text = text
+            self.name = name
+        }
+    }
+
+    /// A certificate chain and its key held in memory, instead of files.
+    public struct PEMCredential: Sendable, Equatable {
+        /// The chain, leaf first.
+        public var chain: PEMText
+        /// The leaf's private key.
+        public var key: PEMText
+
+        /// A chain and its key.
+        public init(chain: PEMText, key: PEMText) {
+            self.chain = chain
+            self.key = key
+        }
     }
 
     /// Whether a server asks the client for a certificate.
@@ -47,6 +77,8 @@ public struct TLSConfiguration: Sendable {
     public var certificateChainFile: String?
     /// PEM file with the private key of the leaf in ``certificateChainFile``.
     public var privateKeyFile: String?
+    /// A chain and key held in memory; used when no files are given.
+    public var credential: PEMCredential?
     /// A GnuTLS priority string, for example `"NORMAL"` or `"NORMAL:-VERS-ALL:+VERS-TLS1.2"`.
     public var priority: String
     /// ALPN protocol names: offered by a client, supported by a server (in preference order).
@@ -103,6 +135,16 @@ public struct TLSConfiguration: Sendable {
     /// - Returns: A server configuration with the NORMAL priority.
     public static func server(certificateChainFile: String, privateKeyFile: String) -> TLSConfiguration {
         TLSConfiguration(role: .server, certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile)
+    }
+
+    /// A server configuration presenting a chain and key held in memory.
+    ///
+    /// - Parameter credential: the chain and key.
+    /// - Returns: A server configuration with the NORMAL priority.
+    public static func server(credential: PEMCredential) -> TLSConfiguration {
+        var configuration = TLSConfiguration(role: .server)
+        configuration.credential = credential
+        return configuration
     }
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Reporting
+import MailServerProvider
 import Runner
 public import Scenario
-import MailFixtures
+import MailServers
 import NetworkStream
 
 /// `parley run --repeat N --concurrency C FILE`: runs one scenario many times and reports
@@ -74,12 +75,12 @@ public struct LoadFrontend: Sendable {
     public func run() async -> Int32 {
         let scenario: Scenario
         do {
-            scenario = try ScenarioRunner.loader.load(path: file)
+            scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: file)
         } catch {
             output(error.description)
             return RunFrontend.Status.invalid
         }
-        let runner = ScenarioRunner(variables: variables)
+        let runner = ScenarioRunner(variables: variables, serverProvider: MailServerProvider())
         let pool: ServerPool
         do {
             pool = try await runner.startServers(for: scenario)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Reporting
+import MailServerProvider
 import Runner
 import Scenario
 import NetworkStream
@@ -178,7 +179,7 @@ public struct RunFrontend: Sendable {
         var invalid = 0
         for file in files {
             do {
-                scenarios.append(try ScenarioRunner.loader.load(path: file))
+                scenarios.append(try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: file))
             } catch {
                 invalid += 1
                 output(error.description)
@@ -194,7 +195,7 @@ public struct RunFrontend: Sendable {
     /// Runs the scenarios, at most `jobs` at a time; returns their records in file order.
     func runAll(_ scenarios: [Scenario]) async -> [ScenarioRecord] {
         let runner = {
-            var runner = ScenarioRunner(variables: variables)
+            var runner = ScenarioRunner(variables: variables, serverProvider: MailServerProvider())
             runner.updateSnapshots = updateSnapshots
             return runner
         }()

@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import GnuTLSNIO
 import Logging
-import MailFixtures
+import MailServers
 
 /// `parley serve smtp|imap|pop3`: runs a fake mail server in the foreground until SIGINT or
 /// SIGTERM, logging every session's dialog to standard error.
@@ -90,12 +90,18 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.faults = try faultTexts.map { try MailServerFault(parsing: $0) }
         if starttls || implicitTLS {
-            var tls = TLSConfiguration.server(
-                certificateChainFile: cert ?? FixtureCertificates.path("server.pem"),
-                privateKeyFile: key ?? FixtureCertificates.path("server-key.pem")
-            )
+            var tls: TLSConfiguration
+            switch (cert, key) {
+            case (let cert?, let key?):
+                tls = .server(certificateChainFile: cert, privateKeyFile: key)
+            case (nil, nil):
+                // The test PKI built into the program: an installed binary serves with no file.
+                tls = .server(credential: TestPKI.credential(.server))
+            default:
+                throw ValidationError("--cert and --key go together")
+            }
             if clientCA != nil || requireClientCert {
-                tls.trustRoots = .file(clientCA ?? FixtureCertificates.path("ca.pem"))
+                tls.trustRoots = clientCA.map { .file($0) } ?? TestPKI.caTrust
                 tls.clientCertificateMode = requireClientCert ? .require : .request
             }
             configuration.tls = try GnuTLSContext(configuration: tls)

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 internal import GnuTLSNIO
-internal import Logging
-internal import MailFixtures
 internal import NIOCore
 internal import NIOPosix
 internal import NetworkStream
@@ -27,15 +25,28 @@ public struct ScenarioRunner: Sendable {
     /// mode runs the same scenario thousands of times; JIT-compiling its patterns and parsing its
     /// CA file each time would cost more than the dialog).
     let caches = RunnerCaches()
+    /// Starts the scenarios' embedded servers; without one, a scenario with a `server:` block
+    /// ends in an error.
+    public var serverProvider: (any EmbeddedServerProvider)?
 
     /// Creates a runner.
-    public init(variables: [String: String] = [:], environment: [String: String]? = nil) {
+    public init(
+        variables: [String: String] = [:],
+        environment: [String: String]? = nil,
+        serverProvider: (any EmbeddedServerProvider)? = nil
+    ) {
         self.variables = variables
         self.environment = environment ?? ProcessInfo.processInfo.environment
+        self.serverProvider = serverProvider
     }
 
-    /// The loader to use with this runner: it checks every pattern with PCRE2 at load time.
-    public static var loader: ScenarioLoader {
+    /// The loader to use with this runner: it checks every pattern with PCRE2 at load time, and
+    /// fault knobs with the runner's server provider.
+    public var loader: ScenarioLoader { Self.loader(serverProvider: serverProvider) }
+
+    /// The loader for runners with `serverProvider`: patterns are checked with PCRE2 at load
+    /// time, fault knobs by the provider (without one, they are checked when a server starts).
+    public static func loader(serverProvider: (any EmbeddedServerProvider)?) -> ScenarioLoader {
         ScenarioLoader(
             validatePattern: { source, caseInsensitive in
                 do throws(PatternError) {
@@ -45,14 +56,7 @@ public struct ScenarioRunner: Sendable {
                     return (error.message, error.offset)
                 }
             },
-            validateFault: { knob in
-                do {
-                    _ = try MailServerFault(parsing: knob)
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            }
+            validateFault: { knob in serverProvider?.checkFault(knob) }
         )
     }
 
@@ -127,7 +131,7 @@ public struct ScenarioRunner: Sendable {
     /// - Throws: `Failure` when a server cannot start.
     public func startServers(for scenario: Scenario) async throws(Failure) -> ServerPool {
         let execution = Execution(scenario: scenario, runner: self, pool: nil, loop: RunLane.next().executor.loop) { _ in }
-        var servers: [String: FakeMailServer] = [:]
+        var servers: [String: any RunningServer] = [:]
         for spec in scenario.servers {
             servers[spec.name] = try await execution.startServer(spec)
         }
@@ -155,7 +159,7 @@ private actor Execution {
     /// Where events go; nil when nobody listens (load mode): then no event is built or masked.
     let rawEmit: (@Sendable (RunEvent) -> Void)?
 
-    var servers: [String: FakeMailServer] = [:]
+    var servers: [String: any RunningServer] = [:]
     var connections: [String: Connection] = [:]
     var current: String?
     /// Where each connection went and how TLS was set up, for the commands that repeat it by
@@ -257,7 +261,7 @@ private actor Execution {
         }
         if pool == nil {
             for server in servers.values {
-                try? await server.stop()
+                await server.stop()
             }
         }
         return Ended(failure: failure, stepsPassed: stepsPassed, insecure: insecure, stepDurations: stepDurations)
@@ -307,37 +311,18 @@ private actor Execution {
 
     // MARK: Embedded servers
 
-    func startServer(_ spec: EmbeddedServer) async throws(Failure) -> FakeMailServer {
-        var configuration = FakeMailServer.Configuration(protocol: MailProtocol(rawValue: spec.protocol.rawValue) ?? .smtp)
-        configuration.hostname = spec.hostname
-        configuration.offerStartTLS = spec.starttls && !spec.implicitTLS
-        configuration.implicitTLS = spec.implicitTLS
-        if !spec.users.isEmpty { configuration.users = spec.users }
-        do {
-            configuration.faults = try spec.faults.map { try MailServerFault(parsing: $0) }
-        } catch {
-            throw Failure(.runtime, at: spec.location, "bad fault knob: \(error)")
+    func startServer(_ spec: EmbeddedServer) async throws(Failure) -> any RunningServer {
+        guard let provider = runner.serverProvider else {
+            throw Failure(.runtime, at: spec.location, "this run has no embedded servers to start the \(spec.protocol.rawValue) server with")
         }
-        if spec.starttls || spec.implicitTLS,
-            let certificate = try resolvePath(spec.certificate, at: spec.location),
-            let key = try resolvePath(spec.key, at: spec.location)
-        {
-            do {
-                configuration.tls = try GnuTLSContext(
-                    configuration: .server(certificateChainFile: certificate, privateKeyFile: key)
-                )
-            } catch {
-                throw Failure(.runtime, at: spec.location, "cannot load the embedded server's certificate: \(error)")
-            }
-        }
+        let certificate = try resolvePath(spec.certificate, at: spec.location)
+        let key = try resolvePath(spec.key, at: spec.location)
         do {
-            // The transcript already shows the dialog; the server's own log would repeat it.
-            let quiet = Logger(label: "parley.embedded-server") { _ in SwiftLogNoOpLogHandler() }
-            let server = try await FakeMailServer.start(configuration, logger: quiet)
+            let server = try await provider.start(spec, certificate: certificate, key: key)
             emit(.serverStarted(protocol: spec.protocol.rawValue, host: server.host, port: server.port))
             return server
         } catch {
-            throw Failure(.runtime, at: spec.location, "cannot start the embedded \(spec.protocol.rawValue) server: \(error)")
+            throw Failure(.runtime, at: spec.location, error.message)
         }
     }
 
@@ -427,7 +412,7 @@ private actor Execution {
         implicitTLS: Bool,
         at location: SourceLocation
     ) throws(Failure) -> (host: String, port: Int) {
-        var target: FakeMailServer?
+        var target: (any RunningServer)?
         if let name {
             guard let server = servers[name] else {
                 throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
@@ -1082,6 +1067,7 @@ private actor Execution {
         switch configuration.trustRoots {
         case .system: roots = "system"
         case .file(let path): roots = "file:" + path
+        case .pem(let pem): roots = "pem:" + pem.name
         }
         // Built by hand: interpolating the enum would go through reflection on every STARTTLS.
         let key = [
@@ -1141,7 +1127,7 @@ final class RunnerCaches: @unchecked Sendable {
 
 /// Embedded servers started once and shared by many runs of one scenario.
 public struct ServerPool: Sendable {
-    let servers: [String: FakeMailServer]
+    let servers: [String: any RunningServer]
 
     /// Stops every server.
     public func stop() async {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 @testable import NetworkStream
 import Patterns
+import ParleyTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
 import Patterns
+import ParleyTestSupport
 import Testing
 
 /// The engine against peers that misbehave on purpose: each test names the error kind, the wait

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
+import ParleyTestSupport
 import Testing
 
 /// open-network-stream's STARTTLS, TLS and shell paths (spec §9 items 3, 45–63).

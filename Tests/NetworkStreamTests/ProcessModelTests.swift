@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
+import ParleyTestSupport
 import Testing
 
 /// make-network-process clients, the process object, stop and continue (spec §9 items 1–15, 68).

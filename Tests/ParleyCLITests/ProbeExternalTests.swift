@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
 @Suite("parley probe: the external TLS provider")

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NetworkStream
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
 /// `--preset NAME`: the scenario presets (Sources/Scenario/Preset.swift) as open-network-stream

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import NetworkStream
 import Runner
 import Scenario
+import ParleyTestSupport
+import MailServerProvider
 import Testing
 
 /// Runs the conformance suites (`scenarios/conformance/`) against the fake servers, set up the way
@@ -85,11 +87,11 @@ func runConformance(
         implicitTLS: target.implicitTLS,
         faults: try faults.map { try MailServerFault(parsing: $0) }
     )
-    let scenario = try ScenarioRunner.loader.load(path: repository.appendingPathComponent(file).path)
+    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: repository.appendingPathComponent(file).path)
     return try await withFakeMailServer(configuration) { server in
         let variables = conformanceVariables(host: server.host, port: server.port).merging(extra) { $1 }
         let events = Events()
-        let result = await ScenarioRunner(variables: variables, environment: [:]).run(scenario) { events.add($0) }
+        let result = await ScenarioRunner(variables: variables, environment: [:], serverProvider: MailServerProvider()).run(scenario) { events.add($0) }
         return (result, events.all)
     }
 }
@@ -112,8 +114,8 @@ struct ConformanceSuiteTests {
         let files = conformanceFiles() + conformanceFiles(informative: true)
         #expect(files.count >= 20)
         for file in files {
-            let scenario = try ScenarioRunner.loader.load(path: repository.appendingPathComponent(file).path)
-            let result = await ScenarioRunner(variables: [:], environment: [:]).run(scenario) { _ in }
+            let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: repository.appendingPathComponent(file).path)
+            let result = await ScenarioRunner(variables: [:], environment: [:], serverProvider: MailServerProvider()).run(scenario) { _ in }
             #expect(result.outcome == .skipped, "\(file): \(describe(result))")
         }
     }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import NetworkStream
 import Runner
 import Scenario
+import MailServerProvider
 import Testing
 
 /// The sent bytes of every connection event, joined.
@@ -322,15 +323,15 @@ struct LanguageTests {
               - starttls: {ca-file: '${CERTS}/ca.pem', server-name: localhost}
               - assert: {verified: true}
             """)
-        let scenario = try ScenarioRunner.loader.load(yaml: yaml, file: "/virtual/t.yaml")
+        let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: yaml, file: "/virtual/t.yaml")
         let events = Events()
-        let absolute = await ScenarioRunner(variables: ["CERTS": certs], environment: [:]).run(scenario) { events.add($0) }
+        let absolute = await ScenarioRunner(variables: ["CERTS": certs], environment: [:], serverProvider: MailServerProvider()).run(scenario) { events.add($0) }
         #expect(absolute.outcome == .passed, "\(String(describing: absolute.failure))")
         // Relative: resolved against the scenario's folder, here fixtures/certs/../certs.
-        let relative = try ScenarioRunner.loader.load(yaml: yaml, file: certs + "/scenario.yaml")
-        let again = await ScenarioRunner(variables: ["CERTS": "."], environment: [:]).run(relative) { _ in }
+        let relative = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: yaml, file: certs + "/scenario.yaml")
+        let again = await ScenarioRunner(variables: ["CERTS": "."], environment: [:], serverProvider: MailServerProvider()).run(relative) { _ in }
         #expect(again.outcome == .passed, "\(String(describing: again.failure))")
-        let unset = await ScenarioRunner(environment: [:]).run(scenario) { _ in }
+        let unset = await ScenarioRunner(environment: [:], serverProvider: MailServerProvider()).run(scenario) { _ in }
         #expect(unset.failure?.message.contains("variable 'CERTS' is not set") == true)
     }
 

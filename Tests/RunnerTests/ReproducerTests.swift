@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import Scenario
+import ParleyTestSupport
 import Testing
 
 @testable import Runner

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import NetworkStream
 import Runner
 import Scenario
+import ParleyTestSupport
+import MailServerProvider
 import Testing
 
 /// Collects what callbacks on any thread hand it (run events, observations).
@@ -45,9 +47,9 @@ func scenarioText(_ steps: String, starttls: Bool = true) -> String {
 }
 
 func run(_ yaml: String, variables: [String: String] = [:]) async throws -> (ScenarioResult, [RunEvent]) {
-    let scenario = try ScenarioRunner.loader.load(yaml: yaml, file: "/virtual/t.yaml")
+    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: yaml, file: "/virtual/t.yaml")
     let events = Events()
-    let result = await ScenarioRunner(variables: variables, environment: [:]).run(scenario) { events.add($0) }
+    let result = await ScenarioRunner(variables: variables, environment: [:], serverProvider: MailServerProvider()).run(scenario) { events.add($0) }
     return (result, events.all)
 }
 
@@ -174,7 +176,7 @@ struct ScenarioRunnerTests {
 struct RunLaneTests {
     @Test("a run given a lane lives on its event loop: every connection event arrives there")
     func runStaysOnItsLane() async throws {
-        let scenario = try ScenarioRunner.loader.load(yaml: scenarioText("""
+        let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: scenarioText("""
               - connect:
               - expect: '^220 .*\\r\\n'
               - send: {line: EHLO client.test}
@@ -188,7 +190,7 @@ struct RunLaneTests {
         for lane in lanes {
             // Whether each connection event was delivered on the run's lane.
             let placements = Collected<Bool>()
-            let result = await ScenarioRunner(environment: [:]).run(scenario, lane: lane) { event in
+            let result = await ScenarioRunner(environment: [:], serverProvider: MailServerProvider()).run(scenario, lane: lane) { event in
                 if case .connection = event { placements.add(lane.isCurrent) }
             }
             #expect(result.outcome == .passed, "\(result.failure.map { "\($0)" } ?? "")")

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import NetworkStream
 import Runner
 import Scenario
+import MailServerProvider
 import Testing
 
 /// The repository's root, found from this file's path.
@@ -22,9 +23,9 @@ func bundled(_ path: String, _ edit: (String) -> String = { $0 }) throws -> (Str
 
 /// Runs scenario text as if it were the file at `file`.
 func run(_ yaml: String, as file: String) async throws -> (ScenarioResult, [RunEvent]) {
-    let scenario = try ScenarioRunner.loader.load(yaml: yaml, file: file)
+    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: yaml, file: file)
     let events = Events()
-    let result = await ScenarioRunner(environment: [:]).run(scenario) { events.add($0) }
+    let result = await ScenarioRunner(environment: [:], serverProvider: MailServerProvider()).run(scenario) { events.add($0) }
     return (result, events.all)
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import Scenario
+import MailServerProvider
 import Testing
 
 @testable import Runner
@@ -49,8 +50,8 @@ struct SnapshotStepTests {
         let file = folder.appendingPathComponent("mx.yaml").path
         try scenarioText(steps).replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n")
             .write(toFile: file, atomically: true, encoding: .utf8)
-        let scenario = try ScenarioRunner.loader.load(path: file)
-        var runner = ScenarioRunner(environment: environment)
+        let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: file)
+        var runner = ScenarioRunner(environment: environment, serverProvider: MailServerProvider())
         runner.updateSnapshots = update
         return await runner.run(scenario) { _ in }
     }

@@ -2,6 +2,7 @@
 import Foundation
 import Runner
 import Scenario
+import MailServerProvider
 import Testing
 
 /// The folder of malformed scenarios; each `NAME.yaml` has its exact expected diagnostics in
@@ -18,7 +19,7 @@ let malformedFiles: [String] = {
 func renderedDiagnostics(_ name: String) -> String {
     let path = malformedFolder.appendingPathComponent(name).path
     do {
-        _ = try ScenarioRunner.loader.load(path: path)
+        _ = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: path)
         return "(loaded without errors)\n"
     } catch {
         return error.description.replacingOccurrences(of: malformedFolder.path + "/", with: "")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import GnuTLSNIO
-import MailFixtures
+import MailServers
+import ParleyTestSupport
 import Testing
 
 @Suite("FakeMailServer over loopback TCP")

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import Testing
 
 #if canImport(Glibc)

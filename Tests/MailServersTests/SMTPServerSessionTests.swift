@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import MailFixtures
+import MailServers
 import Testing
 
 /// A reply action for an ASCII test string.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NIOCore
 import NIOPosix
+import ParleyTestSupport
 import Testing
 
 @Suite("FakeSMTPServer over loopback TCP")

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NIOCore
 import NIOPosix
 import Testing

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
+import Foundation
 import GnuTLSNIO
+import ParleyTestSupport
 import Testing
 
-@testable import MailFixtures
+@testable import MailServers
 
 @Suite("MailServerFault parsing")
 struct MailServerFaultParsingTests {
@@ -514,5 +516,29 @@ struct MailServerFaultWireTests {
                     == bytes("s BAD STARTTLS is only valid before login\r\n")
             )
         }
+    }
+}
+
+@Suite("The test PKI built into the program")
+struct TestPKITests {
+    @Test("every embedded file is the committed one in fixtures/certs (run fixtures/certs/embed.sh after generate.sh)")
+    func embeddedMatchesFiles() throws {
+        for name in ["ca", "server", "client", "expired", "wrong-host", "self-signed"] {
+            let certificate = try String(contentsOfFile: FixtureCertificates.path("\(name).pem"), encoding: .utf8)
+            #expect(TestPKI.pem("\(name).pem") == certificate, "\(name).pem")
+            if name != "ca" {
+                let key = try String(contentsOfFile: FixtureCertificates.path("\(name)-key.pem"), encoding: .utf8)
+                #expect(TestPKI.pem("\(name)-key.pem") == key, "\(name)-key.pem")
+            }
+        }
+        #expect(TestPKI.pem("ca-key.pem") == nil)
+    }
+
+    @Test("a context from memory serves a handshake a file-based client verifies")
+    func contextsLoad() throws {
+        for certificate in TestPKI.Certificate.allCases {
+            _ = try TestPKI.serverContext(certificate)
+        }
+        _ = try TestPKI.clientContext()
     }
 }

@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@testable import MailFixtures
+@testable import MailServers
 
 /// Inputs found while fuzzing the escape decoders, and the server-session corpus replayed
 /// (Fuzz/corpus/FuzzServerSessions).

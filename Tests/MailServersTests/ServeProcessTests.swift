@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
+import ParleyTestSupport
 import Testing
 
 /// The built `parley` executable next to the test bundle, if it was built.

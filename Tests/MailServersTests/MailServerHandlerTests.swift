@@ -3,9 +3,10 @@ import GnuTLSNIO
 import Logging
 import NIOCore
 import NIOEmbedded
+import ParleyTestSupport
 import Testing
 
-@testable import MailFixtures
+@testable import MailServers
 
 @Suite("MailServerHandler on an EmbeddedChannel")
 struct MailServerHandlerTests {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
+import ParleyTestSupport
 import Testing
 
 /// One command a line client sends after the handshake, and the text that ends its answer.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import MailFixtures
+import MailServers
 import Testing
 
 @Suite("POP3ServerSession")

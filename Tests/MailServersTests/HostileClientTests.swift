@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GnuTLSNIO
-import MailFixtures
+import MailServers
 import NIOCore
 import NIOPosix
 import Testing

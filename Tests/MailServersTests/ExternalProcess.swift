@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import MailFixtures
+import MailServers
 import Testing
 
 /// A program that no one here wrote, run with a deadline: output is collected as bytes, stdin can

@@ -1,7 +1,7 @@
 import Testing
 
 // SPDX-License-Identifier: Apache-2.0
-@testable import MailFixtures
+@testable import MailServers
 
 @Suite("IMAPServerSession")
 struct IMAPServerSessionTests {
