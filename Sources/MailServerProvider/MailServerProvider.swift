@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import GnuTLSNIO
 internal import Logging
-public import MailServers
+internal import MailServers
 public import Runner
 public import Scenario
 

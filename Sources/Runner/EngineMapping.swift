@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import GnuTLSNIO
 internal import NetworkStream
+internal import Scenario
 
 // The one place where the engine's types become the runner's plain values.
 
@@ -65,6 +66,20 @@ extension WaitKind {
         case .expect: self = .expect
         case .silence: self = .silence
         case .peerClose: self = .peerClose
+        }
+    }
+}
+
+extension StreamParameters.ConnectionType {
+    /// The engine's connection type for an `open` step's.
+    init(_ type: Step.Open.ConnectionType) {
+        switch type {
+        case .plain: self = .plain
+        case .tls: self = .tls
+        case .ssl: self = .ssl
+        case .network, .nil: self = .network
+        case .starttls: self = .starttls
+        case .shell: self = .shell
         }
     }
 }

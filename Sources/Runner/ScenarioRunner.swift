@@ -161,7 +161,10 @@ private actor Execution {
 
     var servers: [String: any RunningServer] = [:]
     var connections: [String: Connection] = [:]
-    var current: String?
+    /// The connection steps go to when they name none.
+    var current: String? {
+        didSet { scope.currentHost = current.flatMap { connections[$0]?.host } }
+    }
     /// Where each connection went and how TLS was set up, for the commands that repeat it by
     /// hand when a step fails (recorded before connecting, so a failed connect has them too).
     /// The TLS options stay as written until a failure asks for them: resolving them costs time
@@ -170,10 +173,8 @@ private actor Execution {
     /// What each `open` returned, by connection name: the type and the error (Emacs's
     /// `:return-list`), kept even when no connection resulted.
     var openResults: [String: (type: String, error: String?)] = [:]
-    /// Variables set while running (`set:` and named captures); they win over everything else.
-    var runtime: [String: String] = [:]
-    /// The scenario's own `variables:`, expanded at the start.
-    var defaults: [String: String] = [:]
+    /// The run's variables and how paths are resolved.
+    var scope: VariableScope
     /// Masking shared with the connections' event-loop callbacks.
     let masker = SharedMasker()
     var stepsPassed = 0
@@ -210,6 +211,7 @@ private actor Execution {
         self.runner = runner
         self.pool = pool
         self.rawEmit = emit
+        self.scope = VariableScope(commandLine: runner.variables, environment: runner.environment, folder: scenario.folder)
     }
 
     func emit(_ event: @autoclosure () -> RunEvent) { rawEmit?(event()) }
@@ -233,6 +235,7 @@ private actor Execution {
                     servers[spec.name] = try await startServer(spec)
                 }
             }
+            scope.servers = servers.mapValues { ($0.host, $0.port) }
             try prepareVariables()
         } catch {
             failure = error
@@ -273,39 +276,19 @@ private actor Execution {
     /// registers the values of `secrets:`.
     func prepareVariables() throws(Failure) {
         for (name, template) in scenario.variables where runner.variables[name] == nil {
-            defaults[name] = try expand(template)
+            scope.defaults[name] = try expand(template)
         }
         for name in scenario.secrets {
             if let value = lookup(name) { masker.add(secret: value) }
         }
     }
 
-    /// A variable's value: set while running, then `--var`, then the scenario's defaults, then
-    /// the built-ins, then the environment.
-    func lookup(_ name: String) -> String? {
-        if let value = runtime[name] ?? runner.variables[name] ?? defaults[name] { return value }
-        switch name {
-        case "client-name": return "parley.test"
-        case "server-name": return current.flatMap { connections[$0]?.host }
-        default: break
-        }
-        for (serverName, server) in servers {
-            if name == "\(serverName).host" { return server.host }
-            if name == "\(serverName).port" { return String(server.port) }
-        }
-        return runner.environment[name]
-    }
+    func lookup(_ name: String) -> String? { scope.lookup(name) }
 
-    func expand(_ template: Template) throws(Failure) -> String {
-        do {
-            return try template.expand { self.lookup($0) }
-        } catch {
-            throw Failure(.runtime, at: error.location, error.message)
-        }
-    }
+    func expand(_ template: Template) throws(Failure) -> String { try scope.expand(template) }
 
     func set(_ name: String, _ value: String) {
-        runtime[name] = value
+        scope.runtime[name] = value
         if scenario.secrets.contains(name) { masker.add(secret: value) }
     }
 
@@ -450,7 +433,7 @@ private actor Execution {
         if let previous = connections.removeValue(forKey: open.name) {
             await previous.process.close()
         }
-        let implicitTLS = ["tls", "ssl"].contains(open.type)
+        let implicitTLS = open.type.implicitTLS
         let (host, port) = try endpoint(
             keyword: "open",
             server: open.server,
@@ -459,9 +442,9 @@ private actor Execution {
             implicitTLS: implicitTLS,
             at: location
         )
-        let upgrades = ["starttls", "network", "nil"].contains(open.type) && open.starttlsCommand == nil
+        let upgrades = open.type.mayUpgrade && open.starttlsCommand == nil
         // A shell connection talks to a command, not to HOST:PORT: nothing to repeat by hand.
-        targets[open.name] = open.type == "shell" ? nil : (
+        targets[open.name] = !open.type.isSocket ? nil : (
             ConnectionTarget(
                 host: host,
                 port: port,
@@ -472,11 +455,7 @@ private actor Execution {
         )
         var parameters = StreamParameters()
         parameters.group = loop
-        do {
-            parameters.type = try StreamParameters.ConnectionType(parsing: open.type)
-        } catch {
-            throw Failure(.runtime, at: location, error.message)
-        }
+        parameters.type = StreamParameters.ConnectionType(open.type)
         parameters.returnList = true
         parameters.nowait = open.nowait
         parameters.noGreeting = open.noGreeting
@@ -686,21 +665,16 @@ private actor Execution {
     func perform(_ starttls: Step.StartTLS, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let location = step.location
-        let mode = starttls.required ? "mandatory" : "opportunistic"
         // Stripping: a capability list from before TLS that does not offer STARTTLS.
-        if let word = starttls.capabilityWord, let capabilities = connection.capabilitiesBeforeTLS,
-            !CapabilityWords.parse(capabilities).contains(word.uppercased())
-        {
+        let before: StartTLSPolicy.Before
+        do {
+            before = try StartTLSPolicy.before(starttls, capabilitiesBeforeTLS: connection.capabilitiesBeforeTLS, at: location)
+        } catch {
             set("starttls", "not-offered")
-            guard !starttls.required else {
-                throw Failure(
-                    .expectation,
-                    at: location,
-                    "STARTTLS is not offered (\(mode)): the capabilities before TLS lack \(word)",
-                    expected: word,
-                    actual: CapabilityWords.parse(capabilities).sorted().joined(separator: " ")
-                )
-            }
+            throw error
+        }
+        if before == .notOffered {
+            set("starttls", "not-offered")
             emit(.note("STARTTLS is not offered; going on in plain text (opportunistic)"))
             return
         }
@@ -724,10 +698,11 @@ private actor Execution {
                 handshakeTimeout: starttls.handshakeTimeout ?? scenario.timeouts.handshake
             )
         } catch {
-            if starttls.expectFailure, error.kind == .tls {
+            let after = StartTLSPolicy.after(error, step: starttls)
+            if after == .expectedHandshakeFailure {
                 set("starttls", "failed")
                 if let reason = starttls.failureReason {
-                    let text = ([error.message] + (error.tlsError?.verificationProblems ?? [])).joined(separator: "; ")
+                    let text = StartTLSPolicy.reasonText(error)
                     if try compile(reason).firstMatch(in: Array(text.utf8)) == nil {
                         throw Failure(
                             .expectation,
@@ -741,12 +716,12 @@ private actor Execution {
                 emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
                 return
             }
-            if error.kind == .starttlsRefused {
+            if after == .refusedOpportunistic || after == .refusedMandatory {
                 set("starttls", "refused")
-                if !starttls.required {
-                    emit(.note("the server refused STARTTLS; going on in plain text (opportunistic)"))
-                    return
-                }
+            }
+            if after == .refusedOpportunistic {
+                emit(.note("the server refused STARTTLS; going on in plain text (opportunistic)"))
+                return
             }
             throw failure(error, at: location, expected: error.kind == .starttlsRefused ? starttls.success.source : nil)
         }
@@ -758,210 +733,66 @@ private actor Execution {
 
     func perform(_ assertion: Step.Assertion, on step: Step) async throws(Failure) {
         let connection = try? require(step)
-        let snapshot = await connection?.process.snapshot()
-        for check in assertion.checks {
-            try await verify(check, connection: connection, snapshot: snapshot, stepConnection: step.connection)
-        }
-    }
-
-    func verify(
-        _ check: Step.Check,
-        connection: Connection?,
-        snapshot: ProcessSnapshot?,
-        stepConnection: String?
-    ) async throws(Failure) {
-        func session(_ fact: String) throws(Failure) -> TLSSessionInfo {
-            guard let tls = snapshot?.tls else {
-                throw Failure(.assertion, at: check.location, "'\(fact)' needs a TLS session, and there is none")
-            }
-            return tls
-        }
-        func leaf(_ fact: String) throws(Failure) -> CertificateInfo {
-            guard let certificate = try session(fact).peerCertificates.first else {
-                throw Failure(.assertion, at: check.location, "'\(fact)' needs the peer's certificate, and it sent none")
-            }
-            return certificate
-        }
-        func matches(_ spec: PatternSpec, _ text: String, fact: String) throws(Failure) {
-            if try compile(spec).firstMatch(in: Array(text.utf8)) == nil {
-                throw mismatch(check, fact, "/\(spec.source)/", text)
-            }
-        }
-        switch check.fact {
-        case .status(let expected):
-            let actual = snapshot?.status.rawValue ?? "closed"
-            if actual != expected { throw mismatch(check, "status", expected, actual) }
-        case .tls(let expected):
-            let actual = snapshot?.tls != nil && snapshot?.status == .open
-            if actual != expected { throw mismatch(check, "tls", "\(expected)", "\(actual)") }
-        case .verified(let expected):
-            let tls = try session("verified")
-            if tls.verified != expected {
-                let why = tls.verificationProblems.isEmpty ? "" : " (\(tls.verificationProblems.joined(separator: ", ")))"
-                throw mismatch(check, "verified", "\(expected)", "\(tls.verified)\(why)")
-            }
-        case .tlsVersion(let expected):
-            let actual = try session("tls-version").protocolVersion
-            if actual != expected { throw mismatch(check, "tls-version", expected, actual) }
-        case .minimumTLSVersion(let minimum):
-            let actual = try session("min-tls-version").protocolVersion
-            let order = ["SSL3.0", "TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
-            guard let have = order.firstIndex(of: actual), let need = order.firstIndex(of: minimum), have >= need else {
-                throw mismatch(check, "min-tls-version", "\(minimum) or later", actual)
-            }
-        case .cipher(let spec):
-            try matches(spec, try session("cipher").cipherSuite, fact: "cipher")
-        case .peerSubject(let spec):
-            try matches(spec, try leaf("peer-subject").subject, fact: "peer-subject")
-        case .peerIssuer(let spec):
-            try matches(spec, try leaf("peer-issuer").issuer, fact: "peer-issuer")
-        case .peerSAN(let name):
-            let names = try leaf("peer-san").subjectAlternativeNames
-            if !names.contains(name) { throw mismatch(check, "peer-san", name, names.joined(separator: ", ")) }
-        case .daysLeft(let minimum):
-            let notAfter = try leaf("days-left").notAfter
-            let days = Int(notAfter.timeIntervalSinceNow / 86_400)
-            if days < minimum { throw mismatch(check, "days-left", "at least \(minimum)", "\(days)") }
-        case .discardedBytes(let expected):
-            let actual = snapshot?.discardedBytes ?? 0
-            if actual != expected { throw mismatch(check, "discarded-bytes", "\(expected)", "\(actual)") }
-        case .greeting(let spec):
-            guard let greeting = connection?.greeting else {
-                throw Failure(.assertion, at: check.location, "'greeting' needs a 'greeting' step first")
-            }
-            if try compile(spec).firstMatch(in: greeting) == nil {
-                throw mismatch(check, "greeting", "/\(spec.source)/", Self.text(masker.hideSecrets(greeting)))
-            }
-        case .capabilities(let capabilityCheck):
-            let response: [UInt8]?
-            switch capabilityCheck.phase {
-            case .latest: response = connection?.latestCapabilities
-            case .beforeTLS: response = connection?.capabilitiesBeforeTLS
-            case .afterTLS: response = connection?.capabilitiesAfterTLS
-            }
-            guard let response else {
-                throw Failure(
-                    .assertion,
-                    at: check.location,
-                    "there is no capability response \(capabilityCheck.phase == .latest ? "" : "\(capabilityCheck.phase.rawValue) ")to check: add a 'capability' step"
-                )
-            }
-            let words = CapabilityWords.parse(response)
-            for word in capabilityCheck.has where !words.contains(word.uppercased()) {
-                throw mismatch(check, "capabilities", "to include \(word)", words.sorted().joined(separator: " "))
-            }
-            for word in capabilityCheck.lacks where words.contains(word.uppercased()) {
-                throw mismatch(check, "capabilities", "to lack \(word)", words.sorted().joined(separator: " "))
-            }
-        case .streamType(let expected):
-            let name = stepConnection ?? current ?? "main"
-            guard let opened = openResults[name] else {
-                throw Failure(.assertion, at: check.location, "'stream-type' needs an 'open' step first")
-            }
-            if opened.type != expected { throw mismatch(check, "stream-type", expected, opened.type) }
-        case .streamError(let spec):
-            let name = stepConnection ?? current ?? "main"
-            guard let opened = openResults[name] else {
-                throw Failure(.assertion, at: check.location, "'stream-error' needs an 'open' step first")
-            }
-            let text = opened.error ?? ""
-            if try compile(spec).firstMatch(in: Array(text.utf8)) == nil {
-                throw mismatch(check, "stream-error", "/\(spec.source)/", opened.error ?? "(none)")
-            }
-        case .variable(let name, let template):
-            let expected = try expand(template)
-            let actual = lookup(name)
-            if actual != expected {
-                throw mismatch(check, "variable \(name)", expected, actual ?? "(not set)")
-            }
-        }
-    }
-
-    // MARK: Helpers
-
-    static func text(_ bytes: [UInt8]) -> String {
-        String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
-    }
-
-    func mismatch(_ check: Step.Check, _ name: String, _ expected: String, _ actual: String) -> Failure {
-        Failure(
-            .assertion,
-            at: check.location,
-            "assertion failed: \(name) is \(actual), expected \(expected)",
-            expected: expected,
-            actual: actual
+        var facts = await self.facts(of: connection)
+        facts.opened = openResults[step.connection ?? current ?? "main"]
+        let check = FactCheck(
+            compile: { spec throws(Failure) in try self.compile(spec) },
+            expand: { template throws(Failure) in try self.scope.expand(template) },
+            lookup: { self.scope.lookup($0) },
+            hideSecrets: { self.masker.hideSecrets($0) }
         )
+        for item in assertion.checks {
+            try check.verify(item, facts)
+        }
+    }
+
+    /// What is known of a connection now.
+    func facts(of connection: Connection?) async -> ConnectionFacts {
+        var facts = ConnectionFacts()
+        guard let connection else { return facts }
+        let snapshot = await connection.process.snapshot()
+        facts.status = snapshot.status.rawValue
+        facts.tls = snapshot.tls.map(TLSFacts.init)
+        facts.discardedBytes = snapshot.discardedBytes
+        facts.greeting = connection.greeting
+        facts.capabilitiesBeforeTLS = connection.capabilitiesBeforeTLS
+        facts.capabilitiesAfterTLS = connection.capabilitiesAfterTLS
+        facts.latestCapabilities = connection.latestCapabilities
+        return facts
     }
 
     // MARK: Snapshots
 
     func perform(_ snapshot: Step.Snapshot, on step: Step) async throws(Failure) {
         let connection = try require(step)
-        let now = await facts(snapshot.facts, of: connection)
+        let facts = await self.facts(of: connection)
+        let now = snapshot.facts.map { ($0, masker.hideSecrets(in: facts.snapshotValue($0))) }
         let path = SnapshotFile.path(scenarioFile: scenario.file, name: snapshot.name)
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            let environment = runner.environment["CI"] ?? ""
-            if !runner.updateSnapshots && !["", "0", "false"].contains(environment.lowercased()) {
-                throw Failure(
-                    .assertion,
-                    at: step.location,
-                    "snapshot '\(snapshot.name)' has no file \(path); it is not written under CI=\(environment): write it with parley run --update-snapshots against a server known to be right, and commit it"
-                )
-            }
+        let recorded = try? String(contentsOfFile: path, encoding: .utf8)
+        switch SnapshotFile.decide(recorded: recorded, now: now, update: runner.updateSnapshots, ci: runner.environment["CI"]) {
+        case .missingUnderCI(let environment):
+            throw Failure(
+                .assertion,
+                at: step.location,
+                "snapshot '\(snapshot.name)' has no file \(path); it is not written under CI=\(environment): write it with parley run --update-snapshots against a server known to be right, and commit it"
+            )
+        case .writeNew:
             try write(now, snapshot: snapshot, to: path, at: step.location)
             emit(.note("snapshot '\(snapshot.name)' written to \(path) (\(now.count) facts): commit it, later runs compare against it"))
-            return
-        }
-        let differences = SnapshotFile.differences(recorded: SnapshotFile.parse(text), now: now)
-        if differences.isEmpty {
+        case .matches:
             emit(.note("snapshot '\(snapshot.name)' matches \(path) (\(now.count) facts)"))
-            return
-        }
-        let changed = differences.map(\.fact).joined(separator: ", ")
-        if runner.updateSnapshots {
+        case .update(let differences):
             try write(now, snapshot: snapshot, to: path, at: step.location)
-            emit(.note("snapshot '\(snapshot.name)' updated in \(path): \(changed)"))
-            return
-        }
-        throw Failure(
-            .assertion,
-            at: step.location,
-            "snapshot '\(snapshot.name)' differs from \(path) in \(differences.count) of \(now.count) facts (\(changed)); parley run --update-snapshots accepts the new values",
-            expected: differences.map { "\($0.fact): \($0.recorded ?? "(not recorded)")" }.joined(separator: "; "),
-            actual: differences.map { "\($0.fact): \($0.now ?? "")" }.joined(separator: "; ")
-        )
-    }
-
-    /// The values of `names` for a connection, as a snapshot file holds them; "-" for a fact the
-    /// connection does not have (no TLS yet, no capabilities asked for).
-    func facts(_ names: [String], of connection: Connection) async -> [SnapshotFile.Fact] {
-        let tls = await connection.process.snapshot().tls
-        let leaf = tls?.peerCertificates.first
-        func words(_ response: [UInt8]?) -> String {
-            response.map { CapabilityWords.parse($0).sorted().joined(separator: " ") } ?? "-"
-        }
-        return names.map { name in
-            let value: String
-            switch name {
-            case "greeting":
-                value = connection.greeting.map { greeting in
-                    let line = greeting.prefix { $0 != 10 && $0 != 13 }
-                    return String(decoding: line, as: UTF8.self)
-                } ?? "-"
-            case "capabilities-before-tls": value = words(connection.capabilitiesBeforeTLS)
-            case "capabilities-after-tls": value = words(connection.capabilitiesAfterTLS)
-            case "tls-version": value = tls?.protocolVersion ?? "-"
-            case "cipher": value = tls?.cipherSuite ?? "-"
-            case "group": value = tls.map { $0.keyExchangeGroup ?? "none" } ?? "-"
-            case "alpn": value = tls.map { $0.alpn ?? "none" } ?? "-"
-            case "verified": value = tls.map { $0.verified ? "yes" : "no: " + $0.verificationProblems.joined(separator: ", ") } ?? "-"
-            case "peer-subject": value = leaf?.subject ?? "-"
-            case "peer-issuer": value = leaf?.issuer ?? "-"
-            case "peer-san": value = leaf.map { $0.subjectAlternativeNames.joined(separator: ", ") } ?? "-"
-            case "peer-not-after": value = leaf?.validUntil ?? "-"
-            default: value = "-"
-            }
-            return (name, masker.hideSecrets(in: value))
+            emit(.note("snapshot '\(snapshot.name)' updated in \(path): \(differences.map(\.fact).joined(separator: ", "))"))
+        case .differs(let differences):
+            let changed = differences.map(\.fact).joined(separator: ", ")
+            throw Failure(
+                .assertion,
+                at: step.location,
+                "snapshot '\(snapshot.name)' differs from \(path) in \(differences.count) of \(now.count) facts (\(changed)); parley run --update-snapshots accepts the new values",
+                expected: differences.map { "\($0.fact): \($0.recorded ?? "(not recorded)")" }.joined(separator: "; "),
+                actual: differences.map { "\($0.fact): \($0.now ?? "")" }.joined(separator: "; ")
+            )
         }
     }
 
@@ -980,7 +811,6 @@ private actor Execution {
     /// A step's failure with what helps to look into it: the commands that repeat its
     /// connection by hand, and the variables the run had set (secrets masked).
     func describe(_ failure: Failure, at step: Step) -> Failure {
-        var described = failure
         let name: String?
         switch step.kind {
         case .connect(let connect): name = connect.name
@@ -988,18 +818,18 @@ private actor Execution {
         case .sleep, .set: name = nil
         default: name = step.connection ?? current
         }
-        // An embedded server is gone when the run ends: no command could reach it.
-        if let name, let recorded = targets[name],
-            !servers.values.contains(where: { $0.host == recorded.target.host && $0.port == recorded.target.port })
-        {
-            var target = recorded.target
-            target.tls = recorded.tls.flatMap { try? targetTLS($0, host: target.host, at: step.location) }
-            described.reproduce = Reproducer.commands(target).map { masker.hideSecrets(in: $0) }
+        var target: ConnectionTarget?
+        if let name, let recorded = targets[name] {
+            target = recorded.target
+            target?.tls = recorded.tls.flatMap { try? targetTLS($0, host: recorded.target.host, at: step.location) }
         }
-        for (variable, value) in runtime {
-            described.variables[variable] = scenario.secrets.contains(variable) ? "****" : masker.hideSecrets(in: value)
-        }
-        return described
+        return failure.enriched(
+            target: target,
+            embeddedServers: servers.values.map { ($0.host, $0.port) },
+            runtime: scope.runtime,
+            secrets: Set(scenario.secrets),
+            hide: { self.masker.hideSecrets(in: $0) }
+        )
     }
 
     /// The TLS settings of a connection as `ConnectionTarget` keeps them.
@@ -1036,80 +866,30 @@ private actor Execution {
         }
     }
 
-    /// A file path from the scenario: `${...}` expanded, then a relative path resolved against
-    /// the scenario's folder (paths without variables were resolved when the file loaded).
     func resolvePath(_ raw: String?, at location: SourceLocation) throws(Failure) -> String? {
-        guard let raw, raw.contains("${") else { return raw }
-        let expanded = try expand(Template(raw, at: location))
-        if expanded.hasPrefix("/") { return expanded }
-        return URL(fileURLWithPath: scenario.folder).appendingPathComponent(expanded).standardizedFileURL.path
+        try scope.resolvePath(raw, at: location)
     }
 
     func serverName(_ tls: TLSOptions, host: String) throws(Failure) -> String? {
-        if let template = tls.serverName { return try expand(template) }
-        return host.isEmpty ? nil : host
+        try scope.serverName(tls, host: host)
     }
 
     func makeContext(_ options: TLSOptions, at location: SourceLocation) throws(Failure) -> GnuTLSContext {
-        var configuration = TLSConfiguration.client(
-            trustRoots: try resolvePath(options.caFile, at: location).map { .file($0) } ?? .system,
-            verifyPeer: !options.insecure
+        let configuration = TLSContextFactory.configuration(
+            options,
+            caFile: try resolvePath(options.caFile, at: location),
+            clientCertificate: try resolvePath(options.clientCertificate, at: location),
+            clientKey: try resolvePath(options.clientKey, at: location)
         )
         if options.insecure {
             insecure = true
             emit(.note("certificate verification is OFF for this connection (insecure: true)"))
         }
-        if let priority = options.priority { configuration.priority = priority }
-        configuration.alpn = options.alpn
-        configuration.certificateChainFile = try resolvePath(options.clientCertificate, at: location)
-        configuration.privateKeyFile = try resolvePath(options.clientKey, at: location)
-        let roots: String
-        switch configuration.trustRoots {
-        case .system: roots = "system"
-        case .file(let path): roots = "file:" + path
-        case .pem(let pem): roots = "pem:" + pem.name
-        }
-        // Built by hand: interpolating the enum would go through reflection on every STARTTLS.
-        let key = [
-            roots, configuration.verifyPeer ? "verify" : "insecure", configuration.priority,
-            configuration.alpn.joined(separator: ","), configuration.certificateChainFile ?? "", configuration.privateKeyFile ?? "",
-        ].joined(separator: "|")
-        if let cached = runner.caches.context(key) { return cached }
-        do {
-            let context = try GnuTLSContext(configuration: configuration)
-            runner.caches.store(context, key)
-            return context
-        } catch {
-            throw Failure(.runtime, at: location, "cannot set up TLS: \(error)")
-        }
+        return try TLSContextFactory(caches: runner.caches).context(configuration, at: location)
     }
 
     func failure(_ error: NetworkError, at location: SourceLocation, expected: String?) -> Failure {
-        let showTail = error.kind == .starttlsRefused || !error.tail.isEmpty || error.wait == .expect
-        return Failure(
-            Self.kind(of: error),
-            at: location,
-            error.message,
-            expected: expected,
-            wait: error.wait.map(WaitKind.init),
-            deadline: error.deadline,
-            tail: showTail ? masker.hideSecrets(error.tail) : nil
-        )
-    }
-
-    /// Whether an engine error means "the dialog did not go as the scenario expects" or "the
-    /// connection itself broke".
-    static func kind(of error: NetworkError) -> Failure.Kind {
-        switch error.kind {
-        case .timeout:
-            return error.wait == .connect || error.wait == .handshake ? .runtime : .expectation
-        case .closedByPeer:
-            return error.wait == .handshake || error.wait == nil ? .runtime : .expectation
-        case .starttlsRefused, .unexpectedData:
-            return .expectation
-        case .connectFailed, .notOpen, .tls, .bufferLimit, .busy, .invalidArgument:
-            return .runtime
-        }
+        Failure(error, at: location, expected: expected, hide: { self.masker.hideSecrets($0) })
     }
 }
 
@@ -1132,7 +912,7 @@ public struct ServerPool: Sendable {
     /// Stops every server.
     public func stop() async {
         for server in servers.values {
-            try? await server.stop()
+            await server.stop()
         }
     }
 }

@@ -59,3 +59,32 @@ enum SnapshotFile {
         }
     }
 }
+
+extension SnapshotFile {
+    /// What a `snapshot` step does with its file.
+    enum Decision: Equatable {
+        /// There is no file: write one (outside CI, or with `--update-snapshots`).
+        case writeNew
+        /// There is no file and the run is under CI without `--update-snapshots`: fail, writing nothing.
+        case missingUnderCI(String)
+        /// The file holds the same values.
+        case matches
+        /// The values differ and `--update-snapshots` accepts them.
+        case update([Difference])
+        /// The values differ: fail.
+        case differs([Difference])
+    }
+
+    /// Decides, from the file's text (nil: no file), the facts now, `--update-snapshots` and the
+    /// `CI` variable (set and not "", "0" or "false" means under CI).
+    static func decide(recorded text: String?, now: [Fact], update: Bool, ci: String?) -> Decision {
+        guard let text else {
+            let environment = ci ?? ""
+            if !update && !["", "0", "false"].contains(environment.lowercased()) { return .missingUnderCI(environment) }
+            return .writeNew
+        }
+        let found = differences(recorded: parse(text), now: now)
+        if found.isEmpty { return .matches }
+        return update ? .update(found) : .differs(found)
+    }
+}

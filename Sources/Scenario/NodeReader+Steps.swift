@@ -144,7 +144,7 @@ extension NodeReader {
         "shell-command", "case-fold", "client-certificate-from", "timeout", "outcome",
     ]
 
-    static let openTypes = ["plain", "tls", "ssl", "network", "nil", "starttls", "shell"]
+    static let openTypes = Step.Open.ConnectionType.allCases.map(\.rawValue)
 
     /// `open`: open-network-stream with every parameter; the preset fills in the dialog's shapes.
     mutating func open(_ node: Node) -> Step.Open? {
@@ -167,8 +167,8 @@ extension NodeReader {
         if let n = map.take("host"), let v = template(n) { result.host = v }
         if let n = map.take("port") { result.port = template(n) }
         if let n = map.take("type"), let v = string(n) {
-            if Self.openTypes.contains(v) {
-                result.type = v
+            if let type = Step.Open.ConnectionType(rawValue: v) {
+                result.type = type
             } else {
                 error(n, unknownValue(v, allowed: Self.openTypes, what: "connection type"))
             }
@@ -192,7 +192,7 @@ extension NodeReader {
             default: error(n, "'outcome' is 'succeed' or 'fail', not '\(v)'")
             }
         }
-        if result.type == "shell" && result.shellCommand == nil {
+        if result.type == .shell && result.shellCommand == nil {
             error(node, "type 'shell' needs 'shell-command' (with %s for the host and %p for the port)")
         }
         if result.server != nil && (result.host != nil || result.port != nil) {

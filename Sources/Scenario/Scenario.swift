@@ -275,8 +275,8 @@ public struct Step: Sendable {
         public var host: Template?
         /// The port; defaults to the embedded server's, else the preset's.
         public var port: Template?
-        /// `plain`, `tls`, `ssl`, `network` (or `nil`), `starttls` or `shell`.
-        public var type: String = "network"
+        /// The connection type (`:type`).
+        public var type: ConnectionType = .network
         /// Sent to ask for the capabilities (`:capability-command`).
         public var capabilityCommand: Template?
         /// Matches the end of a reply (`:end-of-command`).
@@ -538,5 +538,34 @@ public struct Step: Sendable {
             self.fact = fact
             self.location = location
         }
+    }
+}
+
+extension Step.Open {
+    /// An `open` step's connection type, as Emacs's `open-network-stream` names them (`:type`).
+    public enum ConnectionType: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// A plain connection: nothing is upgraded.
+        case plain
+        /// TLS from the first byte.
+        case tls
+        /// The same as `tls`.
+        case ssl
+        /// Plain, upgraded with STARTTLS when the server offers it (opportunistic).
+        case network
+        /// The same as `network` (Emacs's `:type nil`).
+        case `nil`
+        /// Upgraded with STARTTLS, or no connection (mandatory).
+        case starttls
+        /// A shell command's pipes instead of a socket.
+        case shell
+
+        /// TLS from the first byte (`tls`, `ssl`).
+        public var implicitTLS: Bool { self == .tls || self == .ssl }
+        /// A STARTTLS upgrade is attempted (`network`, `nil`, `starttls`).
+        public var mayUpgrade: Bool { self == .network || self == .nil || self == .starttls }
+        /// The connection is to a host and port (not a shell command).
+        public var isSocket: Bool { self != .shell }
+
+        public var description: String { rawValue }
     }
 }
