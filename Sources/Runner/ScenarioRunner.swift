@@ -453,48 +453,11 @@ private actor Execution {
             ),
             implicitTLS || upgrades ? open.tls : nil
         )
-        var parameters = StreamParameters()
+        var parameters = try OpenStepMapping.parameters(open, host: host, scope: scope, timeouts: scenario.timeouts, at: location)
         parameters.group = loop
-        parameters.type = StreamParameters.ConnectionType(open.type)
-        parameters.returnList = true
-        parameters.nowait = open.nowait
-        parameters.noGreeting = open.noGreeting
-        parameters.caseFold = open.caseFold
-        parameters.alwaysQueryCapabilities = open.alwaysQueryCapabilities
-        parameters.endOfCommand = open.endOfCommand?.source
-        parameters.endOfCapability = open.endOfCapability?.source
-        parameters.success = open.success?.source
-        if let command = open.capabilityCommand {
-            parameters.capabilityCommand = .bytes(Array(try expand(command).utf8))
-        }
-        if let when = open.starttlsWhen, let command = open.starttlsCommand {
-            parameters.starttlsFunction = .whenMatches(pattern: when.source, command: Array(try expand(command).utf8))
-        }
-        if let shell = open.shellCommand { parameters.shellCommand = try expand(shell) }
-        if let authinfo = open.clientCertificateFrom {
-            parameters.clientCertificate = .lookUp(authinfo: authinfo)
-        } else if let certificate = try resolvePath(open.tls.clientCertificate, at: location),
-            let key = try resolvePath(open.tls.clientKey, at: location)
-        {
-            parameters.clientCertificate = .files(key: key, certificate: certificate)
-        }
-        parameters.tls.trustRoots = try resolvePath(open.tls.caFile, at: location).map { .file($0) } ?? .system
-        parameters.tls.verify = !open.tls.insecure
         if open.tls.insecure {
             insecure = true
             emit(.note("certificate verification is OFF for this connection (insecure: true)"))
-        }
-        if let priority = open.tls.priority { parameters.tls.priority = priority }
-        parameters.tls.alpn = open.tls.alpn
-        parameters.tls.serverName = try serverName(open.tls, host: host)
-        if let timeout = open.timeout {
-            parameters.timeouts = .init(all: timeout)
-        } else {
-            parameters.timeouts.connect = scenario.timeouts.connect
-            parameters.timeouts.greeting = scenario.timeouts.expect
-            parameters.timeouts.capabilities = scenario.timeouts.expect
-            parameters.timeouts.starttlsReply = scenario.timeouts.expect
-            parameters.timeouts.handshake = scenario.timeouts.handshake
         }
         parameters.observer = observer(for: open.name)
         let result: OpenStreamResult
@@ -892,63 +855,3 @@ private actor Execution {
         Failure(error, at: location, expected: expected, hide: { self.masker.hideSecrets($0) })
     }
 }
-
-/// What runs of one runner share: compiled patterns and loaded TLS credentials, by their inputs.
-final class RunnerCaches: @unchecked Sendable {
-    private let lock = NSLock()
-    private var patterns: [String: BytePattern] = [:]
-    private var contexts: [String: GnuTLSContext] = [:]
-
-    func pattern(_ key: String) -> BytePattern? { lock.withLock { patterns[key] } }
-    func store(_ pattern: BytePattern, _ key: String) { lock.withLock { patterns[key] = pattern } }
-    func context(_ key: String) -> GnuTLSContext? { lock.withLock { contexts[key] } }
-    func store(_ context: GnuTLSContext, _ key: String) { lock.withLock { contexts[key] = context } }
-}
-
-/// Embedded servers started once and shared by many runs of one scenario.
-public struct ServerPool: Sendable {
-    let servers: [String: any RunningServer]
-
-    /// Stops every server.
-    public func stop() async {
-        for server in servers.values {
-            await server.stop()
-        }
-    }
-}
-
-/// The words of a capability response, upper-cased: reply codes, IMAP's `* CAPABILITY`, tagged
-/// and `+OK` status lines and POP3's final dot are left out.
-enum CapabilityWords {
-    static func parse(_ response: [UInt8]) -> Set<String> {
-        var words = Set<String>()
-        let text = String(decoding: response, as: UTF8.self)
-        var first = true
-        for rawLine in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            var line = Substring(rawLine.trimmingCharacters(in: .whitespacesAndNewlines))
-            defer { first = false }
-            if line.isEmpty || line == "." { continue }
-            if line.count >= 4, line.prefix(3).allSatisfy(\.isNumber), [" ", "-"].contains(line[line.index(line.startIndex, offsetBy: 3)]) {
-                // A numbered reply's first line names the server (SMTP and LMTP: the domain and
-                // a greeting; NNTP: "Capability list:"; FTP: "Features:"), not a capability.
-                if first { continue }
-                line = line.dropFirst(4)
-            } else if line.hasPrefix("* CAPABILITY ") {
-                line = line.dropFirst("* CAPABILITY ".count)
-            } else if line.hasPrefix("* OK [CAPABILITY "), let close = line.firstIndex(of: "]") {
-                line = line[line.index(line.startIndex, offsetBy: "* OK [CAPABILITY ".count)..<close]
-            } else if line.hasPrefix("+OK") || line.hasPrefix("-ERR") {
-                continue
-            } else {
-                let parts = line.split(separator: " ", maxSplits: 2)
-                if parts.count >= 2, ["OK", "NO", "BAD"].contains(parts[1].uppercased()) { continue }
-            }
-            for word in line.split(separator: " ") {
-                words.insert(word.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).uppercased())
-            }
-        }
-        return words
-    }
-}
-
-extension Failure: Error {}
