@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ci/bench-ab's driver: the bench session (connect, greeting, EHLO, STARTTLS with verification,
+EHLO, QUIT) in load mode at concurrency 1 and 64, by build A and build B in turn, against one
+server each time. Figures come from this run only."""
+
+import json, os, resource, statistics, subprocess, sys, tempfile
+
+a, b, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ca = os.path.join(root, "fixtures/certs/ca.pem")
+work = tempfile.mkdtemp(prefix="parley-ab-")
+counts = {1: 2000, 64: 4000}
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+
+def scenario(host, port, name):
+    path = os.path.join(work, f"session-{port}.yaml")
+    with open(path, "w") as f:
+        f.write(f"""name: bench session
+timeouts: {{connect: 30s, expect: 30s, handshake: 30s}}
+steps:
+  - connect: {{host: {host}, port: {port}}}
+  - expect: '^220 [^\\r\\n]*\\r\\n'
+  - send: {{line: EHLO bench.test}}
+  - expect: '^250 [^\\r\\n]*\\r\\n'
+  - starttls: {{ca-file: {ca}, server-name: {name}}}
+  - send: {{line: EHLO bench.test}}
+  - expect: '^250 [^\\r\\n]*\\r\\n'
+  - send: {{line: QUIT}}
+  - expect: '^221 '
+""")
+    return path
+
+
+def load(parley, path, concurrency):
+    report = os.path.join(work, "load.json")
+    subprocess.run([parley, "run", "--repeat", str(counts[concurrency]), "--concurrency", str(concurrency), "--json", report, path],
+                   stdout=subprocess.DEVNULL, preexec_fn=raise_nofile, check=False)
+    figures = json.load(open(report))["load"]
+    errors = sum(figures["errors"].values())
+    return figures["sessions_per_second"], figures["session"]["p50_ms"], figures["session"]["p99_ms"], errors
+
+
+def measure(target, host, port, name):
+    path = scenario(host, port, name)
+    results = {(build, c): [] for build in "AB" for c in counts}
+    for round_number in range(rounds):
+        order = [("A", a), ("B", b)] if round_number % 2 == 0 else [("B", b), ("A", a)]
+        for concurrency in counts:
+            for label, parley in order:
+                rate, p50, p99, errors = load(parley, path, concurrency)
+                results[(label, concurrency)].append((rate, p50, p99))
+                print(f"{target}  round {round_number + 1}  c{concurrency:<2}  {label}: {rate:8.1f} sessions/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+                      + (f"  ({errors} errors)" if errors else ""), flush=True)
+    print()
+    print(f"| {target} | conc | A sessions/s | B sessions/s | B/A | A p50 / p99 ms | B p50 / p99 ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for concurrency in counts:
+        med = {label: [statistics.median(x[i] for x in results[(label, concurrency)]) for i in range(3)] for label in "AB"}
+        print(f"| medians of {rounds} | {concurrency} | {med['A'][0]:.1f} | {med['B'][0]:.1f} | {med['B'][0] / med['A'][0]:.3f} | "
+              f"{med['A'][1]:.2f} / {med['A'][2]:.2f} | {med['B'][1]:.2f} / {med['B'][2]:.2f} |")
+    print()
+
+
+server = subprocess.Popen([b, "serve", "smtp", "--port", "0", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          preexec_fn=raise_nofile, text=True)
+try:
+    port = int(server.stdout.readline().strip().rsplit(":", 1)[1])
+    measure("fake SMTP (B's parley serve)", "127.0.0.1", port, "localhost")
+finally:
+    server.terminate()
+    server.wait()
+status = subprocess.run([os.path.join(root, "ci/realservers"), "status"], capture_output=True, text=True)
+if status.returncode == 0:
+    variables = dict(line.split("=", 1) for line in subprocess.run([os.path.join(root, "ci/realservers"), "vars"],
+                                                                   capture_output=True, text=True).stdout.split())
+    measure("Postfix (ci/realservers)", variables["SMTP_HOST"], int(variables["SMTP_PORT"]), "mail.test")
+else:
+    print("Postfix: not measured (ci/realservers is not up)")
