@@ -50,7 +50,7 @@ let package = Package(
         // The connection engine.
         .target(
             name: "NetworkStream",
-            dependencies: ["GnuTLSNIO", "Patterns", nioCore, nioPosix, nioConcurrency, logging],
+            dependencies: ["GnuTLSNIO", "Patterns", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
 
@@ -65,7 +65,7 @@ let package = Package(
         // Scenario model and loader (the only module that imports Yams).
         .target(
             name: "Scenario",
-            dependencies: ["Patterns", .product(name: "Yams", package: "Yams")],
+            dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
