@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "PatternsTests", dependencies: ["Patterns"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NetworkStreamTests",
-            dependencies: ["NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix],
+            dependencies: ["NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         .testTarget(
