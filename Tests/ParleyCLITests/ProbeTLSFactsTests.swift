@@ -9,8 +9,8 @@ import Reporting
 import Runner
 import Testing
 
-/// The probe and the run report write TLS facts with one type (TLSFactsJSON): the same facts
-/// give the same fields.
+/// The probe and the run report write TLS facts with one type (TLSFactsJSON) and one text
+/// rendering (TLSFacts.summaryLines): the same facts give the same fields and the same words.
 @Suite("parley probe and the run report: one rendering of TLS facts")
 struct ProbeTLSFactsTests {
     let ca = FixtureCertificates.path("ca.pem")
@@ -103,6 +103,48 @@ struct ProbeTLSFactsTests {
         }
         report.peer = .leaf(chain.first)
         #expect(probe == report)
+    }
+
+    @Test("the probe's text prints the transcript's TLS lines for the same facts")
+    func sameWords() throws {
+        let session = session()
+        var result = OpenStreamResult(process: nil, type: .tls)
+        result.tls = session
+        let text = ProbeFrontend.text(result, snapshot: nil)
+        let sink = Output()
+        ConsoleReporter(colour: false) { sink.write($0) }.handle(.connection(name: "main", event: .tlsEstablished(TLSFacts(session))))
+        #expect(text == "process: none\ntype: tls\n" + sink.all)
+        #expect(sink.all == """
+            === TLS started: TLS1.2, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, group SECP256R1, ALPN smtp
+            === peer certificate: CN=localhost,O=Parley (issuer CN=Parley Test CA; valid until 2033-05-18)
+            === peer names: DNS:localhost, IP:127.0.0.1
+            *** peer certificate NOT verified: signer not found, host name mismatch
+            === client certificate requested and sent
+
+            """)
+    }
+
+    @Test("probe without --json against the fake server: the transcript's TLS lines, verified or the problems")
+    func textAgainstServer() async throws {
+        var configuration = FakeSMTPServer.Configuration()
+        configuration.tls = try FixtureCertificates.serverContext()
+        try await withFakeSMTPServer(configuration) { server in
+            let verified = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--ca-file", ca, "--server-name", "localhost"])
+            #expect(verified.status == 0, "\(verified.output)\(verified.error)")
+            let lines = verified.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(lines.first == "process: probe (open, network)")
+            #expect(lines.contains("type: tls"))
+            #expect(lines.contains("greeting: \"220 mail.test ESMTP Parley fake server\\r\\n\""))
+            #expect(lines.contains { $0.hasPrefix("=== TLS started: TLS1.3, ") && $0.contains(", group ") }, "\(verified.output)")
+            #expect(lines.contains { $0.hasPrefix("=== peer certificate: ") && $0.contains("(issuer ") && $0.contains("; valid until ") })
+            #expect(lines.contains { $0.hasPrefix("=== peer names: ") && $0.contains("DNS:mail.test") })
+            #expect(lines.contains("=== peer certificate verified (chain and host name)"))
+            #expect(lines.suffix(2) == ["=== client certificate not requested and not sent", ""])
+            let insecure = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "starttls", "--insecure"])
+            #expect(insecure.status == 0)
+            #expect(insecure.output.contains("\n*** peer certificate NOT verified: signer not found"), "\(insecure.output)")
+            #expect(!insecure.output.contains("=== peer certificate verified"))
+        }
     }
 
     @Test("against one server, the probe's tls and a run report's tls have the same fields and the same facts")
