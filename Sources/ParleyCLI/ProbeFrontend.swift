@@ -3,6 +3,8 @@ import ArgumentParser
 import Foundation
 import GnuTLSNIO
 import NetworkStream
+import Reporting
+import Runner
 
 /// What `parley probe HOST SERVICE [options]` does, without a process around it: run
 /// open-network-stream with `:return-list` for a parsed ``ProbeCommand``, print the result, and
@@ -104,7 +106,9 @@ public enum ProbeFrontend {
         return result.process == nil ? Status.noProcess : Status.open
     }
 
-    /// The result for people.
+    /// The result for people: `key: value` lines for the process, type, greeting, capabilities,
+    /// error and discarded bytes, then, after TLS, the console transcript's TLS lines
+    /// (``TLSFacts/summaryLines``: the same words, the same `===` and `***` marks).
     static func text(_ result: OpenStreamResult, snapshot: ProcessSnapshot?) -> String {
         var out = ""
         if let snapshot {
@@ -118,9 +122,8 @@ public enum ProbeFrontend {
         if let error = result.error { out += "error: \(error)\n" }
         if result.discardedBytes > 0 { out += "discarded after the STARTTLS go-ahead: \(result.discardedBytes) bytes\n" }
         if let tls = result.tls {
-            out += "tls: \(tls.protocolVersion) \(tls.cipherSuite)"
-            out += tls.verified ? ", verified\n" : ", NOT verified: \(tls.verificationProblems.joined(separator: ", "))\n"
-            if let leaf = tls.peerCertificates.first { out += "peer: \(leaf.subject) (issuer \(leaf.issuer))\n" }
+            // The console transcript's lines, with its marks.
+            for line in TLSFacts(tls).summaryLines { out += line.marked + "\n" }
         }
         return out
     }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import NetworkStream
+import Reporting
+import Runner
 
 /// What `parley probe --json` prints: one object with sorted keys, on one line.
 ///
@@ -38,7 +40,7 @@ struct ProbeJSON: Encodable {
         type = result.type.rawValue
         error = result.error
         discardedBytes = result.discardedBytes
-        tls = result.tls.map { TLSFactsJSON($0, provider: (result.tlsProvider ?? .builtin).rawValue, leafOnly: true) }
+        tls = result.tls.map { TLSFactsJSON(TLSFacts($0), provider: (result.tlsProvider ?? .builtin).rawValue, leafOnly: true) }
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -77,14 +79,12 @@ struct WireBytes: Encodable {
         try container.encode(slots.placeholder(for: bytes))
     }
 
-    /// `value` as one line of JSON with sorted keys, dates in ISO 8601 (`2026-11-25T10:00:00Z`),
-    /// and its ``WireBytes`` as ``JSONText`` literals.
+    /// `value` as one line of JSON with Parley's rules (``JSONOutput``: sorted keys, dates in
+    /// ISO 8601, `2026-11-25T10:00:00Z`), and its ``WireBytes`` as ``JSONText`` literals.
     static func json(_ value: some Encodable) -> String {
         while true {
             let slots = Slots()
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
+            let encoder = JSONOutput.encoder(pretty: false)
             encoder.userInfo[Slots.key] = slots
             // Strings, numbers, dates and WireBytes (given their slots) always encode.
             guard let data = try? encoder.encode(value) else { return "{}" }
@@ -130,6 +130,11 @@ struct WireBytes: Encodable {
 /// and each byte of an invalid sequence becomes `\udcXX` (the "surrogateescape" convention: a
 /// lone low surrogate that no valid text produces), so no byte is dropped and the bytes can be
 /// recovered exactly.
+///
+/// This is the one JSON string writer by hand left in Parley, and it is for received bytes only:
+/// `JSONEncoder` writes Swift `String`s, which cannot hold a lone surrogate, so it cannot write
+/// `\udcXX` (``WireBytes`` puts these literals where the encoder left placeholders). Everything
+/// else in every JSON document is written by `JSONEncoder` (``JSONOutput``).
 enum JSONText {
     /// `bytes` as a JSON string literal, quotes included.
     static func string(_ bytes: [UInt8]) -> String {

@@ -2,6 +2,7 @@
 import ArgumentParser
 import GnuTLSNIO
 import Patterns
+import Reporting
 
 /// `parley version [--json]`: Parley's version, the libraries it runs on, and the TLS
 /// availability report (Emacs's `gnutls-available-p`).
@@ -42,22 +43,52 @@ public enum VersionReport {
             """
     }
 
-    /// The report as one JSON object.
+    /// The report as one JSON object on one line (``VersionJSON``, keys sorted), with a newline.
     public static func json() -> String {
+        // Strings and arrays of strings always encode.
+        ((try? JSONOutput.string(VersionJSON.current, pretty: false)) ?? "{}") + "\n"
+    }
+}
+
+/// What `parley version --json` prints: `parley`, `gnutls`, `pcre2`, `libyaml` (versions), and
+/// `tls`, what this GnuTLS offers (`version`, `protocols`, `ciphers`, `macs`, `key_exchanges`,
+/// `groups`, `features`).
+struct VersionJSON: Encodable {
+    /// What GnuTLS offers, as `gnutls-available-p` lists it.
+    struct Available: Encodable {
+        var version: String
+        var protocols: [String]
+        var ciphers: [String]
+        var macs: [String]
+        var keyExchanges: [String]
+        var groups: [String]
+        var features: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case version, protocols, ciphers, macs
+            case keyExchanges = "key_exchanges"
+            case groups, features
+        }
+    }
+
+    var parley: String
+    var gnutls: String
+    var pcre2: String
+    var libyaml: String
+    var tls: Available
+
+    /// The versions and the TLS on offer in this process.
+    static var current: VersionJSON {
         let tls = GnuTLSLibrary.availability
-        func string(_ text: String) -> String { JSONText.string(Array(text.utf8)) }
-        func list(_ items: [String]) -> String { "[" + items.map(string).joined(separator: ",") + "]" }
-        let available = [
-            "\"version\":\(string(tls.version))",
-            "\"protocols\":\(list(tls.protocols))",
-            "\"ciphers\":\(list(tls.ciphers))",
-            "\"macs\":\(list(tls.macs))",
-            "\"key_exchanges\":\(list(tls.keyExchanges))",
-            "\"groups\":\(list(tls.groups))",
-            "\"features\":\(list(tls.features))",
-        ].joined(separator: ",")
-        return "{\"parley\":\(string(ParleyVersion.string)),\"gnutls\":\(string(GnuTLSLibrary.runtimeVersion)),"
-            + "\"pcre2\":\(string(BytePattern.libraryVersion)),\"libyaml\":\(string(libyaml)),"
-            + "\"tls\":{\(available)}}\n"
+        return VersionJSON(
+            parley: ParleyVersion.string,
+            gnutls: GnuTLSLibrary.runtimeVersion,
+            pcre2: BytePattern.libraryVersion,
+            libyaml: VersionReport.libyaml,
+            tls: Available(
+                version: tls.version, protocols: tls.protocols, ciphers: tls.ciphers, macs: tls.macs,
+                keyExchanges: tls.keyExchanges, groups: tls.groups, features: tls.features
+            )
+        )
     }
 }

@@ -155,27 +155,7 @@ public final class ConsoleReporter: @unchecked Sendable {
     }
 
     private func tlsSummary(_ s: TLSFacts) -> String {
-        var out = info(
-            "TLS started: \(s.version), \(s.cipher)" + (s.group.map { ", group \($0)" } ?? "")
-                + (s.alpn.map { ", ALPN \($0)" } ?? "")
-        )
-        if let leaf = s.peerCertificates.first {
-            out += info("peer certificate: \(leaf.subject) (issuer \(leaf.issuer); valid until \(leaf.validUntil))")
-            if !leaf.subjectAlternativeNames.isEmpty {
-                out += info("peer names: \(leaf.subjectAlternativeNames.joined(separator: ", "))")
-            }
-        }
-        if s.verified {
-            out += info("peer certificate verified (chain and host name)")
-        } else {
-            let why = s.verificationProblems.isEmpty ? "not checked" : s.verificationProblems.joined(separator: ", ")
-            out += problem("peer certificate NOT verified: \(why)")
-        }
-        out += info(
-            "client certificate " + (s.clientCertificateRequested ? "requested" : "not requested")
-                + " and " + (s.clientCertificateSent ? "sent" : "not sent")
-        )
-        return out
+        s.summaryLines.map(marked).joined()
     }
 
     private func failed(_ step: Step, _ failure: Failure) -> String {
@@ -223,8 +203,11 @@ public final class ConsoleReporter: @unchecked Sendable {
         }
     }
 
-    private func info(_ text: String) -> String { paint("=== ", .dim) + text + "\n" }
-    private func problem(_ text: String) -> String { paint("*** ", .red) + text + "\n" }
+    private func info(_ text: String) -> String { marked(ReportLine(.info, text)) }
+    private func problem(_ text: String) -> String { marked(ReportLine(.problem, text)) }
+    private func marked(_ line: ReportLine) -> String {
+        paint(line.mark + " ", line.kind == .info ? .dim : .red) + line.text + "\n"
+    }
 
     private enum Style: String {
         case bold = "1"

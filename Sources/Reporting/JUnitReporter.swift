@@ -21,7 +21,7 @@ public enum JUnitReporter {
             xml += "  <testsuite name=\(attribute(result.name)) tests=\"1\" failures=\"\(failures)\" errors=\"\(errors)\""
             // A retried scenario took the time of all its attempts.
             let time = seconds(record.earlierAttempts.reduce(result.duration) { $0 + $1.duration })
-            xml += " skipped=\"\(skipped)\" time=\"\(time)\" timestamp=\(attribute(timestamp(record.started)))"
+            xml += " skipped=\"\(skipped)\" time=\"\(time)\" timestamp=\(attribute(JSONOutput.timestamp(record.started)))"
             xml += " file=\(attribute(record.file))>\n"
             xml += "    <properties>\n"
             xml += "      <property name=\"file\" value=\(attribute(record.file))/>\n"
@@ -94,11 +94,6 @@ public enum JUnitReporter {
         String(format: "%.3f", duration.seconds)
     }
 
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
 
     /// Text escaped for XML 1.0 content. Characters XML 1.0 cannot carry at all (C0 controls
     /// other than tab, LF and CR, lone surrogates, U+FFFE/U+FFFF) become a visible `\xNN` or

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-internal import GnuTLSNIO
+public import GnuTLSNIO
 internal import NetworkStream
 internal import Scenario
 
@@ -22,7 +22,7 @@ extension ConnectionEvent {
 
 extension TLSFacts {
     /// The facts of a GnuTLS session.
-    init(_ session: TLSSessionInfo) {
+    public init(_ session: TLSSessionInfo) {
         self.init(
             version: session.protocolVersion,
             cipher: session.cipherSuite,
@@ -41,7 +41,7 @@ extension TLSFacts {
 
 extension CertificateFacts {
     /// The facts of a parsed certificate.
-    init(_ certificate: CertificateInfo) {
+    public init(_ certificate: CertificateInfo) {
         self.init(
             subject: certificate.subject,
             issuer: certificate.issuer,

@@ -260,12 +260,18 @@ struct ProbeFrontendTests {
 
     @Test("version --json reports Parley, GnuTLS, PCRE2, libyaml and what GnuTLS offers")
     func versionJSON() throws {
-        let json = try object(VersionReport.json())
+        let text = VersionReport.json()
+        // One line, keys sorted, as every JSON Parley prints.
+        #expect(text.hasPrefix(#"{"gnutls":"#) && text.hasSuffix("}\n") && text.filter { $0 == "\n" }.count == 1, "\(text)")
+        let json = try object(text)
+        #expect(Set(json.keys) == ["parley", "gnutls", "pcre2", "libyaml", "tls"])
+        #expect(json["parley"] as? String == ParleyVersion.string)
         #expect(json["gnutls"] as? String == GnuTLSLibrary.runtimeVersion)
         let tls = try #require(json["tls"] as? [String: Any])
         #expect((tls["protocols"] as? [String])?.contains("TLS1.3") == true)
         #expect((tls["ciphers"] as? [String])?.contains("AES-256-GCM") == true)
         #expect((tls["groups"] as? [String])?.contains("X25519") == true)
+        #expect(Set(tls.keys) == ["version", "protocols", "ciphers", "macs", "key_exchanges", "groups", "features"])
         #expect(json["pcre2"] is String)
         #expect(json["libyaml"] is String)
     }

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 public import Foundation
-public import GnuTLSNIO
+public import Runner
 
-/// The facts of a TLS session as JSON, built from ``TLSSessionInfo``: the field names and shapes
-/// of the JSON report's `tls` object (`JSONReporter.tls(_:)`), so that the probe and the report
-/// can write the one type.
+/// The facts of a TLS session as JSON, built from the runner's ``TLSFacts``: the JSON report's
+/// `tls` object and `parley probe --json`'s `tls` are this one type, so they have the same field
+/// names and shapes for the same facts.
 ///
-/// Dates are `Date`s: encode with `JSONEncoder`'s `.iso8601` strategy (`2026-11-25T10:00:00Z`, the
-/// report's form). Two things depend on the writer: `provider` is written only when it is set
-/// (the probe sets it; the report has no such field), and `peer` is the whole chain (the
-/// report) or the leaf alone (the probe, as it has always printed it; see ``Peer``).
-public struct TLSFactsJSON: Encodable, Sendable, Equatable {
+/// Dates are `Date`s, written by ``JSONOutput`` as ISO 8601 (`2026-11-25T10:00:00Z`). Two things
+/// depend on the writer: `provider` is written only when it is set (the probe knows which TLS
+/// implementation made the session; the runner's facts do not say, so the report has no such
+/// field), and `peer` is the whole chain (the report) or the leaf alone (the probe, as it has
+/// always printed it; see ``Peer``).
+public struct TLSFactsJSON: Codable, Sendable, Equatable {
     /// The certificates the peer sent, as one of the two shapes in use.
-    public enum Peer: Encodable, Sendable, Equatable {
+    public enum Peer: Codable, Sendable, Equatable {
         /// The chain as sent, leaf first: a JSON array (the report's `peer`).
         case chain([CertificateJSON])
         /// The leaf, or null when the peer sent none: a JSON object (the probe's `peer`).
@@ -24,6 +25,18 @@ public struct TLSFactsJSON: Encodable, Sendable, Equatable {
             case .chain(let certificates): try container.encode(certificates)
             case .leaf(let certificate?): try container.encode(certificate)
             case .leaf(nil): try container.encodeNil()
+            }
+        }
+
+        /// An array is a chain; an object or null is a leaf.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .leaf(nil)
+            } else if let chain = try? container.decode([CertificateJSON].self) {
+                self = .chain(chain)
+            } else {
+                self = .leaf(try container.decode(CertificateJSON.self))
             }
         }
     }
@@ -38,7 +51,7 @@ public struct TLSFactsJSON: Encodable, Sendable, Equatable {
     public var group: String?
     /// The negotiated ALPN protocol, if any.
     public var alpn: String?
-    /// The server name (SNI) sent or received.
+    /// The server name (SNI) sent.
     public var serverName: String?
     /// Whether the peer's chain verified.
     public var verified: Bool
@@ -53,25 +66,25 @@ public struct TLSFactsJSON: Encodable, Sendable, Equatable {
     /// The peer's certificates.
     public var peer: Peer
 
-    /// The facts of `session`.
+    /// The JSON of `facts`.
     ///
     /// - Parameters:
-    ///   - session: the session.
+    ///   - facts: the session's facts.
     ///   - provider: the TLS implementation's name, or nil to leave the field out.
     ///   - leafOnly: write `peer` as the leaf certificate (or null) instead of the chain.
-    public init(_ session: TLSSessionInfo, provider: String? = nil, leafOnly: Bool = false) {
+    public init(_ facts: TLSFacts, provider: String? = nil, leafOnly: Bool = false) {
         self.provider = provider
-        version = session.protocolVersion
-        cipher = session.cipherSuite
-        group = session.keyExchangeGroup
-        alpn = session.alpn
-        serverName = session.serverName
-        verified = session.verified
-        verification = session.verificationProblems
-        clientCertificateRequested = session.clientCertificateRequested
-        clientCertificateSent = session.clientCertificateSent
-        resumed = session.resumed
-        let certificates = session.peerCertificates.map(CertificateJSON.init)
+        version = facts.version
+        cipher = facts.cipher
+        group = facts.group
+        alpn = facts.alpn
+        serverName = facts.serverName
+        verified = facts.verified
+        verification = facts.verificationProblems
+        clientCertificateRequested = facts.clientCertificateRequested
+        clientCertificateSent = facts.clientCertificateSent
+        resumed = facts.resumed
+        let certificates = facts.peerCertificates.map(CertificateJSON.init)
         peer = leafOnly ? .leaf(certificates.first) : .chain(certificates)
     }
 
@@ -86,7 +99,7 @@ public struct TLSFactsJSON: Encodable, Sendable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        // Absent facts are null, not missing, as in the report; only `provider` is left out.
+        // Absent facts are null, not missing; only `provider` is left out.
         try container.encodeIfPresent(provider, forKey: .provider)
         try container.encode(version, forKey: .version)
         try container.encode(cipher, forKey: .cipher)
@@ -102,8 +115,8 @@ public struct TLSFactsJSON: Encodable, Sendable, Equatable {
     }
 }
 
-/// One certificate's facts as JSON: the JSON report's certificate object.
-public struct CertificateJSON: Encodable, Sendable, Equatable {
+/// One certificate's facts as JSON: the certificate object of the report's and the probe's `peer`.
+public struct CertificateJSON: Codable, Sendable, Equatable {
     /// The subject DN (RFC 4514).
     public var subject: String
     /// The issuer DN (RFC 4514).
@@ -119,8 +132,8 @@ public struct CertificateJSON: Encodable, Sendable, Equatable {
     /// The serial number, lowercase hex.
     public var serial: String
 
-    /// The facts of `certificate`.
-    public init(_ certificate: CertificateInfo) {
+    /// The JSON of `certificate`.
+    public init(_ certificate: CertificateFacts) {
         subject = certificate.subject
         issuer = certificate.issuer
         san = certificate.subjectAlternativeNames
