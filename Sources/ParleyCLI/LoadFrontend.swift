@@ -203,36 +203,113 @@ public struct LoadFrontend: Sendable {
         String(format: "%.2fms", d.seconds * 1000)
     }
 
-    /// The figures as JSON.
+    /// The figures as JSON: one object `load` (see README, "Load mode").
     static func json(_ f: Figures) -> String {
-        func latency(_ l: Latency?) -> Any {
-            guard let l else { return NSNull() }
-            return ["count": l.count, "p50_ms": l.p50.seconds * 1000, "p90_ms": l.p90.seconds * 1000,
-                    "p99_ms": l.p99.seconds * 1000, "max_ms": l.max.seconds * 1000]
-        }
-        let document: [String: Any] = [
-            "load": [
-                "sessions": f.sessions,
-                "concurrency": f.concurrency,
-                "wall_seconds": f.wall.seconds,
-                "sessions_per_second": f.rate,
-                "passed": f.passed,
-                "errors": f.errors,
-                "socket": ["tcp_nodelay": true, "tcp_quickack_after_flush": NetworkProcess.setsQuickAckAfterFlush],
-                "session": latency(f.session),
-                "steps": f.steps.enumerated().map { index, step -> [String: Any] in
-                    ["index": index, "keyword": step.keyword, "line": step.location.line, "latency": latency(step.latency)]
-                },
-            ] as [String: Any],
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+        let report = LoadReport(
+            load: .init(
+                sessions: f.sessions,
+                concurrency: f.concurrency,
+                wallSeconds: f.wall.seconds,
+                sessionsPerSecond: f.rate,
+                passed: f.passed,
+                errors: f.errors,
+                socket: .init(tcpNoDelay: true, tcpQuickAckAfterFlush: NetworkProcess.setsQuickAckAfterFlush),
+                session: f.session.map(LoadReport.Latency.init),
+                steps: f.steps.enumerated().map { index, step in
+                    .init(index: index, keyword: step.keyword, line: step.location.line, latency: step.latency.map(LoadReport.Latency.init))
+                }
+            )
+        )
+        let data = (try? JSONOutput.encoder(pretty: true).encode(report)) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 }
 
-extension Duration {
-    /// Seconds as a floating-point number.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
+/// Load mode's JSON document. Absent latencies (no sample) are written as `null`.
+struct LoadReport: Encodable {
+    struct Latency: Encodable {
+        var count: Int
+        var p50: Double
+        var p90: Double
+        var p99: Double
+        var max: Double
+
+        init(_ latency: LoadFrontend.Latency) {
+            count = latency.count
+            p50 = latency.p50.seconds * 1000
+            p90 = latency.p90.seconds * 1000
+            p99 = latency.p99.seconds * 1000
+            max = latency.max.seconds * 1000
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case count
+            case p50 = "p50_ms"
+            case p90 = "p90_ms"
+            case p99 = "p99_ms"
+            case max = "max_ms"
+        }
     }
+
+    struct Socket: Encodable {
+        var tcpNoDelay: Bool
+        var tcpQuickAckAfterFlush: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case tcpNoDelay = "tcp_nodelay"
+            case tcpQuickAckAfterFlush = "tcp_quickack_after_flush"
+        }
+    }
+
+    struct Step: Encodable {
+        var index: Int
+        var keyword: String
+        var line: Int
+        var latency: Latency?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(keyword, forKey: .keyword)
+            try container.encode(line, forKey: .line)
+            try container.encode(latency, forKey: .latency)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case index, keyword, line, latency
+        }
+    }
+
+    struct Load: Encodable {
+        var sessions: Int
+        var concurrency: Int
+        var wallSeconds: Double
+        var sessionsPerSecond: Double
+        var passed: Int
+        var errors: [String: Int]
+        var socket: Socket
+        var session: Latency?
+        var steps: [Step]
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(sessions, forKey: .sessions)
+            try container.encode(concurrency, forKey: .concurrency)
+            try container.encode(wallSeconds, forKey: .wallSeconds)
+            try container.encode(sessionsPerSecond, forKey: .sessionsPerSecond)
+            try container.encode(passed, forKey: .passed)
+            try container.encode(errors, forKey: .errors)
+            try container.encode(socket, forKey: .socket)
+            try container.encode(session, forKey: .session)
+            try container.encode(steps, forKey: .steps)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case sessions, concurrency, passed, errors, socket, session, steps
+            case wallSeconds = "wall_seconds"
+            case sessionsPerSecond = "sessions_per_second"
+        }
+    }
+
+    var load: Load
 }

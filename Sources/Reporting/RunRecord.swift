@@ -70,8 +70,8 @@ public struct RunRecord: Sendable {
 }
 
 extension Duration {
-    /// Seconds as a floating-point number.
-    var seconds: Double {
+    /// Seconds as a floating-point number (reports and load mode's figures).
+    public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
