@@ -108,9 +108,4 @@ public struct CertificateInfo: Sendable, Equatable {
         self.sha256Fingerprint = sha256Fingerprint
         self.serialNumber = serialNumber
     }
-
-    /// The last day of validity as `YYYY-MM-DD` (UTC), as transcripts and snapshot files show it.
-    public var validUntil: String {
-        notAfter.formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day())
-    }
 }
