@@ -105,6 +105,12 @@ let package = Package(
         .executableTarget(name: "FuzzServerSessions", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzReplyFraming", dependencies: ["FuzzSupport", "Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzAuthInfo", dependencies: ["FuzzSupport", "NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzExternalTLSLog",
+            dependencies: ["FuzzSupport", "NetworkStream"],
+            path: "Fuzz/FuzzExternalTLSLog",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes", swiftSettings: swiftSettings),
 
         // Tests: one target per library target, and the helpers they share.
