@@ -116,7 +116,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GnuTLSNIOTests",
-            dependencies: ["GnuTLSNIO", nioCore, nioEmbedded, nioPosix],
+            dependencies: ["GnuTLSNIO", "ParleyTestSupport", nioCore, nioEmbedded, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PatternsTests", dependencies: ["Patterns"], swiftSettings: swiftSettings),
@@ -132,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["Scenario", "Runner", "MailServerProvider"],
+            dependencies: ["Scenario", "Runner", "MailServerProvider", "ParleyTestSupport"],
             exclude: ["Malformed"],
             swiftSettings: swiftSettings
         ),

@@ -166,7 +166,7 @@ struct HostilePeerTests {
         let peer = try await RaggedTLSPeer.start(greeting: "220 tls hello\r\n")
         defer { Task { await peer.stop() } }
         var options = Self.options()
-        options.tls = (try testCAContext(), "localhost")
+        options.tls = (try FixtureCertificates.clientContext(), "localhost")
         let process = try await NetworkProcess.connect(name: "ragged", host: "127.0.0.1", port: peer.port, options: options)
         defer { Task { await process.delete() } }
         _ = try await process.expect(try pattern(#"^220 tls hello\r\n"#), timeout: .seconds(10))

@@ -5,6 +5,7 @@ import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
+import ParleyTestSupport
 import Patterns
 import Testing
 
@@ -122,12 +123,7 @@ struct NetworkProcessTests {
 struct ScriptedPeerTests {
     @Test("plaintext after the STARTTLS go-ahead is discarded and reported, and TLS still comes up")
     func responseInjection() async throws {
-        let serverContext = try GnuTLSContext(
-            configuration: .server(
-                certificateChainFile: certificates + "/server.pem",
-                privateKeyFile: certificates + "/server-key.pem"
-            )
-        )
+        let serverContext = try FixtureCertificates.serverContext()
         let peer = try await ScriptedPeer.start(
             onConnect: { context, _ in context.send("220 scripted ESMTP\r\n") },
             onRead: { context, buffer in

@@ -9,24 +9,11 @@ import Patterns
 import ParleyTestSupport
 import Testing
 
-/// The test PKI's folder.
-let certificates = FixtureCertificates.directory
-
-/// A client TLS context that trusts the test CA.
-func testCAContext() throws -> GnuTLSContext {
-    try GnuTLSContext(configuration: .client(trustRoots: .file(certificates + "/ca.pem")))
-}
-
 /// The fake SMTP server with STARTTLS and the test PKI's server certificate.
 func smtpConfiguration(starttls: Bool = true) throws -> FakeSMTPServer.Configuration {
     var configuration = FakeSMTPServer.Configuration()
     configuration.offerStartTLS = starttls
-    configuration.tls = try GnuTLSContext(
-        configuration: .server(
-            certificateChainFile: certificates + "/server.pem",
-            privateKeyFile: certificates + "/server-key.pem"
-        )
-    )
+    configuration.tls = try FixtureCertificates.serverContext()
     return configuration
 }
 
@@ -176,7 +163,7 @@ func smtpStartTLS(
         command: Array("STARTTLS\r\n".utf8),
         reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
         success: try pattern("^220 "),
-        context: try testCAContext(),
+        context: try FixtureCertificates.clientContext(),
         serverHostname: serverHostname,
         replyTimeout: timeout,
         handshakeTimeout: timeout

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
-/// The repository's root, found from this file's path.
-let root = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+/// The repository's root.
+let root = SourceTree.root
 
 /// Collects output text.
 final class Output: @unchecked Sendable {

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Testing
 
 /// Validates YAML files against schema/scenario.schema.json with Debian's python3-jsonschema;
 /// prints one line per file: "ok NAME" or "invalid NAME: reason".
 func validateWithSchema(_ files: [String]) throws -> [String] {
-    let schema = repositoryRoot.appendingPathComponent("schema/scenario.schema.json").path
+    let schema = SourceTree.path("schema/scenario.schema.json")
     let script = """
         import json, sys, yaml, jsonschema
         schema = json.load(open(sys.argv[1]))
@@ -37,7 +38,7 @@ func validateWithSchema(_ files: [String]) throws -> [String] {
 struct SchemaTests {
     @Test("every bundled scenario is valid against the JSON Schema")
     func bundledScenariosValidate() throws {
-        let folder = repositoryRoot.appendingPathComponent("scenarios")
+        let folder = SourceTree.root.appendingPathComponent("scenarios")
         var files: [String] = []
         if let walker = FileManager.default.enumerator(atPath: folder.path) {
             while let item = walker.nextObject() as? String {
