@@ -119,7 +119,7 @@ let package = Package(
             dependencies: ["GnuTLSNIO", "ParleyTestSupport", nioCore, nioEmbedded, nioPosix],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PatternsTests", dependencies: ["Patterns"], swiftSettings: swiftSettings),
+        .testTarget(name: "PatternsTests", dependencies: ["Patterns", "ParleyTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NetworkStreamTests",
             dependencies: ["NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix],

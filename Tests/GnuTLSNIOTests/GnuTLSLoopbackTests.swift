@@ -6,12 +6,6 @@ import NIOPosix
 import ParleyTestSupport
 import Testing
 
-/// A bounded wait failed.
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
 /// Fails `promise` if it is still pending after `seconds`.
 private func deadline<T>(_ promise: EventLoopPromise<T>, seconds: Int64 = 30, what: String) {
     let task = promise.futureResult.eventLoop.scheduleTask(in: .seconds(seconds)) {

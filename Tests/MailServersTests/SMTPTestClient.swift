@@ -2,12 +2,7 @@
 import GnuTLSNIO
 import NIOCore
 import NIOPosix
-
-/// A bounded wait failed.
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
+import ParleyTestSupport
 
 /// What the test client observed, in order.
 enum ClientEvent: Sendable, Equatable {
