@@ -189,13 +189,7 @@ final class WireClient: Sendable {
         serverHostname: String = "localhost",
         seconds: Double = 30
     ) async throws -> TLSSessionInfo? {
-        let channel = self.channel
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(
-                GnuTLSHandler(context: context, serverHostname: serverHostname),
-                position: .first
-            )
-        }.get()
+        try await channel.addClientTLS(context, serverHostname: serverHostname)
         _ = try await wait(seconds: seconds) { $0.tls != nil || $0.error != nil || $0.closed }
         return snapshot.tls
     }
@@ -203,6 +197,19 @@ final class WireClient: Sendable {
     /// Closes the connection (ignoring a connection that closed already).
     func close() async {
         try? await channel.close()
+    }
+}
+
+extension Channel {
+    /// Puts a client-role TLS handler at the front of the pipeline (STARTTLS: the handshake
+    /// starts at once, on a connection that is already active).
+    func addClientTLS(_ context: GnuTLSContext, serverHostname: String) async throws {
+        try await eventLoop.submit {
+            try self.pipeline.syncOperations.addHandler(
+                GnuTLSHandler(context: context, serverHostname: serverHostname),
+                position: .first
+            )
+        }.get()
     }
 }
 
