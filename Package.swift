@@ -110,7 +110,7 @@ let package = Package(
         // Tests: one target per library target, and the helpers they share.
         .target(
             name: "ParleyTestSupport",
-            dependencies: ["GnuTLSNIO"],
+            dependencies: ["GnuTLSNIO", "MailServers"],
             path: "Tests/ParleyTestSupport",
             swiftSettings: swiftSettings
         ),

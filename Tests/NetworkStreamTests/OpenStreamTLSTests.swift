@@ -179,14 +179,14 @@ struct OpenStreamTLSTests {
     func tlsCapabilityFunction() async throws {
         let peer = try await tlsPeer()
         defer { Task { await peer.stop() } }
-        let counter = Counter()
+        let counter = Collector<[UInt8]>()
         var p = base.smtp(.tls)
         p.capabilityCommand = .computed { greeting in
             counter.add(greeting ?? [])
             return Array("EHLO x\r\n".utf8)
         }
         let result = try await base.open(peer.port, p)
-        #expect(counter.values == [bytes("220 tls hi\r\n")])
+        #expect(counter.all == [bytes("220 tls hi\r\n")])
         #expect(text(result.capabilities) == "250 ok\r\n")
         #expect(result.type == .tls)
         #expect(result.tls?.verified == true)

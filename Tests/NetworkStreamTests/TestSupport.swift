@@ -23,22 +23,9 @@ func pattern(_ source: String) throws -> BytePattern {
 }
 
 /// Collects a connection's events for later inspection.
-final class EventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [ProcessEvent] = []
+typealias EventLog = Collector<ProcessEvent>
 
-    func record(_ event: ProcessEvent) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
-    }
-
-    var all: [ProcessEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return events
-    }
-
+extension Collector<ProcessEvent> {
     /// Every byte received, in order.
     var received: [UInt8] {
         all.flatMap { event -> [UInt8] in

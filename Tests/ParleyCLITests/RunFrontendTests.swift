@@ -7,23 +7,8 @@ import Testing
 /// The repository's root.
 let root = SourceTree.root
 
-/// Collects output text.
-final class Output: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-
-    func write(_ piece: String) {
-        lock.lock()
-        text += piece
-        lock.unlock()
-    }
-
-    var all: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return text
-    }
-}
+/// Collects output text (the frontends' output and error sinks).
+typealias Output = TextCollector
 
 /// A scratch folder for one test, removed afterwards by the caller.
 func scratchFolder() throws -> URL {
