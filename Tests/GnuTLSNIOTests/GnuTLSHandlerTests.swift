@@ -193,16 +193,12 @@ struct GnuTLSHandlerTests {
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/certtool"))
     )
     func fingerprintMatchesCerttool() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/certtool")
-        process.arguments = ["--fingerprint", "--hash=sha256", "--infile", FixtureCertificates.path("server.pem")]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let expected = String(decoding: output, as: UTF8.self)
+        let certtool = try ExternalProcess.run(
+            executable: "/usr/bin/certtool",
+            arguments: ["--fingerprint", "--hash=sha256", "--infile", FixtureCertificates.path("server.pem")],
+            mergingStandardError: false
+        )
+        let expected = certtool.output
             .filter { !$0.isWhitespace && $0 != ":" }
             .lowercased()
         let info = try #require(try CertificateInfo.load(pemFile: FixtureCertificates.path("server.pem")).first)

@@ -20,18 +20,9 @@ func validateWithSchema(_ files: [String]) throws -> [String] {
             errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
             print(("invalid " + path + ": " + errors[0].message.splitlines()[0]) if errors else ("ok " + path))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = ["-c", script, schema] + files
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    #expect(process.terminationStatus == 0, "\(output)")
-    return output.split(separator: "\n").map(String.init)
+    let python = try ExternalProcess.run(executable: "/usr/bin/python3", arguments: ["-c", script, schema] + files)
+    #expect(python.status == 0, "\(python.output)")
+    return python.output.split(separator: "\n").map(String.init)
 }
 
 @Suite("JSON Schema")
