@@ -116,16 +116,16 @@ let package = Package(
         // Tests: one target per library target, and the helpers they share.
         .target(
             name: "ParleyTestSupport",
-            dependencies: ["GnuTLSNIO"],
+            dependencies: ["GnuTLSNIO", "MailServers"],
             path: "Tests/ParleyTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GnuTLSNIOTests",
-            dependencies: ["GnuTLSNIO", nioCore, nioEmbedded, nioPosix],
+            dependencies: ["GnuTLSNIO", "ParleyTestSupport", nioCore, nioEmbedded, nioPosix],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PatternsTests", dependencies: ["Patterns"], swiftSettings: swiftSettings),
+        .testTarget(name: "PatternsTests", dependencies: ["Patterns", "ParleyTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NetworkStreamTests",
             dependencies: ["NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded, nioConcurrency],
@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["Scenario", "Runner", "MailServerProvider"],
+            dependencies: ["Scenario", "Runner", "MailServerProvider", "ParleyTestSupport"],
             exclude: ["Malformed"],
             swiftSettings: swiftSettings
         ),

@@ -2,6 +2,7 @@
 
 import Foundation
 @testable import GnuTLSNIO
+import ParleyTestSupport
 import Testing
 
 @Suite("A context's certificate facts")
@@ -18,7 +19,7 @@ struct CertificateInfoCacheTests {
 
     @Test("the same DER bytes are parsed once; a failed parse is not kept; at most 64 are kept")
     func parsesOncePerCertificate() throws {
-        let context = try Contexts.client()
+        let context = try FixtureCertificates.clientContext()
         var parses = 0
         let parse = { () -> CertificateInfo? in
             parses += 1

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import GnuTLSNIO
+import ParleyTestSupport
 import Testing
 
 @Suite("GnuTLSContext")
 struct GnuTLSContextTests {
     @Test("a bad priority string is a configuration error naming where parsing stopped")
     func badPriority() throws {
-        var configuration = TLSConfiguration.client(trustRoots: .file(Certs.ca))
+        var configuration = TLSConfiguration.client(trustRoots: .file(FixtureCertificates.path("ca.pem")))
         configuration.priority = "NORMAL:+NO-SUCH-THING"
         let error = try #require(throws: GnuTLSError.self) { try GnuTLSContext(configuration: configuration) }
         #expect(error.kind == .configuration)
@@ -18,7 +19,7 @@ struct GnuTLSContextTests {
 
     @Test("a missing trust file is a configuration error")
     func missingTrustFile() throws {
-        let configuration = TLSConfiguration.client(trustRoots: .file(Certs.path("no-such.pem")))
+        let configuration = TLSConfiguration.client(trustRoots: .file(FixtureCertificates.path("no-such.pem")))
         let error = try #require(throws: GnuTLSError.self) { try GnuTLSContext(configuration: configuration) }
         #expect(error.kind == .configuration)
         #expect(error.message.contains("no-such.pem"))
@@ -27,8 +28,8 @@ struct GnuTLSContextTests {
     @Test("a key that does not match the certificate is a configuration error")
     func mismatchedKey() throws {
         let configuration = TLSConfiguration.server(
-            certificateChainFile: Certs.path("server.pem"),
-            privateKeyFile: Certs.path("client-key.pem")
+            certificateChainFile: FixtureCertificates.path("server.pem"),
+            privateKeyFile: FixtureCertificates.path("client-key.pem")
         )
         let error = try #require(throws: GnuTLSError.self) { try GnuTLSContext(configuration: configuration) }
         #expect(error.kind == .configuration)

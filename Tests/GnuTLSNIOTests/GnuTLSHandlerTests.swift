@@ -5,13 +5,14 @@ import GnuTLSNIO
 import NIOCore
 import NIOEmbedded
 import NIOTLS
+import ParleyTestSupport
 import Testing
 
 @Suite("GnuTLSHandler in memory")
 struct GnuTLSHandlerTests {
     @Test("a client and a server handshake TLS 1.3 and report the session facts")
     func handshakeReportsSessionFacts() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -54,7 +55,7 @@ struct GnuTLSHandlerTests {
 
     @Test("NIOTLS's handshakeCompleted event follows GnuTLSEvent.handshakeCompleted")
     func firesNIOTLSEvent() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -64,7 +65,7 @@ struct GnuTLSHandlerTests {
 
     @Test("application data flows both ways, including a 100 KB payload spanning many records")
     func dataBothWays() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -88,7 +89,7 @@ struct GnuTLSHandlerTests {
 
     @Test("writes issued before the handshake completes are sent after it, in order")
     func writesAreBufferedDuringHandshake() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         let promise = pair.client.eventLoop.makePromise(of: Void.self)
@@ -101,7 +102,7 @@ struct GnuTLSHandlerTests {
 
     @Test("closing the client sends close_notify; the server reports it and closes cleanly")
     func closeNotify() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -119,7 +120,7 @@ struct GnuTLSHandlerTests {
 
     @Test("a TCP EOF without close_notify after the handshake is an unclean shutdown")
     func uncleanShutdown() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -131,7 +132,7 @@ struct GnuTLSHandlerTests {
 
     @Test("a half-closed input without close_notify is an unclean shutdown too")
     func inputClosedIsUnclean() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -142,7 +143,7 @@ struct GnuTLSHandlerTests {
 
     @Test("corrupt ciphertext after the handshake is a record error and closes the channel")
     func corruptRecord() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -163,7 +164,7 @@ struct GnuTLSHandlerTests {
 
     @Test("closing during the handshake fails buffered writes and reports no TLS error")
     func closeDuringHandshake() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         let write = pair.client.eventLoop.makePromise(of: Void.self)
@@ -175,14 +176,14 @@ struct GnuTLSHandlerTests {
 
     @Test("the presented leaf equals the certificate loaded from its PEM file")
     func leafMatchesFile() throws {
-        let pair = try BackToBack(clientContext: try Contexts.client(), serverContext: try Contexts.server())
+        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
         let leaf = try #require(pair.clientRecorder.sessionInfo?.peerCertificates.first)
-        let onDisk = try CertificateInfo.load(pemFile: Certs.path("server.pem"))
+        let onDisk = try CertificateInfo.load(pemFile: FixtureCertificates.path("server.pem"))
         #expect(onDisk == [leaf])
-        let ca = try #require(try CertificateInfo.load(pemFile: Certs.ca).first)
+        let ca = try #require(try CertificateInfo.load(pemFile: FixtureCertificates.path("ca.pem")).first)
         #expect(ca.subject == ca.issuer)
         #expect(leaf.issuer == ca.subject)
     }
@@ -192,19 +193,15 @@ struct GnuTLSHandlerTests {
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/certtool"))
     )
     func fingerprintMatchesCerttool() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/certtool")
-        process.arguments = ["--fingerprint", "--hash=sha256", "--infile", Certs.path("server.pem")]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let expected = String(decoding: output, as: UTF8.self)
+        let certtool = try ExternalProcess.run(
+            executable: "/usr/bin/certtool",
+            arguments: ["--fingerprint", "--hash=sha256", "--infile", FixtureCertificates.path("server.pem")],
+            mergingStandardError: false
+        )
+        let expected = certtool.output
             .filter { !$0.isWhitespace && $0 != ":" }
             .lowercased()
-        let info = try #require(try CertificateInfo.load(pemFile: Certs.path("server.pem")).first)
+        let info = try #require(try CertificateInfo.load(pemFile: FixtureCertificates.path("server.pem")).first)
         #expect(expected.count == 64)
         #expect(info.sha256Fingerprint == expected)
     }
@@ -223,14 +220,14 @@ struct GnuTLSHandlerTests {
         arguments: [
             VerificationCase(
                 server: "wrong-host",
-                trust: .file(Certs.ca),
+                trust: .file(FixtureCertificates.path("ca.pem")),
                 hostname: "localhost",
                 problems: ["host name mismatch"]
             ),
-            VerificationCase(server: "expired", trust: .file(Certs.ca), hostname: "localhost", problems: ["expired"]),
+            VerificationCase(server: "expired", trust: .file(FixtureCertificates.path("ca.pem")), hostname: "localhost", problems: ["expired"]),
             VerificationCase(
                 server: "self-signed",
-                trust: .file(Certs.ca),
+                trust: .file(FixtureCertificates.path("ca.pem")),
                 hostname: "localhost",
                 problems: ["signer not found", "self-signed"]
             ),
@@ -238,7 +235,7 @@ struct GnuTLSHandlerTests {
             VerificationCase(server: "server", trust: .system, hostname: "localhost", problems: ["signer not found"]),
             VerificationCase(
                 server: "server",
-                trust: .file(Certs.ca),
+                trust: .file(FixtureCertificates.path("ca.pem")),
                 hostname: "other.test",
                 problems: ["host name mismatch"]
             ),
@@ -246,8 +243,8 @@ struct GnuTLSHandlerTests {
     )
     func verificationFailures(_ example: VerificationCase) throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(trustRoots: example.trust),
-            serverContext: try Contexts.server(example.server),
+            clientContext: try FixtureCertificates.clientContext(trustRoots: example.trust),
+            serverContext: try FixtureCertificates.serverContext(example.server),
             serverHostname: example.hostname
         )
         defer { pair.finish() }
@@ -269,8 +266,8 @@ struct GnuTLSHandlerTests {
     @Test("with verifyPeer off the handshake completes and still reports the problems")
     func verifyPeerOffReportsProblems() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(verifyPeer: false),
-            serverContext: try Contexts.server("expired")
+            clientContext: try FixtureCertificates.clientContext(verifyPeer: false),
+            serverContext: try FixtureCertificates.serverContext("expired")
         )
         defer { pair.finish() }
         try pair.connect()
@@ -291,8 +288,8 @@ struct GnuTLSHandlerTests {
     @Test("with verifyPeer off a wrong host name is reported, not fatal")
     func verifyPeerOffWrongHost() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(verifyPeer: false),
-            serverContext: try Contexts.server("wrong-host")
+            clientContext: try FixtureCertificates.clientContext(verifyPeer: false),
+            serverContext: try FixtureCertificates.serverContext("wrong-host")
         )
         defer { pair.finish() }
         try pair.connect()
@@ -306,8 +303,8 @@ struct GnuTLSHandlerTests {
     @Test("an IP literal is checked against IP SANs and is not sent as SNI", arguments: ["127.0.0.1", "::1"])
     func ipLiteralHostname(_ address: String) throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(),
-            serverContext: try Contexts.server(),
+            clientContext: try FixtureCertificates.clientContext(),
+            serverContext: try FixtureCertificates.serverContext(),
             serverHostname: address
         )
         defer { pair.finish() }
@@ -323,8 +320,8 @@ struct GnuTLSHandlerTests {
     @Test("no server hostname: no SNI, chain still verified")
     func noHostname() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(),
-            serverContext: try Contexts.server("wrong-host"),
+            clientContext: try FixtureCertificates.clientContext(),
+            serverContext: try FixtureCertificates.serverContext("wrong-host"),
             serverHostname: nil
         )
         defer { pair.finish() }
@@ -338,8 +335,8 @@ struct GnuTLSHandlerTests {
     @Test("a server requiring a client certificate rejects a client without one")
     func clientCertificateRequiredMissing() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(),
-            serverContext: try Contexts.server(clientCertificateMode: .require)
+            clientContext: try FixtureCertificates.clientContext(),
+            serverContext: try FixtureCertificates.serverContext(clientCertificateMode: .require)
         )
         defer { pair.finish() }
         try pair.connect()
@@ -356,8 +353,8 @@ struct GnuTLSHandlerTests {
     @Test("a server requiring a client certificate accepts and reports the client's")
     func clientCertificateRequiredPresent() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(withClientCertificate: true),
-            serverContext: try Contexts.server(clientCertificateMode: .require)
+            clientContext: try FixtureCertificates.clientContext(withClientCertificate: true),
+            serverContext: try FixtureCertificates.serverContext(clientCertificateMode: .require)
         )
         defer { pair.finish() }
         try pair.connect()
@@ -379,8 +376,8 @@ struct GnuTLSHandlerTests {
     @Test("a server requesting a client certificate goes on without one")
     func clientCertificateRequestedMissing() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(),
-            serverContext: try Contexts.server(clientCertificateMode: .request)
+            clientContext: try FixtureCertificates.clientContext(),
+            serverContext: try FixtureCertificates.serverContext(clientCertificateMode: .request)
         )
         defer { pair.finish() }
         try pair.connect()
@@ -401,8 +398,8 @@ struct GnuTLSHandlerTests {
     @Test("a server requesting a client certificate verifies one that is sent")
     func clientCertificateRequestedPresent() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(withClientCertificate: true),
-            serverContext: try Contexts.server(clientCertificateMode: .request)
+            clientContext: try FixtureCertificates.clientContext(withClientCertificate: true),
+            serverContext: try FixtureCertificates.serverContext(clientCertificateMode: .request)
         )
         defer { pair.finish() }
         try pair.connect()
@@ -416,8 +413,8 @@ struct GnuTLSHandlerTests {
     @Test("ALPN picks the server's protocol among the client's offers")
     func alpn() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(alpn: ["imap", "smtp"]),
-            serverContext: try Contexts.server(alpn: ["smtp"])
+            clientContext: try FixtureCertificates.clientContext(alpn: ["imap", "smtp"]),
+            serverContext: try FixtureCertificates.serverContext(alpn: ["smtp"])
         )
         defer { pair.finish() }
         try pair.connect()
@@ -430,8 +427,8 @@ struct GnuTLSHandlerTests {
     @Test("a priority string limited to TLS 1.2 negotiates TLS 1.2 with an IANA suite name")
     func tls12() throws {
         let pair = try BackToBack(
-            clientContext: try Contexts.client(priority: "NORMAL:-VERS-ALL:+VERS-TLS1.2"),
-            serverContext: try Contexts.server()
+            clientContext: try FixtureCertificates.clientContext(priority: "NORMAL:-VERS-ALL:+VERS-TLS1.2"),
+            serverContext: try FixtureCertificates.serverContext()
         )
         defer { pair.finish() }
         try pair.connect()
@@ -448,8 +445,8 @@ struct GnuTLSHandlerTests {
 
     @Test("STARTTLS: the handlers added to active channels after plaintext start the handshake at once")
     func startTLSInsertion() throws {
-        let clientContext = try Contexts.client()
-        let serverContext = try Contexts.server()
+        let clientContext = try FixtureCertificates.clientContext()
+        let serverContext = try FixtureCertificates.serverContext()
         let pair = try BackToBack(clientContext: clientContext, serverContext: serverContext, addTLS: false)
         defer { pair.finish() }
         try pair.connect()
@@ -485,8 +482,8 @@ struct GnuTLSHandlerTests {
 struct SessionFactsCacheTests {
     @Test("a second session of the same contexts reports the same verified facts (parsed once, kept by the context)")
     func secondSessionSameFacts() throws {
-        let clientContext = try Contexts.client()
-        let serverContext = try Contexts.server()
+        let clientContext = try FixtureCertificates.clientContext()
+        let serverContext = try FixtureCertificates.serverContext()
         var infos: [TLSSessionInfo] = []
         for _ in 0..<2 {
             let pair = try BackToBack(clientContext: clientContext, serverContext: serverContext)
@@ -503,8 +500,8 @@ struct SessionFactsCacheTests {
 
     @Test("verification off: the problems are still found after the handshake, session after session")
     func verificationOffStillReports() throws {
-        let clientContext = try Contexts.client(verifyPeer: false)
-        let serverContext = try Contexts.server("expired")
+        let clientContext = try FixtureCertificates.clientContext(verifyPeer: false)
+        let serverContext = try FixtureCertificates.serverContext("expired")
         for _ in 0..<2 {
             let pair = try BackToBack(clientContext: clientContext, serverContext: serverContext)
             defer { pair.finish() }

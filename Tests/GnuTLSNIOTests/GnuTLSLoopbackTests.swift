@@ -3,13 +3,8 @@
 import GnuTLSNIO
 import NIOCore
 import NIOPosix
+import ParleyTestSupport
 import Testing
-
-/// A bounded wait failed.
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
 
 /// Fails `promise` if it is still pending after `seconds`.
 private func deadline<T>(_ promise: EventLoopPromise<T>, seconds: Int64 = 30, what: String) {
@@ -152,14 +147,14 @@ struct GnuTLSLoopbackTests {
     func autoReadOff() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let clientContext = try Contexts.client()
+        let clientContext = try FixtureCertificates.clientContext()
         let serverInfo = loop.makePromise(of: TLSSessionInfo.self)
         let serverCloseNotify = loop.makePromise(of: Void.self)
         deadline(serverInfo, what: "the server's handshake")
         deadline(serverCloseNotify, what: "the server's close_notify")
         let server = try await startEchoServer(
             on: loop,
-            context: try Contexts.server(),
+            context: try FixtureCertificates.serverContext(),
             info: serverInfo,
             closeNotify: serverCloseNotify
         )
@@ -206,8 +201,8 @@ struct GnuTLSLoopbackTests {
     func loopbackEcho() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let serverContext = try Contexts.server()
-        let clientContext = try Contexts.client()
+        let serverContext = try FixtureCertificates.serverContext()
+        let clientContext = try FixtureCertificates.clientContext()
 
         let serverInfo = loop.makePromise(of: TLSSessionInfo.self)
         let serverCloseNotify = loop.makePromise(of: Void.self)

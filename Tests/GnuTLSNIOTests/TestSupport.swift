@@ -1,66 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
-import Foundation
 import GnuTLSNIO
 import NIOCore
 import NIOEmbedded
 import NIOTLS
 import Testing
-
-/// Paths of the committed test PKI in `fixtures/certs`, found from this file's location.
-enum Certs {
-    /// Absolute path of `fixtures/certs`.
-    static let directory: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }  // GnuTLSNIOTests, Tests, package root
-        return url.appendingPathComponent("fixtures/certs").path
-    }()
-
-    /// Absolute path of one file in `fixtures/certs`.
-    static func path(_ name: String) -> String { directory + "/" + name }
-
-    /// The test CA bundle.
-    static var ca: String { path("ca.pem") }
-}
-
-/// Builds contexts from the test PKI.
-enum Contexts {
-    /// A server presenting `name.pem` / `name-key.pem`.
-    static func server(
-        _ name: String = "server",
-        alpn: [String] = [],
-        clientCertificateMode: TLSConfiguration.ClientCertificateMode = .none,
-        priority: String = "NORMAL"
-    ) throws -> GnuTLSContext {
-        var configuration = TLSConfiguration.server(
-            certificateChainFile: Certs.path("\(name).pem"),
-            privateKeyFile: Certs.path("\(name)-key.pem")
-        )
-        configuration.alpn = alpn
-        configuration.clientCertificateMode = clientCertificateMode
-        configuration.trustRoots = .file(Certs.ca)
-        configuration.priority = priority
-        return try GnuTLSContext(configuration: configuration)
-    }
-
-    /// A client trusting the test CA (or `trustRoots`), optionally with the client certificate.
-    static func client(
-        trustRoots: TLSConfiguration.TrustRoots = .file(Certs.ca),
-        verifyPeer: Bool = true,
-        withClientCertificate: Bool = false,
-        alpn: [String] = [],
-        priority: String = "NORMAL"
-    ) throws -> GnuTLSContext {
-        var configuration = TLSConfiguration.client(trustRoots: trustRoots, verifyPeer: verifyPeer)
-        if withClientCertificate {
-            configuration.certificateChainFile = Certs.path("client.pem")
-            configuration.privateKeyFile = Certs.path("client-key.pem")
-        }
-        configuration.alpn = alpn
-        configuration.priority = priority
-        return try GnuTLSContext(configuration: configuration)
-    }
-}
 
 /// Sits above the TLS handler and remembers everything that reaches it.
 final class Recorder: ChannelInboundHandler {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import MailServers
+import ParleyTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -30,24 +30,10 @@ struct FakeMailServerLoopbackTests {
 
     @Test("a required client certificate: a client without one fails, a client with one is served")
     func requiredClientCertificate() async throws {
-        let ca = FixtureCertificates.path("ca.pem")
-        var serverTLS = TLSConfiguration.server(
-            certificateChainFile: FixtureCertificates.path("server.pem"),
-            privateKeyFile: FixtureCertificates.path("server-key.pem")
-        )
-        serverTLS.trustRoots = .file(ca)
-        serverTLS.clientCertificateMode = .require
-        let withCertificate = try GnuTLSContext(
-            configuration: TLSConfiguration(
-                role: .client,
-                trustRoots: .file(ca),
-                certificateChainFile: FixtureCertificates.path("client.pem"),
-                privateKeyFile: FixtureCertificates.path("client-key.pem")
-            )
-        )
+        let withCertificate = try FixtureCertificates.clientContext(withClientCertificate: true)
         let configuration = FakeMailServer.Configuration(
             protocol: .pop3,
-            tls: try GnuTLSContext(configuration: serverTLS),
+            tls: try FixtureCertificates.serverContext(clientCertificateMode: .require),
             implicitTLS: true
         )
         try await withFakeMailServer(configuration) { server in

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Testing
 
 @testable import MailServers
@@ -17,8 +18,7 @@ struct FaultEscapesFuzzCorpusTests {
 
     @Test("the session corpus replays through all three dialogs without a crash")
     func sessions() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/FuzzServerSessions")
+        let folder = SourceTree.root.appendingPathComponent("Fuzz/corpus/FuzzServerSessions")
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
             let input = [UInt8](try Data(contentsOf: folder.appendingPathComponent(name)))
             let lines = input.dropFirst().split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) + [0x0A] }

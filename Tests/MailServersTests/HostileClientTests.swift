@@ -4,6 +4,7 @@ import GnuTLSNIO
 import MailServers
 import NIOCore
 import NIOPosix
+import ParleyTestSupport
 import Testing
 
 /// The fake servers against clients that misbehave: they must stay bounded and responsive, and

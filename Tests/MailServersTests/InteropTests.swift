@@ -114,15 +114,9 @@ struct InteropTests {
         .enabled(if: ExternalProcess.isAvailable("openssl"), "needs openssl")
     )
     func openSSLClientCertificate() async throws {
-        var tls = TLSConfiguration.server(
-            certificateChainFile: FixtureCertificates.path("server.pem"),
-            privateKeyFile: FixtureCertificates.path("server-key.pem")
-        )
-        tls.trustRoots = .file(Self.ca)
-        tls.clientCertificateMode = .require
         let configuration = FakeMailServer.Configuration(
             protocol: .pop3,
-            tls: try GnuTLSContext(configuration: tls),
+            tls: try FixtureCertificates.serverContext(clientCertificateMode: .require),
             implicitTLS: true
         )
         try await withFakeMailServer(configuration) { server in

@@ -397,9 +397,7 @@ struct MailServerFaultWireTests {
         ]
     )
     func certificates(fault: String, problem: String) async throws {
-        let lenient = try GnuTLSContext(
-            configuration: .client(trustRoots: .file(FixtureCertificates.path("ca.pem")), verifyPeer: false)
-        )
+        let lenient = try FixtureCertificates.clientContext(verifyPeer: false)
         try await withFaultyServer(.smtp, [fault]) { server in
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
@@ -422,17 +420,8 @@ struct MailServerFaultWireTests {
         "strict-alpn: a client offering only http/1.1 is refused in the handshake; one without ALPN is closed on before any byte; one with the protocol's id is served"
     )
     func strictALPN() async throws {
-        func client(alpn: [String]) throws -> GnuTLSContext {
-            try GnuTLSContext(
-                configuration: TLSConfiguration(
-                    role: .client,
-                    trustRoots: .file(FixtureCertificates.path("ca.pem")),
-                    alpn: alpn
-                )
-            )
-        }
         try await withFaultyServer(.imap, ["strict-alpn"], implicitTLS: true) { server in
-            let http = try await WireClient.connect(port: server.port, tls: try client(alpn: ["http/1.1"]))
+            let http = try await WireClient.connect(port: server.port, tls: try FixtureCertificates.clientContext(alpn: ["http/1.1"]))
             defer { Task { await http.close() } }
             #expect(try await http.waitForClose())
             #expect(http.snapshot.all.isEmpty, "no application byte may reach a client without the id")
@@ -440,12 +429,12 @@ struct MailServerFaultWireTests {
             #expect(http.snapshot.tls == nil)
             #expect(String(describing: http.snapshot.error).lowercased().contains("application protocol"), "\(String(describing: http.snapshot.error))")
 
-            let silent = try await WireClient.connect(port: server.port, tls: try client(alpn: []))
+            let silent = try await WireClient.connect(port: server.port, tls: try FixtureCertificates.clientContext(alpn: []))
             defer { Task { await silent.close() } }
             #expect(try await silent.waitForClose())
             #expect(silent.snapshot.all.isEmpty, "no application byte may reach a client that names no protocol")
 
-            let imap = try await WireClient.connect(port: server.port, tls: try client(alpn: ["http/1.1", "imap"]))
+            let imap = try await WireClient.connect(port: server.port, tls: try FixtureCertificates.clientContext(alpn: ["http/1.1", "imap"]))
             defer { Task { await imap.close() } }
             _ = try await imap.read(through: bytes("ready\r\n"))
             #expect(imap.snapshot.tls?.alpn == "imap")
@@ -454,13 +443,7 @@ struct MailServerFaultWireTests {
 
     @Test("without strict-alpn an unknown ALPN id is ignored")
     func lenientALPN() async throws {
-        let context = try GnuTLSContext(
-            configuration: TLSConfiguration(
-                role: .client,
-                trustRoots: .file(FixtureCertificates.path("ca.pem")),
-                alpn: ["http/1.1"]
-            )
-        )
+        let context = try FixtureCertificates.clientContext(alpn: ["http/1.1"])
         try await withFaultyServer(.imap, [], implicitTLS: true) { server in
             let client = try await WireClient.connect(port: server.port, tls: context)
             defer { Task { await client.close() } }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import MailServers
+import ParleyTestSupport
 import Testing
 
 /// A reply action for an ASCII test string.

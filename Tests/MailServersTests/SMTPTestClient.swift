@@ -2,12 +2,7 @@
 import GnuTLSNIO
 import NIOCore
 import NIOPosix
-
-/// A bounded wait failed.
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
+import ParleyTestSupport
 
 /// What the test client observed, in order.
 enum ClientEvent: Sendable, Equatable {
@@ -145,12 +140,6 @@ struct SMTPTestClient: Sendable {
 
     /// Puts a client-role TLS handler at the front of the pipeline (STARTTLS).
     func startTLS(context: GnuTLSContext, serverHostname: String) async throws {
-        let channel = self.channel
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(
-                GnuTLSHandler(context: context, serverHostname: serverHostname),
-                position: .first
-            )
-        }.get()
+        try await channel.addClientTLS(context, serverHostname: serverHostname)
     }
 }

@@ -5,14 +5,6 @@ import MailServers
 import ParleyTestSupport
 import Testing
 
-/// The built `parley` executable next to the test bundle, if it was built.
-func parleyExecutable() -> String? {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    return [bundle, bundle.deletingLastPathComponent()]
-        .map { $0.appendingPathComponent("parley").path }
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
 /// The port in a "listening on HOST:PORT" line.
 func listeningPort(_ stdout: [UInt8]) -> Int? {
     let prefix = bytes("listening on 127.0.0.1:")

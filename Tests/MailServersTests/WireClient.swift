@@ -3,6 +3,7 @@ import GnuTLSNIO
 import MailServers
 import NIOCore
 import NIOPosix
+import ParleyTestSupport
 import Testing
 
 /// What a ``WireClient`` observed so far.
@@ -133,12 +134,9 @@ final class WireClient: Sendable {
     ///
     /// - Returns: whether it held before the deadline.
     func wait(seconds: Double = 30, _ condition: (WireState) -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if shared.state.withLock({ condition($0) }) { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return shared.state.withLock { condition($0) }
+        let held = await eventually(.milliseconds(Int(seconds * 1000))) { shared.state.withLock { condition($0) } }
+        try Task.checkCancellation()
+        return held
     }
 
     /// Reads up to and including `needle`, waiting at most `seconds`; consumes what it returns.
@@ -191,13 +189,7 @@ final class WireClient: Sendable {
         serverHostname: String = "localhost",
         seconds: Double = 30
     ) async throws -> TLSSessionInfo? {
-        let channel = self.channel
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(
-                GnuTLSHandler(context: context, serverHostname: serverHostname),
-                position: .first
-            )
-        }.get()
+        try await channel.addClientTLS(context, serverHostname: serverHostname)
         _ = try await wait(seconds: seconds) { $0.tls != nil || $0.error != nil || $0.closed }
         return snapshot.tls
     }
@@ -208,15 +200,25 @@ final class WireClient: Sendable {
     }
 }
 
+extension Channel {
+    /// Puts a client-role TLS handler at the front of the pipeline (STARTTLS: the handshake
+    /// starts at once, on a connection that is already active).
+    func addClientTLS(_ context: GnuTLSContext, serverHostname: String) async throws {
+        try await eventLoop.submit {
+            try self.pipeline.syncOperations.addHandler(
+                GnuTLSHandler(context: context, serverHostname: serverHostname),
+                position: .first
+            )
+        }.get()
+    }
+}
+
 /// Holds the state shared by a client and its recorder.
 final class SharedState: Sendable {
     let state = Locked(WireState())
 }
 
-/// The bytes of an ASCII test string (test data only).
-func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
-
-/// Test data as text for messages.
+/// Test data as text for messages (nil: empty).
 func text(_ bytes: [UInt8]?) -> String { String(decoding: bytes ?? [], as: UTF8.self) }
 
 extension Array where Element == UInt8 {

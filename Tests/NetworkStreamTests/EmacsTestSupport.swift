@@ -47,18 +47,6 @@ final class Recorder: @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 10 ms until it holds or `limit` has passed (a bound on the wait, not
-/// a timing assertion).
-func eventually(_ limit: Duration = .seconds(30), _ condition: () async -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now.advanced(by: limit)
-    while clock.now < end {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return await condition()
-}
-
 /// A port that refuses connections for the rest of the test run: bound but never listening
 /// (see `refusingPort`), so no server of a parallel test can take it. The socket is kept open on
 /// purpose; the test process's exit closes it.
@@ -209,10 +197,8 @@ private final class LinePeerHandler: ChannelInboundHandler, @unchecked Sendable 
     }
 }
 
-/// Bytes of a string.
-func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
-
-/// Text of bytes (nil stays nil).
+/// Text of bytes (nil stays nil, so `text(result.capabilities)?.contains(...) == false` fails
+/// when there were no capabilities at all).
 func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
 
 /// A stopped server whose accept queue is already full (backlog 0, one queued connection), so a

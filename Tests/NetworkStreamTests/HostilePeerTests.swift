@@ -166,7 +166,7 @@ struct HostilePeerTests {
         let peer = try await RaggedTLSPeer.start(greeting: "220 tls hello\r\n")
         defer { Task { await peer.stop() } }
         var options = Self.options()
-        options.tls = (try testCAContext(), "localhost")
+        options.tls = (try FixtureCertificates.clientContext(), "localhost")
         let process = try await NetworkProcess.connect(name: "ragged", host: "127.0.0.1", port: peer.port, options: options)
         defer { Task { await process.delete() } }
         _ = try await process.expect(try pattern(#"^220 tls hello\r\n"#), timeout: .seconds(10))
@@ -190,7 +190,7 @@ struct HostilePeerTests {
         try await withFakeMailServer(configuration) { server in
             let log = EventLog()
             let process = try await NetworkProcess.connect(name: "garbage", host: server.host, port: server.port, options: Self.options()) {
-                log.record($0)
+                log.add($0)
             }
             defer { Task { await process.delete() } }
             _ = try await process.expect(try pattern(#"^220 [^\n]*\n"#), timeout: .seconds(10))
@@ -249,7 +249,7 @@ struct HostilePeerTests {
         defer { Task { await peer.stop() } }
         let log = EventLog()
         let process = try await NetworkProcess.connect(name: "bytes", host: "127.0.0.1", port: peer.port, options: Self.options()) {
-            log.record($0)
+            log.add($0)
         }
         defer { Task { await process.delete() } }
         let match = try await process.expect(try pattern(#"^220 a\x00b\xff\xfe\xc3\(\xed\xa0\x80\r\n"#), timeout: .seconds(10))
@@ -286,20 +286,15 @@ struct HostilePeerTests {
 // MARK: - Helpers
 
 /// Counts bytes from the event loop, read from the test.
-final class ByteCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var total = 0
+final class ByteCounter: Sendable {
+    private let total = Locked(0)
 
     func add(_ count: Int) {
-        lock.lock()
-        total += count
-        lock.unlock()
+        total.withLock { $0 += count }
     }
 
     var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return total
+        total.withLock { $0 }
     }
 }
 

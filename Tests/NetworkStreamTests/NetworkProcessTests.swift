@@ -5,6 +5,7 @@ import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
+import ParleyTestSupport
 import Patterns
 import Testing
 
@@ -14,7 +15,7 @@ struct NetworkProcessTests {
     func plainDialog() async throws {
         try await withFakeSMTPServer(try smtpConfiguration()) { server in
             let log = EventLog()
-            let process = try await NetworkProcess.connect(name: "t", host: server.host, port: server.port) { log.record($0) }
+            let process = try await NetworkProcess.connect(name: "t", host: server.host, port: server.port) { log.add($0) }
             let greeting = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
             #expect(greeting.matched.starts(with: Array("220 mail.test".utf8)))
             #expect(greeting.skippedCount == 0)
@@ -35,7 +36,7 @@ struct NetworkProcessTests {
     func starttlsVerified() async throws {
         try await withFakeSMTPServer(try smtpConfiguration()) { server in
             let log = EventLog()
-            let process = try await NetworkProcess.connect(name: "t", host: server.host, port: server.port) { log.record($0) }
+            let process = try await NetworkProcess.connect(name: "t", host: server.host, port: server.port) { log.add($0) }
             _ = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
             try await process.send(Array("EHLO client.test\r\n".utf8))
             _ = try await process.expect(try pattern(#"^250 [^\r\n]*\r\n"#), timeout: .seconds(30))
@@ -122,12 +123,7 @@ struct NetworkProcessTests {
 struct ScriptedPeerTests {
     @Test("plaintext after the STARTTLS go-ahead is discarded and reported, and TLS still comes up")
     func responseInjection() async throws {
-        let serverContext = try GnuTLSContext(
-            configuration: .server(
-                certificateChainFile: certificates + "/server.pem",
-                privateKeyFile: certificates + "/server-key.pem"
-            )
-        )
+        let serverContext = try FixtureCertificates.serverContext()
         let peer = try await ScriptedPeer.start(
             onConnect: { context, _ in context.send("220 scripted ESMTP\r\n") },
             onRead: { context, buffer in
@@ -145,7 +141,7 @@ struct ScriptedPeerTests {
         )
         defer { Task { await peer.stop() } }
         let log = EventLog()
-        let process = try await NetworkProcess.connect(name: "t", host: "127.0.0.1", port: peer.port) { log.record($0) }
+        let process = try await NetworkProcess.connect(name: "t", host: "127.0.0.1", port: peer.port) { log.add($0) }
         _ = try await process.expect(try pattern(#"^220 .*\r\n"#), timeout: .seconds(30))
         let result = try await smtpStartTLS(process, serverHostname: "localhost", timeout: .seconds(30))
         #expect(result.discardedBytes == 14)

@@ -123,12 +123,7 @@ struct OpenStreamTLSTests {
     @Test("§9.52 §9.53 §9.56 a self-signed certificate fails verification by default: no process, the reasons in the error")
     func selfSignedRejected() async throws {
         var configuration = try smtpConfiguration()
-        configuration.tls = try GnuTLSContext(
-            configuration: .server(
-                certificateChainFile: FixtureCertificates.path("self-signed.pem"),
-                privateKeyFile: FixtureCertificates.path("self-signed-key.pem")
-            )
-        )
+        configuration.tls = try FixtureCertificates.serverContext("self-signed")
         try await withFakeSMTPServer(configuration) { server in
             let table = ProcessTable()
             let result = try await base.open(server.port, base.smtp(.starttls), table: table)
@@ -142,12 +137,7 @@ struct OpenStreamTLSTests {
     @Test("§9.54 with verification off the connection opens and the problems are still reported")
     func selfSignedInsecure() async throws {
         var configuration = try smtpConfiguration()
-        configuration.tls = try GnuTLSContext(
-            configuration: .server(
-                certificateChainFile: FixtureCertificates.path("self-signed.pem"),
-                privateKeyFile: FixtureCertificates.path("self-signed-key.pem")
-            )
-        )
+        configuration.tls = try FixtureCertificates.serverContext("self-signed")
         try await withFakeSMTPServer(configuration) { server in
             var p = base.smtp(.starttls)
             p.tls.verify = false
@@ -189,14 +179,14 @@ struct OpenStreamTLSTests {
     func tlsCapabilityFunction() async throws {
         let peer = try await tlsPeer()
         defer { Task { await peer.stop() } }
-        let counter = Counter()
+        let counter = Collector<[UInt8]>()
         var p = base.smtp(.tls)
         p.capabilityCommand = .computed { greeting in
             counter.add(greeting ?? [])
             return Array("EHLO x\r\n".utf8)
         }
         let result = try await base.open(peer.port, p)
-        #expect(counter.values == [bytes("220 tls hi\r\n")])
+        #expect(counter.all == [bytes("220 tls hi\r\n")])
         #expect(text(result.capabilities) == "250 ok\r\n")
         #expect(result.type == .tls)
         #expect(result.tls?.verified == true)
@@ -274,15 +264,7 @@ struct OpenStreamTLSTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-auth-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let serverContext = try GnuTLSContext(
-            configuration: TLSConfiguration(
-                role: .server,
-                trustRoots: .file(FixtureCertificates.path("ca.pem")),
-                certificateChainFile: FixtureCertificates.path("server.pem"),
-                privateKeyFile: FixtureCertificates.path("server-key.pem"),
-                clientCertificateMode: .require
-            )
-        )
+        let serverContext = try FixtureCertificates.serverContext(clientCertificateMode: .require)
         let peer = try await base.smtpPeer(answer: { _ in .startTLS(goAhead: "220 go\r\n", context: serverContext) })
         defer { Task { await peer.stop() } }
         let file = folder.appendingPathComponent("authinfo").path

@@ -221,7 +221,7 @@ struct OpenStreamTests {
     func starttlsFunctionOnce() async throws {
         let peer = try await smtpPeer()
         defer { Task { await peer.stop() } }
-        let counter = Counter()
+        let counter = Collector<[UInt8]>()
         var p = smtp(.network)
         p.endOfCapability = #"^250 [^\r\n]*\r\n"#
         p.starttlsFunction = .computed { capabilities in
@@ -229,19 +229,11 @@ struct OpenStreamTests {
             return nil
         }
         let result = try await open(peer.port, p)
-        #expect(counter.values == [bytes("250-x\r\n250-STARTTLS\r\n250 SIZE 10\r\n")])
+        #expect(counter.all == [bytes("250-x\r\n250-STARTTLS\r\n250 SIZE 10\r\n")])
         p.success = nil
         let again = try await open(peer.port, p)
-        #expect(counter.values.count == 1, "not called without :success")
+        #expect(counter.all.count == 1, "not called without :success")
         await result.process?.delete()
         await again.process?.delete()
     }
-}
-
-/// Counts calls, keeping their arguments.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var seen: [[UInt8]] = []
-    func add(_ value: [UInt8]) { lock.lock(); seen.append(value); lock.unlock() }
-    var values: [[UInt8]] { lock.lock(); defer { lock.unlock() }; return seen }
 }

@@ -215,7 +215,7 @@ struct ProcessModelClientTests {
         var spec = client("t", peer.port)
         spec.nowait = true
         spec.sentinel = recorder.sentinel
-        spec.tls = (try testCAContext(), "localhost", .seconds(30))
+        spec.tls = (try FixtureCertificates.clientContext(), "localhost", .seconds(30))
         let process = try await NetworkProcess.make(spec, in: ProcessTable())
         #expect(await eventually { await process.status() == .failed })
         #expect(await process.snapshot().exitStatus == .message("TLS negotiation failed"))
@@ -233,7 +233,7 @@ struct ProcessModelClientTests {
         var spec = client("tls", peer.port)
         spec.nowait = true
         spec.sentinel = recorder.sentinel
-        spec.tls = (try testCAContext(), "localhost", .seconds(30))
+        spec.tls = (try FixtureCertificates.clientContext(), "localhost", .seconds(30))
         let process = try await NetworkProcess.make(spec, in: ProcessTable())
         #expect(await eventually { await process.status() == .open })
         #expect(recorder.events == ["open\n"])

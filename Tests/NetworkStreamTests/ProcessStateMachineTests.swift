@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import GnuTLSNIO
 import NIOCore
+import ParleyTestSupport
 import Patterns
 import Testing
 
@@ -140,7 +141,7 @@ struct MachineDriver {
 
 /// A TLS request for the machine (the context is never used: no handshake runs).
 private func tlsRequest(timeout: Duration = .seconds(2)) throws -> ProcessStateMachine.TLSRequest {
-    let context = try GnuTLSContext(configuration: .client(trustRoots: .file(certificates + "/ca.pem")))
+    let context = try FixtureCertificates.clientContext()
     return .init(context: context, serverHostname: "localhost", timeout: timeout)
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NetworkStream
+import ParleyTestSupport
 import Testing
 
 /// Servers, accepted connections, Unix sockets and datagrams (spec §9 items 14–31, 67).

@@ -9,24 +9,11 @@ import Patterns
 import ParleyTestSupport
 import Testing
 
-/// The test PKI's folder.
-let certificates = FixtureCertificates.directory
-
-/// A client TLS context that trusts the test CA.
-func testCAContext() throws -> GnuTLSContext {
-    try GnuTLSContext(configuration: .client(trustRoots: .file(certificates + "/ca.pem")))
-}
-
 /// The fake SMTP server with STARTTLS and the test PKI's server certificate.
 func smtpConfiguration(starttls: Bool = true) throws -> FakeSMTPServer.Configuration {
     var configuration = FakeSMTPServer.Configuration()
     configuration.offerStartTLS = starttls
-    configuration.tls = try GnuTLSContext(
-        configuration: .server(
-            certificateChainFile: certificates + "/server.pem",
-            privateKeyFile: certificates + "/server-key.pem"
-        )
-    )
+    configuration.tls = try FixtureCertificates.serverContext()
     return configuration
 }
 
@@ -36,22 +23,9 @@ func pattern(_ source: String) throws -> BytePattern {
 }
 
 /// Collects a connection's events for later inspection.
-final class EventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [ProcessEvent] = []
+typealias EventLog = Collector<ProcessEvent>
 
-    func record(_ event: ProcessEvent) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
-    }
-
-    var all: [ProcessEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return events
-    }
-
+extension Collector<ProcessEvent> {
     /// Every byte received, in order.
     var received: [UInt8] {
         all.flatMap { event -> [UInt8] in
@@ -176,7 +150,7 @@ func smtpStartTLS(
         command: Array("STARTTLS\r\n".utf8),
         reply: try pattern(#"^[0-9]{3} [^\n]*\n"#),
         success: try pattern("^220 "),
-        context: try testCAContext(),
+        context: try FixtureCertificates.clientContext(),
         serverHostname: serverHostname,
         replyTimeout: timeout,
         handshakeTimeout: timeout

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
 #if canImport(FoundationXML)
@@ -107,7 +108,7 @@ struct HostilePeerReportTests {
 
     @Test("garbage after the STARTTLS go-ahead: exit 3, the handshake failure in both reports")
     func garbageAfterGoAhead() async throws {
-        let certs = root.appendingPathComponent("fixtures/certs").path
+        let certs = FixtureCertificates.directory
         let outcome = try await run(
             """
             preset: smtp
@@ -190,7 +191,7 @@ struct HostilePeerReportTests {
             connection.reset()
         }
         defer { peer.stop() }
-        let certs = root.appendingPathComponent("fixtures/certs").path
+        let certs = FixtureCertificates.directory
         let outcome = try await run(
             """
             preset: smtp

@@ -1,16 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Testing
 
 @Suite("parley run, interrupted")
 struct InterruptTests {
-    /// The built `parley` next to the test bundle.
-    func executable() throws -> URL {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("parley") }
-        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) })
-    }
-
     @Test("SIGINT and SIGTERM leave complete JUnit and JSON reports for what finished, and exit 128 + signal", arguments: [SIGINT, SIGTERM])
     func interrupted(_ signalNumber: Int32) throws {
         let folder = try scratchFolder()
@@ -32,7 +26,7 @@ struct InterruptTests {
         let junit = folder.appendingPathComponent("junit.xml").path
         let json = folder.appendingPathComponent("run.json").path
         let process = Process()
-        process.executableURL = try executable()
+        process.executableURL = try ExecutableTests().executable()
         process.arguments = ["run", "--jobs", "1", "--junit", junit, "--json", json, folder.path]
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -2,6 +2,7 @@
 import Foundation
 import MailServers
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
 /// Writes `count` small scenarios into a folder: each against its own embedded server, each

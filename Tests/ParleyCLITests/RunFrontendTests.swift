@@ -1,29 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
-/// The repository's root, found from this file's path.
-let root = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+/// The repository's root.
+let root = SourceTree.root
 
-/// Collects output text.
-final class Output: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-
-    func write(_ piece: String) {
-        lock.lock()
-        text += piece
-        lock.unlock()
-    }
-
-    var all: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return text
-    }
-}
+/// Collects output text (the frontends' output and error sinks).
+typealias Output = TextCollector
 
 /// A scratch folder for one test, removed afterwards by the caller.
 func scratchFolder() throws -> URL {
@@ -110,38 +95,23 @@ struct RunFrontendTests {
 struct ExecutableTests {
     /// The built `parley` next to the test bundle.
     func executable() throws -> URL {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("parley") }
-        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) })
+        URL(fileURLWithPath: try #require(parleyExecutable()))
     }
 
-    /// Runs the executable with a deadline; returns its exit status and output.
+    /// Runs the executable with a deadline (60 s); returns its exit status and output (stdout
+    /// and stderr, interleaved).
     func runParley(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        // Read while it runs, so a full pipe can never stall it.
-        let collected = Output()
-        let done = DispatchSemaphore(value: 0)
-        let handle = pipe.fileHandleForReading
-        DispatchQueue.global().async {
-            collected.write(String(decoding: handle.readDataToEndOfFile(), as: UTF8.self))
-            done.signal()
-        }
-        if done.wait(timeout: .now() + 60) == .timedOut {
-            process.terminate()
+        let run = try ExternalProcess.run(
+            executable: try executable().path,
+            arguments: arguments,
+            environment: environment.isEmpty ? nil : environment,
+            seconds: 60
+        )
+        guard let status = run.status else {
             Issue.record("parley \(arguments) did not finish within 60 s")
-            _ = done.wait(timeout: .now() + 5)
+            return (-1, run.output)
         }
-        process.waitUntilExit()
-        return (process.terminationStatus, collected.all)
+        return (status, run.output)
     }
 
     @Test("parley run of the bundled scenario exits 0; with a file error it exits 2")

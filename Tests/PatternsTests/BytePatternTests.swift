@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+import ParleyTestSupport
 import Patterns
 import Testing
-
-/// The bytes of an ASCII test string (test data only; matching never goes through `String`).
-func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 @Suite("BytePattern")
 struct BytePatternTests {

@@ -53,7 +53,7 @@ enum ConformanceTarget: Sendable {
 /// The conformance files, relative to the repository, sorted; `informative/` separately.
 func conformanceFiles(informative: Bool = false) -> [String] {
     let folder = "scenarios/conformance" + (informative ? "/informative" : "")
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: repository.appendingPathComponent(folder).path)) ?? []
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: SourceTree.root.appendingPathComponent(folder).path)) ?? []
     return names.filter { $0.hasSuffix(".yaml") }.sorted().map { "\(folder)/\($0)" }
 }
 
@@ -87,7 +87,7 @@ func runConformance(
         implicitTLS: target.implicitTLS,
         faults: try faults.map { try MailServerFault(parsing: $0) }
     )
-    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: repository.appendingPathComponent(file).path)
+    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: SourceTree.root.appendingPathComponent(file).path)
     return try await withFakeMailServer(configuration) { server in
         let variables = conformanceVariables(host: server.host, port: server.port).merging(extra) { $1 }
         let events = Events()
@@ -114,7 +114,7 @@ struct ConformanceSuiteTests {
         let files = conformanceFiles() + conformanceFiles(informative: true)
         #expect(files.count >= 20)
         for file in files {
-            let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: repository.appendingPathComponent(file).path)
+            let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: SourceTree.root.appendingPathComponent(file).path)
             let result = await ScenarioRunner(variables: [:], environment: [:], serverProvider: MailServerProvider()).run(scenario) { _ in }
             #expect(result.outcome == .skipped, "\(file): \(describe(result))")
         }

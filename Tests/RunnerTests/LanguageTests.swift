@@ -2,6 +2,7 @@
 import Foundation
 import MailServers
 import NetworkStream
+import ParleyTestSupport
 import Runner
 import Scenario
 import MailServerProvider

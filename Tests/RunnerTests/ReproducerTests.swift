@@ -98,7 +98,7 @@ struct ReproducerTests {
             #expect(failure.reproduce.count == 2)
             let openssl = try #require(failure.reproduce.first)
             #expect(openssl.hasPrefix("openssl s_client -connect 127.0.0.1:\(server.port) -starttls smtp -servername nope.test"))
-            let output = try shell("echo QUIT | timeout 20 \(openssl) 2>&1")
+            let output = try ExternalProcess.run(executable: "/bin/sh", arguments: ["-c", "echo QUIT | timeout 20 \(openssl) 2>&1"]).output
             #expect(output.contains("Verify return code: 62 (hostname mismatch)"), "\(output)")
         }
     }
@@ -111,19 +111,5 @@ struct ReproducerTests {
             """))
         #expect(result.outcome == .failed)
         #expect(result.failure?.reproduce == [])
-    }
-
-    /// Runs a shell command line and returns its output (the command bounds its own time).
-    func shell(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -8,26 +8,8 @@ import ParleyTestSupport
 import MailServerProvider
 import Testing
 
-/// Collects what callbacks on any thread hand it (run events, observations).
-final class Collected<Element: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [Element] = []
-
-    func add(_ item: Element) {
-        lock.lock()
-        items.append(item)
-        lock.unlock()
-    }
-
-    var all: [Element] {
-        lock.lock()
-        defer { lock.unlock() }
-        return items
-    }
-}
-
 /// Collects run events.
-typealias Events = Collected<RunEvent>
+typealias Events = Collector<RunEvent>
 
 let certs = FixtureCertificates.directory
 
@@ -189,7 +171,7 @@ struct RunLaneTests {
         #expect(!lanes.isEmpty)
         for lane in lanes {
             // Whether each connection event was delivered on the run's lane.
-            let placements = Collected<Bool>()
+            let placements = Collector<Bool>()
             let result = await ScenarioRunner(environment: [:], serverProvider: MailServerProvider()).run(scenario, lane: lane) { event in
                 if case .connection = event { placements.add(lane.isCurrent) }
             }

@@ -2,18 +2,15 @@
 import Foundation
 import MailServers
 import NetworkStream
+import ParleyTestSupport
 import Runner
 import Scenario
 import MailServerProvider
 import Testing
 
-/// The repository's root, found from this file's path.
-let repository = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
 /// A bundled scenario's text with its relative paths made absolute, optionally edited.
 func bundled(_ path: String, _ edit: (String) -> String = { $0 }) throws -> (String, String) {
-    let url = repository.appendingPathComponent(path)
+    let url = SourceTree.root.appendingPathComponent(path)
     // Generous deadlines: the checks are about what arrives, not how fast (a busy machine).
     let text = try String(contentsOf: url, encoding: .utf8)
         .replacingOccurrences(of: "timeouts: {connect: 5s, expect: 5s, handshake: 5s}", with: "timeouts: {connect: 30s, expect: 30s, handshake: 30s}")

@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Scenario
 import Testing
-
-/// The repository's root, found from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Loads text, expecting failure, and returns the diagnostics.
 func diagnostics(_ yaml: String, loader: ScenarioLoader = ScenarioLoader()) -> [Diagnostic] {
@@ -22,7 +19,7 @@ func diagnostics(_ yaml: String, loader: ScenarioLoader = ScenarioLoader()) -> [
 struct ScenarioLoaderTests {
     @Test("the bundled SMTP STARTTLS scenario loads with every step and its place")
     func bundledScenario() throws {
-        let path = repositoryRoot.appendingPathComponent("scenarios/smtp-starttls.yaml").path
+        let path = SourceTree.path("scenarios/smtp-starttls.yaml")
         let scenario = try ScenarioLoader().load(path: path)
         #expect(scenario.name == "SMTP STARTTLS with a verified certificate")
         #expect(scenario.server?.protocol == .smtp)

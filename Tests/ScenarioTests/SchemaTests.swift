@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Testing
 
 /// Validates YAML files against schema/scenario.schema.json with Debian's python3-jsonschema;
 /// prints one line per file: "ok NAME" or "invalid NAME: reason".
 func validateWithSchema(_ files: [String]) throws -> [String] {
-    let schema = repositoryRoot.appendingPathComponent("schema/scenario.schema.json").path
+    let schema = SourceTree.path("schema/scenario.schema.json")
     let script = """
         import json, sys, yaml, jsonschema
         schema = json.load(open(sys.argv[1]))
@@ -19,25 +20,16 @@ func validateWithSchema(_ files: [String]) throws -> [String] {
             errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
             print(("invalid " + path + ": " + errors[0].message.splitlines()[0]) if errors else ("ok " + path))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = ["-c", script, schema] + files
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    #expect(process.terminationStatus == 0, "\(output)")
-    return output.split(separator: "\n").map(String.init)
+    let python = try ExternalProcess.run(executable: "/usr/bin/python3", arguments: ["-c", script, schema] + files)
+    #expect(python.status == 0, "\(python.output)")
+    return python.output.split(separator: "\n").map(String.init)
 }
 
 @Suite("JSON Schema")
 struct SchemaTests {
     @Test("every bundled scenario is valid against the JSON Schema")
     func bundledScenariosValidate() throws {
-        let folder = repositoryRoot.appendingPathComponent("scenarios")
+        let folder = SourceTree.root.appendingPathComponent("scenarios")
         var files: [String] = []
         if let walker = FileManager.default.enumerator(atPath: folder.path) {
             while let item = walker.nextObject() as? String {
