@@ -126,7 +126,7 @@ struct ProcessChannelHandlerTests {
         try channel.writeInbound(buffer("250 INJECTED\r\n"))
         let context = try GnuTLSContext(configuration: .client(trustRoots: .file(FixtureCertificates.path("ca.pem"))))
         _ = process.upgradeOnLoop(context: context, serverHostname: "localhost", timeout: .seconds(5))
-        #expect(try channel.pipeline.syncOperations.handler(type: GnuTLSHandler.self) is GnuTLSHandler)
+        _ = try channel.pipeline.syncOperations.handler(type: GnuTLSHandler.self)  // throws when it is not there
         let discarded = recorder.events.compactMap { event -> [UInt8]? in
             if case .discarded(let bytes) = event { return bytes }
             return nil

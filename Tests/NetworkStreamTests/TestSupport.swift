@@ -9,6 +9,10 @@ import Patterns
 import ParleyTestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The fake SMTP server with STARTTLS and the test PKI's server certificate.
 func smtpConfiguration(starttls: Bool = true) throws -> FakeSMTPServer.Configuration {
     var configuration = FakeSMTPServer.Configuration()
