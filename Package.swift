@@ -147,7 +147,11 @@ let package = Package(
             dependencies: ["Runner", "Scenario", "MailServers", "MailServerProvider", "ParleyTestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runner", "Scenario"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ReportingTests",
+            dependencies: ["Reporting", "Runner", "Scenario", "ParleyTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ParleyCLITests",
             dependencies: ["ParleyCLI", "MailServers", "ParleyTestSupport", "GnuTLSNIO", "NetworkStream"],

@@ -1,27 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Reporting
 import Runner
 import Scenario
 import Testing
 
 /// Collects the reporter's output.
-final class Sink: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-
-    func write(_ piece: String) {
-        lock.lock()
-        text += piece
-        lock.unlock()
-    }
-
-    var all: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return text
-    }
-}
+typealias Sink = TextCollector
 
 let here = SourceLocation(file: "s.yaml", line: 7, column: 13)
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import ParleyTestSupport
 import Reporting
 import Runner
 import Scenario
@@ -52,16 +53,8 @@ func python(_ script: String, input: String) throws -> (Int32, String) {
     defer { try? FileManager.default.removeItem(at: folder) }
     let file = folder.appendingPathComponent("report")
     try input.write(to: file, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = ["-c", script, file.path]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let finished = try ExternalProcess.run(executable: "/usr/bin/python3", arguments: ["-c", script, file.path])
+    return (finished.status ?? -1, finished.output)
 }
 
 @Suite("Machine reports")
@@ -105,12 +98,8 @@ struct MachineReportTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-xml-\(UUID().uuidString).xml")
         defer { try? FileManager.default.removeItem(at: folder) }
         try JUnitReporter.render(sampleRun()).write(to: folder, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/xmllint")
-        process.arguments = ["--noout", folder.path]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let finished = try ExternalProcess.run(executable: "/usr/bin/xmllint", arguments: ["--noout", folder.path])
+        #expect(finished.status == 0, "\(finished.output)")
     }
 
     @Test("JSON: summary, results, failures and every event with exact bytes")
