@@ -101,17 +101,26 @@ let package = Package(
         // libFuzzer targets (ci/fuzz builds them with -sanitize=fuzzer; a plain build makes
         // programs that replay input files).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzScenarioLoader", dependencies: ["FuzzSupport", "Scenario"], path: "Fuzz/FuzzScenarioLoader", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzServerSessions", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzServerSessions", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzReplyFraming", dependencies: ["FuzzSupport", "Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming", swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzAuthInfo", dependencies: ["FuzzSupport", "NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzScenarioLoader", dependencies: ["FuzzSupport", "Scenario"], path: "Fuzz/FuzzScenarioLoader",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzServerSessions", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzServerSessions",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzReplyFraming", dependencies: ["FuzzSupport", "Patterns", "Scenario"], path: "Fuzz/FuzzReplyFraming",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzAuthInfo", dependencies: ["FuzzSupport", "NetworkStream"], path: "Fuzz/FuzzAuthInfo", swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzExternalTLSLog",
             dependencies: ["FuzzSupport", "NetworkStream"],
             path: "Fuzz/FuzzExternalTLSLog",
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",
+            swiftSettings: swiftSettings),
 
         // Tests: one target per library target, and the helpers they share.
         .target(
@@ -128,7 +137,9 @@ let package = Package(
         .testTarget(name: "PatternsTests", dependencies: ["Patterns", "ParleyTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NetworkStreamTests",
-            dependencies: ["NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded, nioConcurrency],
+            dependencies: [
+                "NetworkStream", "MailServers", "ParleyTestSupport", "GnuTLSNIO", nioCore, nioPosix, nioEmbedded, nioConcurrency,
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

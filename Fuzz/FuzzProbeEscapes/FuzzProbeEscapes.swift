@@ -21,7 +21,9 @@ public func fuzzProbeEscapes(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32
         if scalars[index] == UInt8(ascii: "\\"), index + 1 < scalars.count {
             if scalars[index + 1] == UInt8(ascii: "x") {
                 let digits = scalars[(index + 2)..<min(scalars.count, index + 4)]
-                precondition(digits.count == 2 && digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }, "\\x accepted without two hex digits")
+                precondition(
+                    digits.count == 2 && digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) },
+                    "\\x accepted without two hex digits")
                 index += 4
                 continue
             }

@@ -22,13 +22,25 @@ public func fuzzServerSessions(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
         var session = SMTPServerSession(options: options)
         _ = session.greeting()
         for line in lines {
-            if line.first == 0x01 { session.tlsStarted() } else if line.count > 1000 { _ = session.receiveOverlongLine() } else { _ = session.receive(line: line) }
+            if line.first == 0x01 {
+                session.tlsStarted()
+            } else if line.count > 1000 {
+                _ = session.receiveOverlongLine()
+            } else {
+                _ = session.receive(line: line)
+            }
         }
     case 1:
         var session = IMAPServerSession(options: options)
         _ = session.greeting()
         for line in lines {
-            if line.first == 0x01 { _ = session.receive(literal: Array(line.dropFirst())) } else if line.first == 0x02 { session.tlsStarted() } else { _ = session.receive(line: line) }
+            if line.first == 0x01 {
+                _ = session.receive(literal: Array(line.dropFirst()))
+            } else if line.first == 0x02 {
+                session.tlsStarted()
+            } else {
+                _ = session.receive(line: line)
+            }
         }
     default:
         var session = POP3ServerSession(options: options)

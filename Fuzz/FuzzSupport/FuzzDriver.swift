@@ -14,7 +14,7 @@ public enum FuzzDriver {
         #if FUZZING
             var argc = CommandLine.argc
             var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, target))
+            exit(llvmFuzzerRunDriver(&argc, &argv, target))
         #else
             for path in CommandLine.arguments.dropFirst() {
                 let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -28,7 +28,7 @@ public enum FuzzDriver {
 #if FUZZING
     /// libFuzzer's driver, for programs that keep their own `main`.
     @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
+    func llvmFuzzerRunDriver(
         _ argc: UnsafeMutablePointer<Int32>,
         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32

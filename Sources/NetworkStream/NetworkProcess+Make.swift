@@ -1,8 +1,8 @@
+internal import Foundation
 // SPDX-License-Identifier: Apache-2.0
 public import GnuTLSNIO
 public import NIOCore
 internal import NIOPosix
-internal import Foundation
 
 #if canImport(Glibc)
     internal import Glibc
@@ -308,11 +308,13 @@ extension NetworkProcess {
         do {
             if spec.server {
                 channel = try await bootstrap.bind(host: host, port: port).get()
-                reply = spec.remote ?? channel.localAddress.map { local in
-                    local.protocol == .inet6
-                        ? try! SocketAddress(ipAddress: "::", port: 0)
-                        : try! SocketAddress(ipAddress: "0.0.0.0", port: 0)
-                }
+                reply =
+                    spec.remote
+                    ?? channel.localAddress.map { local in
+                        local.protocol == .inet6
+                            ? try! SocketAddress(ipAddress: "::", port: 0)
+                            : try! SocketAddress(ipAddress: "0.0.0.0", port: 0)
+                    }
             } else {
                 let target = try SocketAddress.makeAddressResolvingHost(host, port: port)
                 let any = target.protocol == .inet6 ? "::" : "0.0.0.0"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 public import GnuTLSNIO
-public import NIOCore
 internal import NIOConcurrencyHelpers
+public import NIOCore
 internal import NIOPosix
 public import Patterns
 

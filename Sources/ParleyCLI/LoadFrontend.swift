@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import Reporting
 import MailServerProvider
-import Runner
-public import Scenario
 import MailServers
 import NetworkStream
+import Reporting
+import Runner
+public import Scenario
 
 /// `parley run --repeat N --concurrency C FILE`: runs one scenario many times and reports
 /// throughput, per-step latency percentiles and errors by class.

@@ -84,7 +84,8 @@ public struct ProbeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Present this client certificate (PEM; with --client-key).", valueName: "file"))
     var clientCert: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("The client certificate's private key (PEM; with --client-cert).", valueName: "file"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("The client certificate's private key (PEM; with --client-cert).", valueName: "file"))
     var clientKey: String?
 
     @Option(
@@ -96,7 +97,9 @@ public struct ProbeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The GnuTLS priority string.", valueName: "S"))
     var priority = "NORMAL"
 
-    @Option(name: .customLong("min-dh-bits"), parsing: .unconditional, help: ArgumentHelp("The smallest Diffie-Hellman prime accepted.", valueName: "N"))
+    @Option(
+        name: .customLong("min-dh-bits"), parsing: .unconditional,
+        help: ArgumentHelp("The smallest Diffie-Hellman prime accepted.", valueName: "N"))
     var minDHBits: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("The name to verify and send as SNI (default: HOST).", valueName: "S"))
@@ -107,7 +110,8 @@ public struct ProbeCommand: AsyncParsableCommand {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("The TLS implementation: builtin, or external (gnutls-cli --starttls, started by SIGALRM).", valueName: "provider")
+        help: ArgumentHelp(
+            "The TLS implementation: builtin, or external (gnutls-cli --starttls, started by SIGALRM).", valueName: "provider")
     )
     var tlsProvider: ProbeTLSProvider = .builtin
 

@@ -61,7 +61,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print TAP (version 14) instead of transcripts.")
     var tap = false
 
-    @Option(name: .customLong("repeat"), help: ArgumentHelp("Load mode: run the one scenario this many times and report throughput and latency percentiles.", valueName: "N"))
+    @Option(
+        name: .customLong("repeat"),
+        help: ArgumentHelp("Load mode: run the one scenario this many times and report throughput and latency percentiles.", valueName: "N")
+    )
     var repeatCount: Int?
 
     @Option(help: ArgumentHelp("Load mode: sessions in flight at once (default 1).", valueName: "C"))

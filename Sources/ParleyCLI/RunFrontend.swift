@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import Reporting
 import MailServerProvider
+import NetworkStream
+import Reporting
 import Runner
 import Scenario
-import NetworkStream
 
 /// What `parley run` does, without a process around it: load, run, report, and choose the exit
 /// status. Tests drive this directly.
@@ -258,7 +258,8 @@ public struct RunFrontend: Sendable {
         var earlier: [ScenarioRecord] = []
         var record = await runOne(scenario, runner: runner, colour: colour, live: live)
         while [.failed, .error].contains(record.result.outcome), earlier.count < retries {
-            let note = "=== attempt \(earlier.count + 1) of \(retries + 1) \(record.result.outcome == .error ? "ended in an error" : "failed"); running the scenario again\n\n"
+            let note =
+                "=== attempt \(earlier.count + 1) of \(retries + 1) \(record.result.outcome == .error ? "ended in an error" : "failed"); running the scenario again\n\n"
             live?(note)
             record.transcript += note
             record.colouredTranscript += note

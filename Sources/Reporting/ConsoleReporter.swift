@@ -189,7 +189,8 @@ public final class ConsoleReporter: @unchecked Sendable {
     }
 
     private func finished(_ result: ScenarioResult) -> String {
-        let time = String(format: "%.3fs", Double(result.duration.components.seconds) + Double(result.duration.components.attoseconds) / 1e18)
+        let time = String(
+            format: "%.3fs", Double(result.duration.components.seconds) + Double(result.duration.components.attoseconds) / 1e18)
         let insecure = result.insecure ? " [INSECURE: verification off]" : ""
         switch result.outcome {
         case .passed:

@@ -403,7 +403,8 @@ public struct JSONReport: Codable, Sendable, Equatable {
                 case "closed":
                     event = .closed(byPeer: try container.decode(Bool.self, forKey: .byPeer))
                 default:
-                    throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown connection event type \(type)")
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .type, in: container, debugDescription: "unknown connection event type \(type)")
                 }
                 self = .connection(name, event)
                 return

@@ -94,7 +94,6 @@ public enum JUnitReporter {
         String(format: "%.3f", duration.seconds)
     }
 
-
     /// Text escaped for XML 1.0 content. Characters XML 1.0 cannot carry at all (C0 controls
     /// other than tab, LF and CR, lone surrogates, U+FFFE/U+FFFF) become a visible `\xNN` or
     /// `\u{NNNN}`; CR is kept as a character reference so parsers do not fold it away.

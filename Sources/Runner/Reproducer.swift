@@ -59,7 +59,9 @@ enum Reproducer {
             return ["nc -C \(shellWord(host)) \(target.port)"]
         }
         let proto = target.startTLSProtocol ?? ""
-        var openssl = ["openssl", "s_client", "-connect", shellWord(host.contains(":") ? "[\(host)]:\(target.port)" : "\(host):\(target.port)")]
+        var openssl = [
+            "openssl", "s_client", "-connect", shellWord(host.contains(":") ? "[\(host)]:\(target.port)" : "\(host):\(target.port)"),
+        ]
         if !proto.isEmpty { openssl += ["-starttls", proto] }
         // An address is checked against the certificate's IP entries and never sent as SNI.
         let address = tls.serverName.map(TLSConfiguration.isIPLiteral) ?? false

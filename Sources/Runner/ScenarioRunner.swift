@@ -296,7 +296,8 @@ private actor Execution {
 
     func startServer(_ spec: EmbeddedServer) async throws(Failure) -> any RunningServer {
         guard let provider = runner.serverProvider else {
-            throw Failure(.runtime, at: spec.location, "this run has no embedded servers to start the \(spec.protocol.rawValue) server with")
+            throw Failure(
+                .runtime, at: spec.location, "this run has no embedded servers to start the \(spec.protocol.rawValue) server with")
         }
         let certificate = try resolvePath(spec.certificate, at: spec.location)
         let key = try resolvePath(spec.key, at: spec.location)
@@ -398,7 +399,9 @@ private actor Execution {
         var target: (any RunningServer)?
         if let name {
             guard let server = servers[name] else {
-                throw Failure(.runtime, at: location, "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
+                throw Failure(
+                    .runtime, at: location,
+                    "there is no embedded server named '\(name)' (known: \(servers.keys.sorted().joined(separator: ", ")))")
             }
             target = server
         } else if hostTemplate == nil {
@@ -410,7 +413,8 @@ private actor Execution {
         } else if let target {
             host = target.host
         } else {
-            throw Failure(.runtime, at: location, "'\(keyword)' needs 'host' (or 'server'): the scenario has no embedded server to default to")
+            throw Failure(
+                .runtime, at: location, "'\(keyword)' needs 'host' (or 'server'): the scenario has no embedded server to default to")
         }
         let port: Int
         if let portTemplate {
@@ -444,15 +448,21 @@ private actor Execution {
         )
         let upgrades = open.type.mayUpgrade && open.starttlsCommand == nil
         // A shell connection talks to a command, not to HOST:PORT: nothing to repeat by hand.
-        targets[open.name] = !open.type.isSocket ? nil : (
-            ConnectionTarget(
-                host: host,
-                port: port,
-                implicitTLS: implicitTLS,
-                startTLSProtocol: upgrades ? scenario.preset.map { Reproducer.startTLSProtocol(preset: $0, command: Template($0.starttlsCommand, at: location)) } : nil
-            ),
-            implicitTLS || upgrades ? open.tls : nil
-        )
+        targets[open.name] =
+            !open.type.isSocket
+            ? nil
+            : (
+                ConnectionTarget(
+                    host: host,
+                    port: port,
+                    implicitTLS: implicitTLS,
+                    startTLSProtocol: upgrades
+                        ? scenario.preset.map {
+                            Reproducer.startTLSProtocol(preset: $0, command: Template($0.starttlsCommand, at: location))
+                        } : nil
+                ),
+                implicitTLS || upgrades ? open.tls : nil
+            )
         var parameters = try OpenStepMapping.parameters(open, host: host, scope: scope, timeouts: scenario.timeouts, at: location)
         parameters.group = loop
         if open.tls.insecure {
@@ -494,7 +504,8 @@ private actor Execution {
         }
         if open.expectFailure {
             await process.close()
-            throw Failure(.expectation, at: location, "the open gave a connection (type \(result.type.rawValue)), but the step expects it to fail")
+            throw Failure(
+                .expectation, at: location, "the open gave a connection (type \(result.type.rawValue)), but the step expects it to fail")
         }
         let connection = Connection(process: process, host: host)
         connection.greeting = result.greeting

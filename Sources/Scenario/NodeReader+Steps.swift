@@ -23,7 +23,9 @@ extension NodeReader {
         var connection: String?
         if let on = map.take("on"), let name = string(on) { connection = name }
         let keywords = map.pairs.compactMap { $0.0.scalar?.string }.filter { $0 != "on" }
-        guard keywords.count == 1, let keyword = keywords.first, let (keyNode, value) = map.pairs.first(where: { $0.0.scalar?.string == keyword }) else {
+        guard keywords.count == 1, let keyword = keywords.first,
+            let (keyNode, value) = map.pairs.first(where: { $0.0.scalar?.string == keyword })
+        else {
             let found = keywords.isEmpty ? "none" : keywords.joined(separator: ", ")
             error(node, "a step has exactly one keyword (\(Self.stepKeywords.joined(separator: ", "))), and may add 'on'; found: \(found)")
             return []
@@ -62,7 +64,9 @@ extension NodeReader {
     mutating func snapshot(_ node: Node) -> Step.Snapshot? {
         func name(_ node: Node) -> String? {
             guard let text = string(node) else { return nil }
-            let allowed = text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)) }
+            let allowed = text.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0))
+            }
             guard allowed, !text.isEmpty, !text.hasPrefix(".") else {
                 error(node, "'\(text)' cannot name a snapshot file (letters, digits, '.', '_', '-'; not starting with '.')")
                 return nil

@@ -74,7 +74,8 @@ public struct ScenarioLoader: Sendable {
         let bytes = [UInt8](data)
         if let problem = SourceBytes.firstProblem(in: bytes, checkingCharacters: false) {
             let at = SourceLocation(file: path, line: problem.line, column: problem.column)
-            throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: at, problem.message)], source: String(decoding: bytes, as: UTF8.self))
+            throw ScenarioLoadError(
+                file: path, diagnostics: [Diagnostic(at: at, problem.message)], source: String(decoding: bytes, as: UTF8.self))
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ScenarioLoadError(file: path, diagnostics: [Diagnostic(at: nil, "\(path): the file is not valid UTF-8")], source: nil)
@@ -335,7 +336,9 @@ struct NodeReader {
                     guard case .snapshot(let snapshot) = step.kind else { continue }
                     if let first = snapshots[snapshot.name] {
                         diagnostics.append(
-                            Diagnostic(at: step.location, "snapshot name '\(snapshot.name)' is used twice (first at line \(first.line)): each names a file")
+                            Diagnostic(
+                                at: step.location,
+                                "snapshot name '\(snapshot.name)' is used twice (first at line \(first.line)): each names a file")
                         )
                     } else {
                         snapshots[snapshot.name] = step.location

@@ -33,7 +33,8 @@ enum SourceBytes {
         var index = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
         while index < bytes.count {
             guard let (value, length) = decode(bytes, at: index) else {
-                let message = "the file is not valid UTF-8: byte \(hex(bytes[index])) (offset \(index)) does not begin a "
+                let message =
+                    "the file is not valid UTF-8: byte \(hex(bytes[index])) (offset \(index)) does not begin a "
                     + "well-formed character; save the file as UTF-8"
                 return Problem(line: line, column: column, offset: index, message: message)
             }
@@ -155,7 +156,8 @@ enum SourceBytes {
 
     /// Why a character YAML forbids cannot be in the file, and how to write it instead.
     static func notAllowed(_ value: UInt32) -> String {
-        let name = "U+" + String(repeating: "0", count: max(0, 4 - String(value, radix: 16).count)) + String(value, radix: 16, uppercase: true)
+        let name =
+            "U+" + String(repeating: "0", count: max(0, 4 - String(value, radix: 16).count)) + String(value, radix: 16, uppercase: true)
         if value < 0x100 {
             let escape = "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16, uppercase: true)
             return "\(name) (a control character) is not allowed in a scenario file; write it as \(escape) in a double-quoted string"
@@ -181,12 +183,20 @@ enum SourceBytes {
         var second: ClosedRange<UInt8> = 0x80...0xBF
         switch lead {
         case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; second = 0xA0...0xBF
+        case 0xE0:
+            length = 3
+            second = 0xA0...0xBF
         case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; second = 0x80...0x9F
-        case 0xF0: length = 4; second = 0x90...0xBF
+        case 0xED:
+            length = 3
+            second = 0x80...0x9F
+        case 0xF0:
+            length = 4
+            second = 0x90...0xBF
         case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; second = 0x80...0x8F
+        case 0xF4:
+            length = 4
+            second = 0x80...0x8F
         default: return nil
         }
         guard index + length <= bytes.count else { return nil }

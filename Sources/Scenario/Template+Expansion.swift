@@ -98,7 +98,8 @@ extension Template {
         guard Self.isName(name) else {
             throw TemplateError(
                 location: location,
-                message: "\(quoted(name)) is not a variable name (letters, digits, '_', '.', '-') in \(quoted(raw)); write $$ for a literal $"
+                message:
+                    "\(quoted(name)) is not a variable name (letters, digits, '_', '.', '-') in \(quoted(raw)); write $$ for a literal $"
             )
         }
         if next == "}" {

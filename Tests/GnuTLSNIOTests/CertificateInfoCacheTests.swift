@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-@testable import GnuTLSNIO
 import ParleyTestSupport
 import Testing
+
+@testable import GnuTLSNIO
 
 @Suite("A context's certificate facts")
 struct CertificateInfoCacheTests {

@@ -12,7 +12,8 @@ import Testing
 struct GnuTLSHandlerTests {
     @Test("a client and a server handshake TLS 1.3 and report the session facts")
     func handshakeReportsSessionFacts() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -55,7 +56,8 @@ struct GnuTLSHandlerTests {
 
     @Test("NIOTLS's handshakeCompleted event follows GnuTLSEvent.handshakeCompleted")
     func firesNIOTLSEvent() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -65,7 +67,8 @@ struct GnuTLSHandlerTests {
 
     @Test("application data flows both ways, including a 100 KB payload spanning many records")
     func dataBothWays() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -89,7 +92,8 @@ struct GnuTLSHandlerTests {
 
     @Test("writes issued before the handshake completes are sent after it, in order")
     func writesAreBufferedDuringHandshake() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         let promise = pair.client.eventLoop.makePromise(of: Void.self)
@@ -102,7 +106,8 @@ struct GnuTLSHandlerTests {
 
     @Test("closing the client sends close_notify; the server reports it and closes cleanly")
     func closeNotify() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -120,7 +125,8 @@ struct GnuTLSHandlerTests {
 
     @Test("a TCP EOF without close_notify after the handshake is an unclean shutdown")
     func uncleanShutdown() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -132,7 +138,8 @@ struct GnuTLSHandlerTests {
 
     @Test("a half-closed input without close_notify is an unclean shutdown too")
     func inputClosedIsUnclean() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -143,7 +150,8 @@ struct GnuTLSHandlerTests {
 
     @Test("corrupt ciphertext after the handshake is a record error and closes the channel")
     func corruptRecord() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -164,7 +172,8 @@ struct GnuTLSHandlerTests {
 
     @Test("closing during the handshake fails buffered writes and reports no TLS error")
     func closeDuringHandshake() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         let write = pair.client.eventLoop.makePromise(of: Void.self)
@@ -176,7 +185,8 @@ struct GnuTLSHandlerTests {
 
     @Test("the presented leaf equals the certificate loaded from its PEM file")
     func leafMatchesFile() throws {
-        let pair = try BackToBack(clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
+        let pair = try BackToBack(
+            clientContext: try FixtureCertificates.clientContext(), serverContext: try FixtureCertificates.serverContext())
         defer { pair.finish() }
         try pair.connect()
         try pair.interact()
@@ -224,7 +234,8 @@ struct GnuTLSHandlerTests {
                 hostname: "localhost",
                 problems: ["host name mismatch"]
             ),
-            VerificationCase(server: "expired", trust: .file(FixtureCertificates.path("ca.pem")), hostname: "localhost", problems: ["expired"]),
+            VerificationCase(
+                server: "expired", trust: .file(FixtureCertificates.path("ca.pem")), hostname: "localhost", problems: ["expired"]),
             VerificationCase(
                 server: "self-signed",
                 trust: .file(FixtureCertificates.path("ca.pem")),

@@ -427,14 +427,17 @@ struct MailServerFaultWireTests {
             #expect(http.snapshot.all.isEmpty, "no application byte may reach a client without the id")
             // GNUTLS_ALPN_MANDATORY: the handshake itself fails (no_application_protocol alert).
             #expect(http.snapshot.tls == nil)
-            #expect(String(describing: http.snapshot.error).lowercased().contains("application protocol"), "\(String(describing: http.snapshot.error))")
+            #expect(
+                String(describing: http.snapshot.error).lowercased().contains("application protocol"),
+                "\(String(describing: http.snapshot.error))")
 
             let silent = try await WireClient.connect(port: server.port, tls: try FixtureCertificates.clientContext(alpn: []))
             defer { Task { await silent.close() } }
             #expect(try await silent.waitForClose())
             #expect(silent.snapshot.all.isEmpty, "no application byte may reach a client that names no protocol")
 
-            let imap = try await WireClient.connect(port: server.port, tls: try FixtureCertificates.clientContext(alpn: ["http/1.1", "imap"]))
+            let imap = try await WireClient.connect(
+                port: server.port, tls: try FixtureCertificates.clientContext(alpn: ["http/1.1", "imap"]))
             defer { Task { await imap.close() } }
             _ = try await imap.read(through: bytes("ready\r\n"))
             #expect(imap.snapshot.tls?.alpn == "imap")

@@ -49,9 +49,10 @@ struct ServeProcessTests {
     )
     func implicitTLS(quiet: Bool) async throws {
         let parley = try #require(parleyExecutable())
-        let serve = try ExternalProcess([
-            parley, "serve", "pop3", "--implicit-tls", "--user", "bob", "--password", "hunter2",
-        ] + (quiet ? ["--quiet"] : []))
+        let serve = try ExternalProcess(
+            [
+                parley, "serve", "pop3", "--implicit-tls", "--user", "bob", "--password", "hunter2",
+            ] + (quiet ? ["--quiet"] : []))
         defer { serve.kill() }
         #expect(try await serve.waitForOutput("\n"), "\(serve.transcript)")
         let port = try #require(listeningPort(serve.stdout), "\(serve.transcript)")

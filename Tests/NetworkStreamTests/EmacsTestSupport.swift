@@ -96,7 +96,10 @@ final class LinePeer: @unchecked Sendable {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
-                let index = state.withLockedValue { $0.append(Connection()); return $0.count - 1 }
+                let index = state.withLockedValue {
+                    $0.append(Connection())
+                    return $0.count - 1
+                }
                 return child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
                         LinePeerHandler(

@@ -2,10 +2,11 @@
 import Foundation
 import GnuTLSNIO
 import MailServers
-@testable import NetworkStream
-import Patterns
 import ParleyTestSupport
+import Patterns
 import Testing
+
+@testable import NetworkStream
 
 #if canImport(Glibc)
     import Glibc
@@ -225,12 +226,16 @@ struct ExternalTLSLogTests {
     func signals() {
         var log = ExternalTLSLog()
         #expect(log.logReceived(Array("Processed 1 CA certificate(s).\r\n- Simple Cl".utf8)).isEmpty)
-        #expect(log.logReceived(Array("ient Mode:\r\n".utf8)) == [.clientMode(["Processed 1 CA certificate(s).", "- Simple Client Mode:"])])
+        #expect(
+            log.logReceived(Array("ient Mode:\r\n".utf8)) == [.clientMode(["Processed 1 CA certificate(s).", "- Simple Client Mode:"])])
         // An "- Options:" line outside a handshake means nothing.
         #expect(log.logReceived(Array("- Options:\n".utf8)).isEmpty)
         log.beginHandshake()
         let report = "- Status: The certificate is trusted. \n- Description: (TLS1.3-X.509)-(ECDHE-X25519)\n- Options:\n"
-        #expect(log.logReceived(Array(report.utf8)) == [.handshakeDone(["- Status: The certificate is trusted. ", "- Description: (TLS1.3-X.509)-(ECDHE-X25519)", "- Options:"])])
+        #expect(
+            log.logReceived(Array(report.utf8)) == [
+                .handshakeDone(["- Status: The certificate is trusted. ", "- Description: (TLS1.3-X.509)-(ECDHE-X25519)", "- Options:"])
+            ])
     }
 
     @Test("an unfinished last line counts when the log ends; standard error gives the reasons without the start line")

@@ -5,8 +5,8 @@ import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
-import Patterns
 import ParleyTestSupport
+import Patterns
 import Testing
 
 /// The engine against peers that misbehave on purpose: each test names the error kind, the wait

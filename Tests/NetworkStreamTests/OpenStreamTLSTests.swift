@@ -39,7 +39,9 @@ struct OpenStreamTLSTests {
         await result.process?.delete()
     }
 
-    @Test("§9.47 §9.48 type network, handshake fails: a new plain connection gets the capability command but not STARTTLS; its greeting stays out of the capabilities")
+    @Test(
+        "§9.47 §9.48 type network, handshake fails: a new plain connection gets the capability command but not STARTTLS; its greeting stays out of the capabilities"
+    )
     func networkFallback() async throws {
         let peer = try await base.smtpPeer(answer: { index in
             index == 0 ? .failTLS(goAhead: "220 go\r\n") : .send("454 no\r\n")
@@ -196,7 +198,12 @@ struct OpenStreamTLSTests {
     @Test("§9.58 plain nowait with return-list: no greeting, status connect")
     func plainNowait() async throws {
         let (server, port, filler) = try await saturatedServer()
-        defer { Task { await server.delete(); try? await filler.close() } }
+        defer {
+            Task {
+                await server.delete()
+                try? await filler.close()
+            }
+        }
         var p = base.smtp(.plain)
         p.nowait = true
         let result = try await base.open(port, p)
@@ -238,7 +245,8 @@ struct OpenStreamTLSTests {
         #expect(result.type == .plain)
         let process = try #require(result.process)
         #expect(process.type == .real)
-        #expect(process.command == ["/bin/sh", "-c", #"printf '220 127.0.0.1 2525 100%%\r\n'; read line; printf '250 got %s\r\n' "$line""#])
+        #expect(
+            process.command == ["/bin/sh", "-c", #"printf '220 127.0.0.1 2525 100%%\r\n'; read line; printf '250 got %s\r\n' "$line""#])
         let status = await process.status()
         #expect(status == .run || status == .closed, "run while the child lives")
         await process.delete()
@@ -271,10 +279,10 @@ struct OpenStreamTLSTests {
         let key = FixtureCertificates.path("client-key.pem")
         let cert = FixtureCertificates.path("client.pem")
         try """
-            # comment
-            machine other.test port 25 key /nonexistent cert /nonexistent
-            machine 127.0.0.1 port \(peer.port) key "\(key)" cert \(cert)
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        # comment
+        machine other.test port 25 key /nonexistent cert /nonexistent
+        machine 127.0.0.1 port \(peer.port) key "\(key)" cert \(cert)
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         var p = base.smtp(.starttls)
         p.clientCertificate = .lookUp(authinfo: file)
         // Long enough for the steps before it on a busy machine (this wait runs out by design).

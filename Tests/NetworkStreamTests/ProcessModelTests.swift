@@ -54,7 +54,10 @@ struct ProcessModelClientTests {
         // The accepted connection is only reachable through its sentinel; its type is network
         // because only the shell role makes `real` processes.
         // The name is registered before the sentinel runs: wait for the sentinel itself.
-        #expect(await eventually { recorder.lines.contains { $0.hasPrefix("sentinel srv <127.0.0.1:") && $0.hasSuffix("open from 127.0.0.1\n") } })
+        #expect(
+            await eventually {
+                recorder.lines.contains { $0.hasPrefix("sentinel srv <127.0.0.1:") && $0.hasSuffix("open from 127.0.0.1\n") }
+            })
         for process in [clientProcess, datagram, server] { await process.delete() }
     }
 

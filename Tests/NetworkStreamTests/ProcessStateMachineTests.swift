@@ -157,7 +157,10 @@ struct ProcessStateMachineTests {
         #expect(driver.machine.reportedStatus == .open)
         let wait = try driver.expect("never")
         driver.apply(driver.machine.channelClosed())
-        #expect(driver.trace.suffix(4) == ["releaseName", "sentinel:connection broken by remote peer\n", "emit:closedByPeer", "complete:\(wait.value)"])
+        #expect(
+            driver.trace.suffix(4) == [
+                "releaseName", "sentinel:connection broken by remote peer\n", "emit:closedByPeer", "complete:\(wait.value)",
+            ])
         #expect(driver.machine.reportedStatus == .closed)
         #expect(driver.machine.exitStatus == .code(256))
         #expect(driver.error(wait)?.kind == .closedByPeer)

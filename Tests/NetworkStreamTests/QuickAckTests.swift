@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import NIOCore
 import NIOPosix
-@testable import NetworkStream
 import Testing
+
+@testable import NetworkStream
 
 #if canImport(Glibc)
     import Glibc

@@ -249,6 +249,14 @@ struct ServerDatagramTests {
 final class AcceptedBox: @unchecked Sendable {
     private let lock = NSLock()
     private var process: NetworkProcess?
-    func set(_ value: NetworkProcess) { lock.lock(); process = value; lock.unlock() }
-    func get() -> NetworkProcess? { lock.lock(); defer { lock.unlock() }; return process }
+    func set(_ value: NetworkProcess) {
+        lock.lock()
+        process = value
+        lock.unlock()
+    }
+    func get() -> NetworkProcess? {
+        lock.lock()
+        defer { lock.unlock() }
+        return process
+    }
 }

@@ -5,8 +5,8 @@ import MailServers
 import NIOCore
 import NIOPosix
 import NetworkStream
-import Patterns
 import ParleyTestSupport
+import Patterns
 import Testing
 
 #if canImport(Glibc)
@@ -126,14 +126,14 @@ func networkError(_ body: () async throws -> Void) async -> NetworkError? {
 func refusingPort() throws -> (socket: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EMFILE) }
-    var address = sockaddr_in()
+    var address = Glibc.sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Glibc.sockaddr_in>.size)) }
     }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    var length = socklen_t(MemoryLayout<Glibc.sockaddr_in>.size)
     let named = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }

@@ -133,7 +133,8 @@ struct HostilePeerReportTests {
 
     @Test("NUL bytes and invalid UTF-8 from the peer: the JSON tail keeps the exact bytes and the JUnit XML stays well-formed")
     func binaryBytes() async throws {
-        let hostile: [UInt8] = Array("220 a".utf8) + [0x00, 0x62, 0xFF, 0xFE, 0x1B, 0x0C, 0xC3, 0x28, 0xED, 0xA0, 0x80] + Array("\r\n".utf8)
+        let hostile: [UInt8] =
+            Array("220 a".utf8) + [0x00, 0x62, 0xFF, 0xFE, 0x1B, 0x0C, 0xC3, 0x28, 0xED, 0xA0, 0x80] + Array("\r\n".utf8)
         // The peer writes and closes: the expect fails on the close with every byte in its tail
         // (a deadline instead could fire before a loaded machine delivered them).
         let peer = try RawPeer { connection in
@@ -238,11 +239,11 @@ struct HostilePeerReportTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("flood.yaml")
         try """
-            server: {protocol: smtp, starttls: false, faults: [flood=134217728]}
-            steps:
-              - connect:
-              - expect: {pattern: '^220 ', timeout: 50s}
-            """.write(to: file, atomically: true, encoding: .utf8)
+        server: {protocol: smtp, starttls: false, faults: [flood=134217728]}
+        steps:
+          - connect:
+          - expect: {pattern: '^220 ', timeout: 50s}
+        """.write(to: file, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = try ExecutableTests().executable()
         process.arguments = ["run", "--json", folder.appendingPathComponent("run.json").path, file.path]

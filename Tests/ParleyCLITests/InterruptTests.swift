@@ -5,24 +5,25 @@ import Testing
 
 @Suite("parley run, interrupted")
 struct InterruptTests {
-    @Test("SIGINT and SIGTERM leave complete JUnit and JSON reports for what finished, and exit 128 + signal", arguments: [SIGINT, SIGTERM])
+    @Test(
+        "SIGINT and SIGTERM leave complete JUnit and JSON reports for what finished, and exit 128 + signal", arguments: [SIGINT, SIGTERM])
     func interrupted(_ signalNumber: Int32) throws {
         let folder = try scratchFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         try """
-            name: quick
-            server: {protocol: smtp, starttls: false}
-            steps:
-              - connect:
-              - expect: '^220 '
-            """.write(to: folder.appendingPathComponent("a-quick.yaml"), atomically: true, encoding: .utf8)
+        name: quick
+        server: {protocol: smtp, starttls: false}
+        steps:
+          - connect:
+          - expect: '^220 '
+        """.write(to: folder.appendingPathComponent("a-quick.yaml"), atomically: true, encoding: .utf8)
         try """
-            name: stuck
-            server: {protocol: smtp, starttls: false}
-            steps:
-              - connect:
-              - expect: {pattern: '^599 never', timeout: 60s}
-            """.write(to: folder.appendingPathComponent("b-stuck.yaml"), atomically: true, encoding: .utf8)
+        name: stuck
+        server: {protocol: smtp, starttls: false}
+        steps:
+          - connect:
+          - expect: {pattern: '^599 never', timeout: 60s}
+        """.write(to: folder.appendingPathComponent("b-stuck.yaml"), atomically: true, encoding: .utf8)
         let junit = folder.appendingPathComponent("junit.xml").path
         let json = folder.appendingPathComponent("run.json").path
         let process = Process()

@@ -12,12 +12,12 @@ struct LoadFrontendTests {
         let folder = try scratchFolder()
         let file = folder.appendingPathComponent("load.yaml").path
         try """
-            name: load
-            server: {protocol: smtp, starttls: false}
-            timeouts: {connect: 30s, expect: 30s}
-            steps:
-            \(steps)
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        name: load
+        server: {protocol: smtp, starttls: false}
+        timeouts: {connect: 30s, expect: 30s}
+        steps:
+        \(steps)
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         return (folder, file)
     }
 
@@ -37,7 +37,8 @@ struct LoadFrontendTests {
 
     @Test("40 sessions, 4 in flight: every session counted, per-step figures, errors by class, JSON written")
     func loadRun() async throws {
-        let (folder, file) = try Self.scenario("""
+        let (folder, file) = try Self.scenario(
+            """
               - connect:
               - expect: '^220 .*\\r\\n'
               - send: {line: NOOP}
@@ -68,7 +69,8 @@ struct LoadFrontendTests {
 
     @Test("more workers than sessions: exactly the sessions asked for run")
     func fewerSessionsThanConcurrency() async throws {
-        let (folder, file) = try Self.scenario("""
+        let (folder, file) = try Self.scenario(
+            """
               - connect:
               - expect: '^220 .*\\r\\n'
             """)
@@ -82,7 +84,8 @@ struct LoadFrontendTests {
 
     @Test("failing sessions are counted by class and set the exit status")
     func failures() async throws {
-        let (folder, file) = try Self.scenario("""
+        let (folder, file) = try Self.scenario(
+            """
               - connect:
               - expect: {pattern: '^599 ', timeout: 100ms}
             """)

@@ -186,13 +186,13 @@ struct ParallelAndReportTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("flood.yaml").path
         try """
-            name: flood
-            server: {protocol: smtp, starttls: false, faults: [flood=8388608]}
-            steps:
-              - connect:
-              - expect: '^FLOOD-END\\r\\n'
-              - expect: '^220 '
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        name: flood
+        server: {protocol: smtp, starttls: false, faults: [flood=8388608]}
+        steps:
+          - connect:
+          - expect: '^FLOOD-END\\r\\n'
+          - expect: '^220 '
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         let json = folder.appendingPathComponent("flood.json").path
         let output = Output()
         var frontend = RunFrontend(paths: [file]) { output.write($0) }
@@ -212,18 +212,19 @@ struct ParallelAndReportTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("real.yaml").path
         try """
-            name: real server
-            requires: [PARLEY_TEST_HOST]
-            steps:
-              - connect: {host: '${PARLEY_TEST_HOST}', port: '${PARLEY_TEST_PORT}'}
-              - expect: '^220 '
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        name: real server
+        requires: [PARLEY_TEST_HOST]
+        steps:
+          - connect: {host: '${PARLEY_TEST_HOST}', port: '${PARLEY_TEST_PORT}'}
+          - expect: '^220 '
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         let junit = folder.appendingPathComponent("junit.xml").path
         let output = Output()
         var frontend = RunFrontend(paths: [file]) { output.write($0) }
         frontend.junitPath = junit
         #expect(await frontend.run() == 0)
-        #expect(output.all.contains("SKIP real server: requires PARLEY_TEST_HOST (set with --var NAME=VALUE, --var-file or the environment)"))
+        #expect(
+            output.all.contains("SKIP real server: requires PARLEY_TEST_HOST (set with --var NAME=VALUE, --var-file or the environment)"))
         #expect(output.all.hasSuffix("0 passed, 0 failed, 1 skipped\n"))
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
         #expect(xml.contains("<skipped message=\"requires PARLEY_TEST_HOST"))
@@ -235,7 +236,9 @@ struct ParallelAndReportTests {
         // With the variables, it runs (against a fake server started here).
         try await withFakeSMTPServer(FakeSMTPServer.Configuration()) { server in
             let ran = Output()
-            var withVars = RunFrontend(paths: [file], variables: ["PARLEY_TEST_HOST": server.host, "PARLEY_TEST_PORT": String(server.port)]) { ran.write($0) }
+            var withVars = RunFrontend(
+                paths: [file], variables: ["PARLEY_TEST_HOST": server.host, "PARLEY_TEST_PORT": String(server.port)]
+            ) { ran.write($0) }
             withVars.jobs = 1
             #expect(await withVars.run() == 0, "\(ran.all)")
             #expect(ran.all.hasSuffix("1 passed, 0 failed\n"))

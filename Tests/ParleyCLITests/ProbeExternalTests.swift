@@ -55,8 +55,10 @@ struct ProbeExternalTests {
     @Test("--type network --tls-provider external upgrades only with --use-starttls-if-possible")
     func opportunistic() async throws {
         try await withFakeSMTPServer(try smtpServer()) { server in
-            let common = ["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "network", "--ca-file", ca,
-                          "--server-name", "localhost", "--tls-provider", "external", "--json"]
+            let common = [
+                "127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "network", "--ca-file", ca,
+                "--server-name", "localhost", "--tls-provider", "external", "--json",
+            ]
             let plain = await probe(common)
             #expect(plain.status == 0)
             #expect(try object(plain.output)["type"] as? String == "plain")

@@ -64,7 +64,9 @@ struct ProbeFrontendTests {
     @Test("--type network with --preset smtp upgrades with STARTTLS, verifies, and prints the documented JSON; exit 0")
     func network() async throws {
         try await withFakeSMTPServer(try smtpServer()) { server in
-            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--ca-file", ca, "--server-name", "localhost", "--json"])
+            let run = await probe([
+                "127.0.0.1", "\(server.port)", "--preset", "smtp", "--ca-file", ca, "--server-name", "localhost", "--json",
+            ])
             #expect(run.status == 0, "\(run.output)\(run.error)")
             let json = try object(run.output)
             #expect(Set(json.keys) == ["process", "greeting", "capabilities", "type", "error", "discarded_bytes", "tls"])
@@ -79,10 +81,11 @@ struct ProbeFrontendTests {
             #expect(json["discarded_bytes"] as? Int == 0)
             let tls = try #require(json["tls"] as? [String: Any])
             // The JSON report's tls fields (TLSFactsJSON), plus the provider.
-            #expect(Set(tls.keys) == [
-                "provider", "version", "cipher", "group", "alpn", "server_name", "verified", "verification",
-                "client_certificate_requested", "client_certificate_sent", "resumed", "peer",
-            ])
+            #expect(
+                Set(tls.keys) == [
+                    "provider", "version", "cipher", "group", "alpn", "server_name", "verified", "verification",
+                    "client_certificate_requested", "client_certificate_sent", "resumed", "peer",
+                ])
             #expect(tls["provider"] as? String == "builtin")
             #expect(tls["version"] as? String == "TLS1.3")
             #expect(tls["verified"] as? Bool == true)
@@ -124,7 +127,9 @@ struct ProbeFrontendTests {
     func implicitTLS() async throws {
         try await withFakeSMTPServer(try smtpServer()) { server in
             for type in ["tls", "ssl"] {
-                let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", type, "--ca-file", ca, "--timeout", "3", "--json"])
+                let run = await probe([
+                    "127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", type, "--ca-file", ca, "--timeout", "3", "--json",
+                ])
                 #expect(run.status == 1)
                 let json = try object(run.output)
                 #expect(json["process"] is NSNull)
@@ -150,7 +155,10 @@ struct ProbeFrontendTests {
     func shell() async throws {
         try await withFakeSMTPServer(try smtpServer()) { server in
             let command = #"exec bash -c 'exec 3<>/dev/tcp/%s/%p; cat <&3 & exec cat >&3'"#
-            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "shell", "--shell-command", command, "--timeout", "5", "--json"])
+            let run = await probe([
+                "127.0.0.1", "\(server.port)", "--preset", "smtp", "--type", "shell", "--shell-command", command, "--timeout", "5",
+                "--json",
+            ])
             #expect(run.status == 0, "\(run.output)\(run.error)")
             let json = try object(run.output)
             #expect((json["process"] as? [String: Any])?["type"] as? String == "real")
@@ -203,8 +211,12 @@ struct ProbeFrontendTests {
             #expect(run.output.isEmpty)
         }
         #expect(await probe(["127.0.0.1", "25", "--type", "foo"]).error.contains("Invalid connection type foo"))
-        #expect(await probe(["127.0.0.1", "25", "--capability-command", #"\q"#]).error.contains(#"--capability-command '\q': unknown escape \q"#))
-        #expect(await probe(["127.0.0.1", "25", "--preset", "gopher"]).error.contains("--preset takes ftp, imap, lmtp, nntp, pop3, sieve, smtp, submission, xmpp, not 'gopher'"))
+        #expect(
+            await probe(["127.0.0.1", "25", "--capability-command", #"\q"#]).error.contains(
+                #"--capability-command '\q': unknown escape \q"#))
+        #expect(
+            await probe(["127.0.0.1", "25", "--preset", "gopher"]).error.contains(
+                "--preset takes ftp, imap, lmtp, nntp, pop3, sieve, smtp, submission, xmpp, not 'gopher'"))
         #expect(await probe(["127.0.0.1", "25", "--client-key", "k.pem"]).error.contains("--client-cert and --client-key go together"))
     }
 

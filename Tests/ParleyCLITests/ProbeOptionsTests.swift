@@ -118,7 +118,9 @@ struct ProbeOptionsTests {
 
     @Test("an option given wins over the preset's value; the others stay the preset's")
     func optionsWinOverPreset() throws {
-        let p = try parameters(["h", "25", "--preset", "smtp", "--capability-command", #"EHLO me\r\n"#, "--success", "^2", "--starttls-when", "TLS"])
+        let p = try parameters([
+            "h", "25", "--preset", "smtp", "--capability-command", #"EHLO me\r\n"#, "--success", "^2", "--starttls-when", "TLS",
+        ])
         guard case .bytes(let capability) = p.capabilityCommand, case .whenMatches(let when, let command) = p.starttlsFunction else {
             Issue.record("incomplete parameters")
             return

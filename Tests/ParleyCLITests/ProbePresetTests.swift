@@ -28,15 +28,31 @@ struct ProbePresetTests {
     static let replyLine = #"^(?:[0-9]{3}-[^\n]*\n)*[0-9]{3} [^\n]*\n"#
 
     static let expected: [Expected] = [
-        Expected(name: "smtp", capability: "EHLO localhost\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n", success: "^220[ -]"),
-        Expected(name: "submission", capability: "EHLO localhost\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n", success: "^220[ -]"),
-        Expected(name: "lmtp", capability: "LHLO localhost\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n", success: "^220[ -]"),
+        Expected(
+            name: "smtp", capability: "EHLO localhost\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#,
+            starttls: "STARTTLS\r\n", success: "^220[ -]"),
+        Expected(
+            name: "submission", capability: "EHLO localhost\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#,
+            starttls: "STARTTLS\r\n", success: "^220[ -]"),
+        Expected(
+            name: "lmtp", capability: "LHLO localhost\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#,
+            starttls: "STARTTLS\r\n", success: "^220[ -]"),
         // Emacs's (nnimap's) end of command: one line ends both the untagged greeting and the tagged reply.
-        Expected(name: "imap", capability: "P1 CAPABILITY\r\n", endOfCommand: #"\r?\n"#, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "P2 STARTTLS\r\n", success: #"^P2 OK\b"#),
-        Expected(name: "pop3", capability: "CAPA\r\n", endOfCommand: #"^[+-](?:OK|ERR)\b[^\n]*\n"#, starttlsWhen: #"\bSTLS\b"#, starttls: "STLS\r\n", success: #"^\+OK\b"#),
-        Expected(name: "sieve", capability: "CAPABILITY\r\n", endOfCommand: #"^(?:"[^\n]*\n)*(?:OK|NO|BYE)\b[^\n]*\n"#, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n", success: #"^OK\b"#),
-        Expected(name: "nntp", capability: "CAPABILITIES\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n", success: "^382 "),
-        Expected(name: "ftp", capability: "FEAT\r\n", endOfCommand: replyLine, starttlsWhen: #"^ AUTH TLS\b"#, starttls: "AUTH TLS\r\n", success: "^234 "),
+        Expected(
+            name: "imap", capability: "P1 CAPABILITY\r\n", endOfCommand: #"\r?\n"#, starttlsWhen: #"\bSTARTTLS\b"#,
+            starttls: "P2 STARTTLS\r\n", success: #"^P2 OK\b"#),
+        Expected(
+            name: "pop3", capability: "CAPA\r\n", endOfCommand: #"^[+-](?:OK|ERR)\b[^\n]*\n"#, starttlsWhen: #"\bSTLS\b"#,
+            starttls: "STLS\r\n", success: #"^\+OK\b"#),
+        Expected(
+            name: "sieve", capability: "CAPABILITY\r\n", endOfCommand: #"^(?:"[^\n]*\n)*(?:OK|NO|BYE)\b[^\n]*\n"#,
+            starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n", success: #"^OK\b"#),
+        Expected(
+            name: "nntp", capability: "CAPABILITIES\r\n", endOfCommand: replyLine, starttlsWhen: #"\bSTARTTLS\b"#, starttls: "STARTTLS\r\n",
+            success: "^382 "),
+        Expected(
+            name: "ftp", capability: "FEAT\r\n", endOfCommand: replyLine, starttlsWhen: #"^ AUTH TLS\b"#, starttls: "AUTH TLS\r\n",
+            success: "^234 "),
         Expected(
             name: "xmpp",
             capability: "<?xml version='1.0'?><stream:stream to='example.org' xmlns='jabber:client' "
@@ -77,7 +93,10 @@ struct ProbePresetTests {
         var configuration = FakeSMTPServer.Configuration()
         configuration.tls = try FixtureCertificates.serverContext()
         try await withFakeSMTPServer(configuration) { server in
-            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "submission", "--type", "starttls", "--ca-file", ca, "--server-name", "localhost", "--json"])
+            let run = await probe([
+                "127.0.0.1", "\(server.port)", "--preset", "submission", "--type", "starttls", "--ca-file", ca, "--server-name",
+                "localhost", "--json",
+            ])
             #expect(run.status == 0, "\(run.output)\(run.error)")
             let json = try object(run.output)
             #expect(json["type"] as? String == "tls")

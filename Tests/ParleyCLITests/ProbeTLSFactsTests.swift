@@ -3,11 +3,12 @@ import Foundation
 import GnuTLSNIO
 import MailServers
 import NetworkStream
-@testable import ParleyCLI
 import ParleyTestSupport
 import Reporting
 import Runner
 import Testing
+
+@testable import ParleyCLI
 
 /// The probe and the run report write TLS facts with one type (TLSFactsJSON) and one text
 /// rendering (TLSFacts.summaryLines): the same facts give the same fields and the same words.
@@ -41,10 +42,12 @@ struct ProbeTLSFactsTests {
             file: "t.yaml",
             events: [.connection(name: "main", event: .tlsEstablished(facts))],
             transcript: "",
-            result: ScenarioResult(name: "t", file: "t.yaml", outcome: .passed, stepsPassed: 1, stepCount: 1, failure: nil, duration: .zero, insecure: false),
+            result: ScenarioResult(
+                name: "t", file: "t.yaml", outcome: .passed, stepsPassed: 1, stepCount: 1, failure: nil, duration: .zero, insecure: false),
             started: Date(timeIntervalSince1970: 0)
         )
-        let text = JSONReporter.render(RunRecord(scenarios: [record], started: Date(timeIntervalSince1970: 0), duration: .zero), parleyVersion: "t")
+        let text = JSONReporter.render(
+            RunRecord(scenarios: [record], started: Date(timeIntervalSince1970: 0), duration: .zero), parleyVersion: "t")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         let event = try #require(((report["scenarios"] as? [[String: Any]])?.first?["events"] as? [[String: Any]])?.first)
         return try #require(event["tls"] as? [String: Any])
@@ -77,7 +80,9 @@ struct ProbeTLSFactsTests {
             #expect(chain.count == count)
             if let first = chain.first {
                 let leaf = try #require(probe["peer"] as? [String: Any])
-                #expect(try JSONSerialization.data(withJSONObject: leaf, options: .sortedKeys) == JSONSerialization.data(withJSONObject: first, options: .sortedKeys))
+                #expect(
+                    try JSONSerialization.data(withJSONObject: leaf, options: .sortedKeys)
+                        == JSONSerialization.data(withJSONObject: first, options: .sortedKeys))
                 #expect(leaf["not_after"] as? String == "2033-05-18T03:33:20Z")
             } else {
                 #expect(probe["peer"] is NSNull)
@@ -114,14 +119,15 @@ struct ProbeTLSFactsTests {
         let sink = Output()
         ConsoleReporter(colour: false) { sink.write($0) }.handle(.connection(name: "main", event: .tlsEstablished(TLSFacts(session))))
         #expect(text == "process: none\ntype: tls\n" + sink.all)
-        #expect(sink.all == """
-            === TLS started: TLS1.2, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, group SECP256R1, ALPN smtp
-            === peer certificate: CN=localhost,O=Parley (issuer CN=Parley Test CA; valid until 2033-05-18)
-            === peer names: DNS:localhost, IP:127.0.0.1
-            *** peer certificate NOT verified: signer not found, host name mismatch
-            === client certificate requested and sent
+        #expect(
+            sink.all == """
+                === TLS started: TLS1.2, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, group SECP256R1, ALPN smtp
+                === peer certificate: CN=localhost,O=Parley (issuer CN=Parley Test CA; valid until 2033-05-18)
+                === peer names: DNS:localhost, IP:127.0.0.1
+                *** peer certificate NOT verified: signer not found, host name mismatch
+                === client certificate requested and sent
 
-            """)
+                """)
     }
 
     @Test("probe without --json against the fake server: the transcript's TLS lines, verified or the problems")
@@ -152,32 +158,38 @@ struct ProbeTLSFactsTests {
         var configuration = FakeSMTPServer.Configuration()
         configuration.tls = try FixtureCertificates.serverContext()
         try await withFakeSMTPServer(configuration) { server in
-            let run = await probe(["127.0.0.1", "\(server.port)", "--preset", "smtp", "--ca-file", ca, "--server-name", "localhost", "--json"])
+            let run = await probe([
+                "127.0.0.1", "\(server.port)", "--preset", "smtp", "--ca-file", ca, "--server-name", "localhost", "--json",
+            ])
             #expect(run.status == 0, "\(run.output)\(run.error)")
             var probed = try #require(try object(run.output)["tls"] as? [String: Any])
             let folder = try scratchFolder()
             defer { try? FileManager.default.removeItem(at: folder) }
             let file = folder.appendingPathComponent("tls.yaml")
             try """
-                name: tls facts
-                steps:
-                  - connect: {host: 127.0.0.1, port: \(server.port)}
-                  - expect: '^220 '
-                  - send: {line: EHLO localhost}
-                  - expect: '^250 [^\\r\\n]*\\r\\n'
-                  - starttls: {ca-file: '\(ca)', server-name: localhost}
-                  - assert: {tls: true, verified: true}
-                """.write(to: file, atomically: true, encoding: .utf8)
+            name: tls facts
+            steps:
+              - connect: {host: 127.0.0.1, port: \(server.port)}
+              - expect: '^220 '
+              - send: {line: EHLO localhost}
+              - expect: '^250 [^\\r\\n]*\\r\\n'
+              - starttls: {ca-file: '\(ca)', server-name: localhost}
+              - assert: {tls: true, verified: true}
+            """.write(to: file, atomically: true, encoding: .utf8)
             let output = Output()
             var frontend = RunFrontend(paths: [file.path]) { output.write($0) }
             frontend.jsonPath = folder.appendingPathComponent("run.json").path
             #expect(await frontend.run() == 0, "\(output.all)")
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))) as? [String: Any])
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))) as? [String: Any])
             let events = try #require((report["scenarios"] as? [[String: Any]])?.first?["events"] as? [[String: Any]])
             let reported = try #require(events.first { $0["type"] as? String == "tls-established" }?["tls"] as? [String: Any])
             #expect(probed.removeValue(forKey: "provider") as? String == "builtin")
             #expect(Set(probed.keys) == Set(reported.keys))
-            for key in ["version", "verified", "verification", "server_name", "alpn", "client_certificate_requested", "client_certificate_sent", "resumed"] {
+            for key in [
+                "version", "verified", "verification", "server_name", "alpn", "client_certificate_requested", "client_certificate_sent",
+                "resumed",
+            ] {
                 let a = try JSONSerialization.data(withJSONObject: ["v": probed[key]!])
                 let b = try JSONSerialization.data(withJSONObject: ["v": reported[key]!])
                 #expect(a == b, "\(key)")

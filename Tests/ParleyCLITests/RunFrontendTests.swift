@@ -22,7 +22,8 @@ func bundledScenarioCopy() throws -> String {
     let text = try String(contentsOf: root.appendingPathComponent("scenarios/smtp-starttls.yaml"), encoding: .utf8)
     return text.replacingOccurrences(of: "../fixtures/", with: root.path + "/fixtures/")
         // Generous deadlines for the steps that must pass, whatever the machine's load.
-        .replacingOccurrences(of: "  connect: 5s\n  expect: 5s\n  handshake: 5s\n", with: "  connect: 30s\n  expect: 30s\n  handshake: 30s\n")
+        .replacingOccurrences(
+            of: "  connect: 5s\n  expect: 5s\n  handshake: 5s\n", with: "  connect: 30s\n  expect: 30s\n  handshake: 30s\n")
 }
 
 @Suite("parley run (frontend)")
@@ -49,7 +50,8 @@ struct RunFrontendTests {
         let original = try bundledScenarioCopy()
         // NOOP's reply never says "Bye": the expect waits out its own short deadline (the other
         // steps keep the scenario's 5 s, so a busy machine cannot fail them first).
-        let broken = original
+        let broken =
+            original
             .replacingOccurrences(of: "line: NOOP\n  - expect: '^250 '", with: "line: NOOP\n  - expect: {pattern: '^250 Bye', timeout: 1s}")
         #expect(broken != original)
         let file = folder.appendingPathComponent("broken.yaml").path
@@ -61,7 +63,8 @@ struct RunFrontendTests {
         let output = Output()
         let status = await RunFrontend(paths: [file]) { output.write($0) }.run()
         #expect(status == 1, "\(output.all)")
-        #expect(output.all.contains("*** \(file):\(line):\(column): step 'expect' failed: timed out after 1s waiting for the expected pattern"))
+        #expect(
+            output.all.contains("*** \(file):\(line):\(column): step 'expect' failed: timed out after 1s waiting for the expected pattern"))
         #expect(output.all.contains("***   expected: ^250 Bye"))
         #expect(output.all.contains("***   deadline: expect (1s)"))
         #expect(output.all.contains("***     250 2.0.0 OK\\r\\n"))

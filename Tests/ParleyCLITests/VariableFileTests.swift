@@ -20,25 +20,28 @@ struct VariableFileTests {
 
             """
         let variables = try VariableFile.parse(text, path: "v.env")
-        #expect(variables == [
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": "10026",
-            "URL": "smtp://h:25/?a=b#frag",
-            "SPACED": "  kept  ",
-            "ESCAPED": "a \"b\"\t\\\0",
-            "RAW": "x\\ny",
-            "EMPTY": "",
-        ])
+        #expect(
+            variables == [
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": "10026",
+                "URL": "smtp://h:25/?a=b#frag",
+                "SPACED": "  kept  ",
+                "ESCAPED": "a \"b\"\t\\\0",
+                "RAW": "x\\ny",
+                "EMPTY": "",
+            ])
     }
 
-    @Test("a line that cannot be read is named with FILE:LINE and what is wrong", arguments: [
-        ("A=1\nno equals sign\n", 2, "expected NAME=VALUE, found \"no equals sign\""),
-        ("9LIVES=x\n", 1, "\"9LIVES\" is not a variable name (letters, digits, '_', '.', '-')"),
-        ("=x\n", 1, "\"\" is not a variable name (letters, digits, '_', '.', '-')"),
-        ("A=\"open\n", 1, "no closing \""),
-        ("A='x' y\n", 1, "text after the closing ': \" y\""),
-        ("A=\"\\q\"\n", 1, "unknown escape \\q (known: \\\" \\\\ \\n \\r \\t \\0)"),
-    ])
+    @Test(
+        "a line that cannot be read is named with FILE:LINE and what is wrong",
+        arguments: [
+            ("A=1\nno equals sign\n", 2, "expected NAME=VALUE, found \"no equals sign\""),
+            ("9LIVES=x\n", 1, "\"9LIVES\" is not a variable name (letters, digits, '_', '.', '-')"),
+            ("=x\n", 1, "\"\" is not a variable name (letters, digits, '_', '.', '-')"),
+            ("A=\"open\n", 1, "no closing \""),
+            ("A='x' y\n", 1, "text after the closing ': \" y\""),
+            ("A=\"\\q\"\n", 1, "unknown escape \\q (known: \\\" \\\\ \\n \\r \\t \\0)"),
+        ])
     func problems(text: String, line: Int, message: String) {
         #expect(throws: VariableFile.Problem(path: "v.env", line: line, message: message)) {
             _ = try VariableFile.parse(text, path: "v.env")
@@ -54,7 +57,9 @@ struct VariableFileTests {
             .write(toFile: scenario, atomically: true, encoding: .utf8)
         let file = folder.appendingPathComponent("v.env").path
         try "a=from-file\nb=from-file\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, output) = try ExecutableTests().runParley(["run", "--no-color", "--var-file", file, "--var", "b=from-option", scenario])
+        let (status, output) = try ExecutableTests().runParley([
+            "run", "--no-color", "--var-file", file, "--var", "b=from-option", scenario,
+        ])
         #expect(status == 0, "\(output)")
         let bad = folder.appendingPathComponent("bad.env").path
         try "a=1\nnonsense\n".write(toFile: bad, atomically: true, encoding: .utf8)

@@ -98,15 +98,16 @@ struct ConsoleReporterTests {
             tail: Array("220 hi\r\n\u{FF}".utf8) + [0xFF]
         )
         let text = render([.stepFailed(index: 3, step: step, failure: failure)])
-        #expect(text == """
-            *** s.yaml:7:13: step 'close' failed: timed out after 2s waiting for the expected pattern
-            ***   expected: ^250 
-            ***   deadline: expect (2s)
-            ***   received and not matched (last 11 bytes):
-            ***     220 hi\\r\\n
-            ***     ÿ\\xFF
+        #expect(
+            text == """
+                *** s.yaml:7:13: step 'close' failed: timed out after 2s waiting for the expected pattern
+                ***   expected: ^250 
+                ***   deadline: expect (2s)
+                ***   received and not matched (last 11 bytes):
+                ***     220 hi\\r\\n
+                ***     ÿ\\xFF
 
-            """)
+                """)
     }
 
     @Test("the result line says PASS or FAIL, and marks insecure runs")

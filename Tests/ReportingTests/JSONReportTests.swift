@@ -53,10 +53,14 @@ func fullRun() -> RunRecord {
     result.tags = ["a", "b"]
     var retried = ScenarioRecord(file: "dir/sub/b.yaml", events: events, transcript: "", result: result, started: start)
     retried.earlierAttempts = [
-        ScenarioResult(name: "x", file: "f", outcome: .error, stepsPassed: 0, stepCount: 2, failure: failure, duration: .milliseconds(123), insecure: false),
-        ScenarioResult(name: "x", file: "f", outcome: .failed, stepsPassed: 0, stepCount: 2, failure: nil, duration: .seconds(3), insecure: false),
+        ScenarioResult(
+            name: "x", file: "f", outcome: .error, stepsPassed: 0, stepCount: 2, failure: failure, duration: .milliseconds(123),
+            insecure: false),
+        ScenarioResult(
+            name: "x", file: "f", outcome: .failed, stepsPassed: 0, stepCount: 2, failure: nil, duration: .seconds(3), insecure: false),
     ]
-    var skippedResult = ScenarioResult(name: "s", file: "s.yaml", outcome: .skipped, stepsPassed: 0, stepCount: 0, failure: nil, duration: .zero, insecure: true)
+    var skippedResult = ScenarioResult(
+        name: "s", file: "s.yaml", outcome: .skipped, stepsPassed: 0, stepCount: 0, failure: nil, duration: .zero, insecure: true)
     skippedResult.skipReason = "requires X"
     let skipped = ScenarioRecord(file: "s.yaml", events: [], transcript: "", result: skippedResult, started: start)
     return RunRecord(scenarios: [retried, skipped], started: start, duration: .seconds(12))
@@ -120,32 +124,33 @@ struct JSONReportTests {
             """#
         let (status, output) = try python(script, input: JSONReporter.render(fullRun(), parleyVersion: "9.9"))
         #expect(status == 0, "\(output)")
-        #expect(output == """
-            top duration,interrupted,parley,scenarios,started,summary
-            summary errors,failed,passed,scenarios,skipped
-            scenario attempts,duration,earlier_attempts,events,failure,file,insecure,name,outcome,skip_reason,started,steps,steps_passed,tags
-            attempt duration,failure,outcome None
-            failure actual,deadline,expected,kind,location,message,reproduce,tail,variables,wait
-            location column,file,line
-            bytes base64,length,text
-            event server-started host,port,protocol,type
-            event step-started step,type
-            event connected connection,local,remote,type
-            event sent connection,data,tls,type
-            event received connection,data,tls,type
-            event handshake-started connection,server_name,type
-            event tls-established connection,tls,type
-            tls alpn,cipher,client_certificate_requested,client_certificate_sent,group,peer,resumed,server_name,verification,verified,version
-            certificate issuer,not_after,not_before,san,serial,sha256,subject
-            event discarded connection,data,type
-            event closed by_peer,connection,type
-            event note text,type
-            event step-passed step,type
-            event step-failed failure,step,type
-            skipped requires X None [] None
-            null None None
+        #expect(
+            output == """
+                top duration,interrupted,parley,scenarios,started,summary
+                summary errors,failed,passed,scenarios,skipped
+                scenario attempts,duration,earlier_attempts,events,failure,file,insecure,name,outcome,skip_reason,started,steps,steps_passed,tags
+                attempt duration,failure,outcome None
+                failure actual,deadline,expected,kind,location,message,reproduce,tail,variables,wait
+                location column,file,line
+                bytes base64,length,text
+                event server-started host,port,protocol,type
+                event step-started step,type
+                event connected connection,local,remote,type
+                event sent connection,data,tls,type
+                event received connection,data,tls,type
+                event handshake-started connection,server_name,type
+                event tls-established connection,tls,type
+                tls alpn,cipher,client_certificate_requested,client_certificate_sent,group,peer,resumed,server_name,verification,verified,version
+                certificate issuer,not_after,not_before,san,serial,sha256,subject
+                event discarded connection,data,type
+                event closed by_peer,connection,type
+                event note text,type
+                event step-passed step,type
+                event step-failed failure,step,type
+                skipped requires X None [] None
+                null None None
 
-            """)
+                """)
     }
 
     @Test("the report's text: indented, keys sorted, slashes not escaped, dates to the second in UTC, a newline at the end")
@@ -155,59 +160,62 @@ struct JSONReportTests {
             file: "dir/a.yaml",
             events: [.connection(name: "main", event: .sent(Array("EHLO x\r\n".utf8), tls: false))],
             transcript: "",
-            result: ScenarioResult(name: "a", file: "dir/a.yaml", outcome: .passed, stepsPassed: 1, stepCount: 1, failure: nil, duration: .milliseconds(15), insecure: false),
+            result: ScenarioResult(
+                name: "a", file: "dir/a.yaml", outcome: .passed, stepsPassed: 1, stepCount: 1, failure: nil, duration: .milliseconds(15),
+                insecure: false),
             started: start
         )
         let text = JSONReporter.render(RunRecord(scenarios: [record], started: start, duration: .milliseconds(1015)), parleyVersion: "9.9")
-        #expect(text == """
-            {
-              "duration" : 1.015,
-              "interrupted" : null,
-              "parley" : "9.9",
-              "scenarios" : [
+        #expect(
+            text == """
                 {
-                  "attempts" : 1,
-                  "duration" : 0.015,
-                  "earlier_attempts" : [
-
-                  ],
-                  "events" : [
+                  "duration" : 1.015,
+                  "interrupted" : null,
+                  "parley" : "9.9",
+                  "scenarios" : [
                     {
-                      "connection" : "main",
-                      "data" : {
-                        "base64" : "RUhMTyB4DQo=",
-                        "length" : 8,
-                        "text" : "EHLO x\\\\r\\\\n"
-                      },
-                      "tls" : false,
-                      "type" : "sent"
+                      "attempts" : 1,
+                      "duration" : 0.015,
+                      "earlier_attempts" : [
+
+                      ],
+                      "events" : [
+                        {
+                          "connection" : "main",
+                          "data" : {
+                            "base64" : "RUhMTyB4DQo=",
+                            "length" : 8,
+                            "text" : "EHLO x\\\\r\\\\n"
+                          },
+                          "tls" : false,
+                          "type" : "sent"
+                        }
+                      ],
+                      "failure" : null,
+                      "file" : "dir/a.yaml",
+                      "insecure" : false,
+                      "name" : "a",
+                      "outcome" : "passed",
+                      "skip_reason" : null,
+                      "started" : "2027-01-15T08:00:00Z",
+                      "steps" : 1,
+                      "steps_passed" : 1,
+                      "tags" : [
+
+                      ]
                     }
                   ],
-                  "failure" : null,
-                  "file" : "dir/a.yaml",
-                  "insecure" : false,
-                  "name" : "a",
-                  "outcome" : "passed",
-                  "skip_reason" : null,
                   "started" : "2027-01-15T08:00:00Z",
-                  "steps" : 1,
-                  "steps_passed" : 1,
-                  "tags" : [
-
-                  ]
+                  "summary" : {
+                    "errors" : 0,
+                    "failed" : 0,
+                    "passed" : 1,
+                    "scenarios" : 1,
+                    "skipped" : 0
+                  }
                 }
-              ],
-              "started" : "2027-01-15T08:00:00Z",
-              "summary" : {
-                "errors" : 0,
-                "failed" : 0,
-                "passed" : 1,
-                "scenarios" : 1,
-                "skipped" : 0
-              }
-            }
 
-            """)
+                """)
     }
 
     @Test("JSON and JUnit write a run's start with the one ISO 8601 form")
@@ -215,16 +223,18 @@ struct JSONReportTests {
         let run = sampleRun()
         #expect(JSONOutput.timestamp(run.started) == "2027-01-15T08:00:00Z")
         #expect(JUnitReporter.render(run).contains(#"timestamp="2027-01-15T08:00:00Z""#))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(JSONReporter.render(run, parleyVersion: "1").utf8)) as? [String: Any])
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(JSONReporter.render(run, parleyVersion: "1").utf8)) as? [String: Any])
         #expect(object["started"] as? String == "2027-01-15T08:00:00Z")
     }
 
     @Test("the report's tls object: the facts with the chain as peer, no provider; decodes back")
     func tlsObject() throws {
-        let facts = try #require(fullRun().scenarios[0].events.compactMap { event -> TLSFacts? in
-            if case .connection(_, .tlsEstablished(let facts)) = event { return facts }
-            return nil
-        }.first)
+        let facts = try #require(
+            fullRun().scenarios[0].events.compactMap { event -> TLSFacts? in
+                if case .connection(_, .tlsEstablished(let facts)) = event { return facts }
+                return nil
+            }.first)
         let json = TLSFactsJSON(facts)
         #expect(json.provider == nil)
         #expect(json.peer == .chain(facts.peerCertificates.map(CertificateJSON.init)))

@@ -62,10 +62,16 @@ struct MachineReportTests {
     @Test("JUnit XML: one suite per scenario, failure with details, escaped control bytes")
     func junitGolden() {
         let xml = JUnitReporter.render(sampleRun())
-        #expect(xml.hasPrefix(#"<?xml version="1.0" encoding="UTF-8"?>"# + "\n<testsuites name=\"parley\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.015\">"))
+        #expect(
+            xml.hasPrefix(
+                #"<?xml version="1.0" encoding="UTF-8"?>"#
+                    + "\n<testsuites name=\"parley\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.015\">"))
         #expect(xml.contains(#"<property name="insecure" value="true"/>"#))
         #expect(xml.contains(#"<testcase classname="scenarios.a" name="a" file="scenarios/a.yaml" time="0.015">"#))
-        #expect(xml.contains(#"<failure message="timed out after 1s waiting for the expected pattern" type="expectation">b.yaml:4:13: timed out after 1s waiting for the expected pattern"#))
+        #expect(
+            xml.contains(
+                #"<failure message="timed out after 1s waiting for the expected pattern" type="expectation">b.yaml:4:13: timed out after 1s waiting for the expected pattern"#
+            ))
         #expect(xml.contains("expected: ^250 &lt;ok&gt; &amp; \"done\""))
         #expect(xml.contains("received and not matched: 220\\x00\\x1B\\r\\n\\xFF</failure>"))
         // ESC in the transcript cannot appear in XML 1.0, even as a reference.
@@ -133,8 +139,12 @@ struct MachineReportTests {
         failure.reproduce = ["openssl s_client -connect h:25 -starttls smtp", "gnutls-cli --starttls-proto=smtp --port 25 h"]
         run.scenarios[1].result.failure = failure
         let xml = JUnitReporter.render(run)
-        #expect(xml.contains("\nvariables: code=\"220\", note=\"a \\\"b\\\"\"\ntry by hand: openssl s_client -connect h:25 -starttls smtp\ntry by hand: gnutls-cli --starttls-proto=smtp --port 25 h</failure>"))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(JSONReporter.render(run, parleyVersion: "9.9").utf8)) as? [String: Any])
+        #expect(
+            xml.contains(
+                "\nvariables: code=\"220\", note=\"a \\\"b\\\"\"\ntry by hand: openssl s_client -connect h:25 -starttls smtp\ntry by hand: gnutls-cli --starttls-proto=smtp --port 25 h</failure>"
+            ))
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(JSONReporter.render(run, parleyVersion: "9.9").utf8)) as? [String: Any])
         let scenarios = try #require(object["scenarios"] as? [[String: Any]])
         let json = try #require(scenarios[1]["failure"] as? [String: Any])
         #expect(json["variables"] as? [String: String] == ["code": "220", "note": "a \"b\""])
@@ -143,36 +153,39 @@ struct MachineReportTests {
         let sink = Sink()
         ConsoleReporter(colour: false) { sink.write($0) }.handle(.stepFailed(index: 1, step: step, failure: failure))
         let text = sink.all
-        #expect(text.hasSuffix("""
-            ***   variables: code="220", note="a \\"b\\""
-            ***   try by hand: openssl s_client -connect h:25 -starttls smtp
-            ***            or: gnutls-cli --starttls-proto=smtp --port 25 h
+        #expect(
+            text.hasSuffix(
+                """
+                ***   variables: code="220", note="a \\"b\\""
+                ***   try by hand: openssl s_client -connect h:25 -starttls smtp
+                ***            or: gnutls-cli --starttls-proto=smtp --port 25 h
 
-            """))
+                """))
     }
 
     @Test("TAP 14: plan, ok and not ok with a YAML block; # escaped in descriptions")
     func tapGolden() {
         let text = TAPReporter.render(sampleRun())
-        #expect(text == """
-            TAP version 14
-            1..2
-            ok 1 - a # verification off
-            not ok 2 - b \\# second
-              ---
-              message: "timed out after 1s waiting for the expected pattern"
-              severity: fail
-              kind: expectation
-              at:
-                file: "b.yaml"
-                line: 4
-                column: 13
-              expected: "^250 <ok> & \\"done\\""
-              wait: expect
-              deadline: 1s
-              received: "220\\\\x00\\\\x1B\\\\r\\\\n\\\\xFF"
-              ...
+        #expect(
+            text == """
+                TAP version 14
+                1..2
+                ok 1 - a # verification off
+                not ok 2 - b \\# second
+                  ---
+                  message: "timed out after 1s waiting for the expected pattern"
+                  severity: fail
+                  kind: expectation
+                  at:
+                    file: "b.yaml"
+                    line: 4
+                    column: 13
+                  expected: "^250 <ok> & \\"done\\""
+                  wait: expect
+                  deadline: 1s
+                  received: "220\\\\x00\\\\x1B\\\\r\\\\n\\\\xFF"
+                  ...
 
-            """)
+                """)
     }
 }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MailServerProvider
 import MailServers
 import NetworkStream
+import ParleyTestSupport
 import Runner
 import Scenario
-import ParleyTestSupport
-import MailServerProvider
 import Testing
 
 /// Runs the conformance suites (`scenarios/conformance/`) against the fake servers, set up the way
@@ -87,11 +87,14 @@ func runConformance(
         implicitTLS: target.implicitTLS,
         faults: try faults.map { try MailServerFault(parsing: $0) }
     )
-    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: SourceTree.root.appendingPathComponent(file).path)
+    let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(
+        path: SourceTree.root.appendingPathComponent(file).path)
     return try await withFakeMailServer(configuration) { server in
         let variables = conformanceVariables(host: server.host, port: server.port).merging(extra) { $1 }
         let events = Events()
-        let result = await ScenarioRunner(variables: variables, environment: [:], serverProvider: MailServerProvider()).run(scenario) { events.add($0) }
+        let result = await ScenarioRunner(variables: variables, environment: [:], serverProvider: MailServerProvider()).run(scenario) {
+            events.add($0)
+        }
         return (result, events.all)
     }
 }
@@ -114,7 +117,8 @@ struct ConformanceSuiteTests {
         let files = conformanceFiles() + conformanceFiles(informative: true)
         #expect(files.count >= 20)
         for file in files {
-            let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(path: SourceTree.root.appendingPathComponent(file).path)
+            let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(
+                path: SourceTree.root.appendingPathComponent(file).path)
             let result = await ScenarioRunner(variables: [:], environment: [:], serverProvider: MailServerProvider()).run(scenario) { _ in }
             #expect(result.outcome == .skipped, "\(file): \(describe(result))")
         }
@@ -142,7 +146,9 @@ struct ConformanceSuiteTests {
         let (result, events) = try await runConformance(file, faults: ["vulnerable-pipelining"])
         #expect(result.outcome == .failed, "\(file): \(describe(result))")
         // It fails where the reply to the injected command arrives under TLS, unasked.
-        #expect(result.failure?.message.contains("nothing") == true || result.failure?.message.contains("arrived") == true, "\(describe(result))")
+        #expect(
+            result.failure?.message.contains("nothing") == true || result.failure?.message.contains("arrived") == true,
+            "\(describe(result))")
         let received = receivedText(events)
         #expect(!received.isEmpty)
     }
@@ -152,7 +158,8 @@ struct ConformanceSuiteTests {
         arguments: Array(ConformanceSuiteTests.closeVariants).sorted(), [[], ["vulnerable-pipelining"]]
     )
     func closeVariantFailsAgainstServersThatDoNotClose(_ file: String, _ faults: [String]) async throws {
-        let (result, _) = try await runConformance(file, faults: faults, variables: ["IMAP_INJECTION_CLOSES": "yes", "POP3_INJECTION_CLOSES": "yes"])
+        let (result, _) = try await runConformance(
+            file, faults: faults, variables: ["IMAP_INJECTION_CLOSES": "yes", "POP3_INJECTION_CLOSES": "yes"])
         #expect(result.outcome == .failed, "\(file) \(faults): \(describe(result))")
     }
 
@@ -204,7 +211,9 @@ struct ConformanceSuiteTests {
         #expect(!sentText(events).contains("LOGOUT"))
     }
 
-    @Test("strict ALPN probes: informative failures without the knob, passes with strict-alpn", arguments: conformanceFiles(informative: true))
+    @Test(
+        "strict ALPN probes: informative failures without the knob, passes with strict-alpn", arguments: conformanceFiles(informative: true)
+    )
     func strictALPN(_ file: String) async throws {
         let (lax, _) = try await runConformance(file)
         #expect(lax.outcome == .failed, "\(file): \(describe(lax))")
@@ -212,13 +221,15 @@ struct ConformanceSuiteTests {
         #expect(strict.outcome == .passed, "\(file): \(describe(strict))")
     }
 
-    @Test("the other checks fail where the fake server breaks them", arguments: [
-        ("scenarios/conformance/smtp-starttls.yaml", "no-starttls", "STARTTLS"),
-        ("scenarios/conformance/smtp-starttls.yaml", "wrong-host-certificate", "host name mismatch"),
-        ("scenarios/conformance/imap-starttls.yaml", "expired-certificate", "expired"),
-        ("scenarios/conformance/pop3-stls.yaml", "refuse-starttls", "refused"),
-        ("scenarios/conformance/imaps.yaml", "self-signed-certificate", "signer"),
-    ])
+    @Test(
+        "the other checks fail where the fake server breaks them",
+        arguments: [
+            ("scenarios/conformance/smtp-starttls.yaml", "no-starttls", "STARTTLS"),
+            ("scenarios/conformance/smtp-starttls.yaml", "wrong-host-certificate", "host name mismatch"),
+            ("scenarios/conformance/imap-starttls.yaml", "expired-certificate", "expired"),
+            ("scenarios/conformance/pop3-stls.yaml", "refuse-starttls", "refused"),
+            ("scenarios/conformance/imaps.yaml", "self-signed-certificate", "signer"),
+        ])
     func otherChecksFail(_ file: String, _ knob: String, _ reason: String) async throws {
         let (result, _) = try await runConformance(file, faults: [knob])
         #expect(result.outcome != .passed, "\(file) \(knob): \(describe(result))")

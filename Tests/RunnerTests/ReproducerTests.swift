@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import MailServers
-import Scenario
 import ParleyTestSupport
+import Scenario
 import Testing
 
 @testable import Runner
@@ -24,10 +24,11 @@ struct ReproducerTests {
             startTLSProtocol: "smtp",
             tls: TLS(caFile: "/certs/ca.pem", serverName: "mail.test")
         )
-        #expect(Reproducer.commands(target) == [
-            "openssl s_client -connect 127.0.0.1:2525 -starttls smtp -servername mail.test -CAfile /certs/ca.pem -verify_return_error -verify_hostname mail.test",
-            "gnutls-cli --starttls-proto=smtp --port 2525 --x509cafile /certs/ca.pem --sni-hostname mail.test --verify-hostname mail.test 127.0.0.1",
-        ])
+        #expect(
+            Reproducer.commands(target) == [
+                "openssl s_client -connect 127.0.0.1:2525 -starttls smtp -servername mail.test -CAfile /certs/ca.pem -verify_return_error -verify_hostname mail.test",
+                "gnutls-cli --starttls-proto=smtp --port 2525 --x509cafile /certs/ca.pem --sni-hostname mail.test --verify-hostname mail.test 127.0.0.1",
+            ])
     }
 
     @Test("implicit TLS on IPv6 with ALPN, a priority, no verification, and the system store")
@@ -38,10 +39,11 @@ struct ReproducerTests {
             implicitTLS: true,
             tls: TLS(serverName: "::1", alpn: ["imap"], priority: "NORMAL:-VERS-TLS1.3", insecure: true)
         )
-        #expect(Reproducer.commands(target) == [
-            "openssl s_client -connect '[::1]:993' -alpn imap",
-            "gnutls-cli --port 993 --alpn imap --priority NORMAL:-VERS-TLS1.3 --insecure ::1",
-        ])
+        #expect(
+            Reproducer.commands(target) == [
+                "openssl s_client -connect '[::1]:993' -alpn imap",
+                "gnutls-cli --port 993 --alpn imap --priority NORMAL:-VERS-TLS1.3 --insecure ::1",
+            ])
     }
 
     @Test("an address as the name is checked with -verify_ip and never sent as SNI")
@@ -79,7 +81,8 @@ struct ReproducerTests {
     func endToEnd() async throws {
         let configuration = FakeMailServer.Configuration(protocol: .smtp, tls: try FixtureCertificates.serverContext())
         try await withFakeMailServer(configuration) { server in
-            let (result, _) = try await run("""
+            let (result, _) = try await run(
+                """
                 name: wrong name
                 preset: smtp
                 variables: {token: hunter2}
@@ -105,10 +108,12 @@ struct ReproducerTests {
 
     @Test("no commands for a connection to an embedded server: it is gone once the run ends")
     func embedded() async throws {
-        let (result, _) = try await run(scenarioText("""
-              - connect:
-              - expect: {pattern: '^599 ', timeout: 300ms}
-            """))
+        let (result, _) = try await run(
+            scenarioText(
+                """
+                  - connect:
+                  - expect: {pattern: '^599 ', timeout: 300ms}
+                """))
         #expect(result.outcome == .failed)
         #expect(result.failure?.reproduce == [])
     }

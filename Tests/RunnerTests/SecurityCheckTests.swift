@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MailServerProvider
 import MailServers
 import NetworkStream
 import ParleyTestSupport
 import Runner
 import Scenario
-import MailServerProvider
 import Testing
 
 /// A bundled scenario's text with its relative paths made absolute, optionally edited.
@@ -13,7 +13,8 @@ func bundled(_ path: String, _ edit: (String) -> String = { $0 }) throws -> (Str
     let url = SourceTree.root.appendingPathComponent(path)
     // Generous deadlines: the checks are about what arrives, not how fast (a busy machine).
     let text = try String(contentsOf: url, encoding: .utf8)
-        .replacingOccurrences(of: "timeouts: {connect: 5s, expect: 5s, handshake: 5s}", with: "timeouts: {connect: 30s, expect: 30s, handshake: 30s}")
+        .replacingOccurrences(
+            of: "timeouts: {connect: 5s, expect: 5s, handshake: 5s}", with: "timeouts: {connect: 30s, expect: 30s, handshake: 30s}")
     let folder = url.deletingLastPathComponent().path
     return (edit(text), folder + "/edited.yaml")
 }
@@ -33,7 +34,9 @@ struct SecurityCheckTests {
         let (correct, file) = try bundled("scenarios/security/starttls-command-injection.yaml")
         let (passed, _) = try await run(correct, as: file)
         #expect(passed.outcome == .passed, "\(String(describing: passed.failure))")
-        let vulnerable = correct.replacingOccurrences(of: "  key: ../../fixtures/certs/server-key.pem\n", with: "  key: ../../fixtures/certs/server-key.pem\n  faults: [vulnerable-pipelining]\n")
+        let vulnerable = correct.replacingOccurrences(
+            of: "  key: ../../fixtures/certs/server-key.pem\n",
+            with: "  key: ../../fixtures/certs/server-key.pem\n  faults: [vulnerable-pipelining]\n")
         #expect(vulnerable != correct)
         let (failed, _) = try await run(vulnerable, as: file)
         #expect(failed.outcome == .failed)
@@ -85,7 +88,8 @@ struct SecurityCheckTests {
             """
         let base = scenarioText(steps)
             .replacingOccurrences(of: "name: test\n", with: "name: test\npreset: smtp\n")
-            .replacingOccurrences(of: "  key: \(certs)/server-key.pem\n", with: "  key: \(certs)/server-key.pem\n  faults: [refuse-starttls]\n")
+            .replacingOccurrences(
+                of: "  key: \(certs)/server-key.pem\n", with: "  key: \(certs)/server-key.pem\n  faults: [refuse-starttls]\n")
         let (opportunistic, _) = try await run(base.replacingOccurrences(of: "REQUIRED", with: "required: false,"))
         #expect(opportunistic.outcome == .passed, "\(String(describing: opportunistic.failure))")
         let (mandatory, _) = try await run(base.replacingOccurrences(of: "REQUIRED", with: ""))
@@ -95,11 +99,13 @@ struct SecurityCheckTests {
         #expect(reply.hasPrefix("454 "))
     }
 
-    @Test("certificate faults fail verification with the reason; handshake: fail turns that into a pass", arguments: [
-        ("expired-certificate", "expired"),
-        ("wrong-host-certificate", "host name mismatch"),
-        ("self-signed-certificate", "self-signed"),
-    ])
+    @Test(
+        "certificate faults fail verification with the reason; handshake: fail turns that into a pass",
+        arguments: [
+            ("expired-certificate", "expired"),
+            ("wrong-host-certificate", "host name mismatch"),
+            ("self-signed-certificate", "self-signed"),
+        ])
     func certificateFaults(_ knob: String, _ reason: String) async throws {
         let steps = """
               - connect:
@@ -116,7 +122,8 @@ struct SecurityCheckTests {
         let (passed, _) = try await run(base.replacingOccurrences(of: "HANDSHAKE", with: "handshake: fail, handshake-error: '\(reason)',"))
         #expect(passed.outcome == .passed, "\(String(describing: passed.failure))")
         // The handshake fails, but for another reason than the one written: the step fails.
-        let (wrongReason, _) = try await run(base.replacingOccurrences(of: "HANDSHAKE", with: "handshake: fail, handshake-error: 'no such reason',"))
+        let (wrongReason, _) = try await run(
+            base.replacingOccurrences(of: "HANDSHAKE", with: "handshake: fail, handshake-error: 'no such reason',"))
         #expect(wrongReason.outcome == .failed)
         #expect(wrongReason.failure?.message == "the TLS handshake failed, but not for the expected reason")
         #expect(wrongReason.failure?.actual?.contains(reason) == true)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MailServerProvider
 import MailServers
 import Scenario
-import MailServerProvider
 import Testing
 
 @testable import Runner
@@ -30,10 +30,11 @@ struct SnapshotFileTests {
     func differences() {
         let recorded: [SnapshotFile.Fact] = [("tls-version", "TLS1.2"), ("cipher", "A"), ("group", "X25519")]
         let now: [SnapshotFile.Fact] = [("tls-version", "TLS1.3"), ("cipher", "A"), ("alpn", "none")]
-        #expect(SnapshotFile.differences(recorded: recorded, now: now) == [
-            .init(fact: "tls-version", recorded: "TLS1.2", now: "TLS1.3"),
-            .init(fact: "alpn", recorded: nil, now: "none"),
-        ])
+        #expect(
+            SnapshotFile.differences(recorded: recorded, now: now) == [
+                .init(fact: "tls-version", recorded: "TLS1.2", now: "TLS1.3"),
+                .init(fact: "alpn", recorded: nil, now: "none"),
+            ])
         #expect(SnapshotFile.differences(recorded: recorded, now: Array(recorded)).isEmpty)
     }
 }
@@ -79,10 +80,12 @@ struct SnapshotStepTests {
         let first = try await run(Self.dialog, in: folder)
         #expect(first.outcome == .passed, "\(String(describing: first.failure))")
         let plain = try String(contentsOfFile: folder.appendingPathComponent("snapshots/mx.plain.txt").path, encoding: .utf8)
-        #expect(SnapshotFile.parse(plain).map { "\($0.name): \($0.value)" } == [
-            "capabilities-before-tls: 8BITMIME PIPELINING SMTPUTF8 STARTTLS", "tls-version: -",
-        ])
-        let tls = SnapshotFile.parse(try String(contentsOfFile: folder.appendingPathComponent("snapshots/mx.tls.txt").path, encoding: .utf8))
+        #expect(
+            SnapshotFile.parse(plain).map { "\($0.name): \($0.value)" } == [
+                "capabilities-before-tls: 8BITMIME PIPELINING SMTPUTF8 STARTTLS", "tls-version: -",
+            ])
+        let tls = SnapshotFile.parse(
+            try String(contentsOfFile: folder.appendingPathComponent("snapshots/mx.tls.txt").path, encoding: .utf8))
         #expect(tls.map(\.name) == Step.Snapshot.defaultFacts)
         #expect(tls.first { $0.name == "tls-version" }?.value == "TLS1.3")
         #expect(tls.first { $0.name == "peer-issuer" }?.value == "CN=Parley Test CA,O=Parley")

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MailServerProvider
 import Runner
 import Scenario
-import MailServerProvider
 import Testing
 
 /// The folder of malformed scenarios; each `NAME.yaml` has its exact expected diagnostics in

@@ -177,34 +177,55 @@ func loadError(_ path: String) -> ScenarioLoadError? {
 
 @Suite("Encoding problems")
 struct EncodingTests {
-    @Test("a byte that is not UTF-8 is placed by LF-counted line and by characters before it", arguments: [
-        // A stray continuation byte at the start of line 2.
-        (Array("steps:\n".utf8) + [0x80] + Array(" - close:\n".utf8), 2, 1, "byte 0x80 (offset 7)"),
-        // A character cut short by the end of the file, after a CRLF line and a two-byte character.
-        (Array("steps:\r\n  - send: \"\u{E9}".utf8) + [0xE2, 0x82], 2, 13, "byte 0xE2 (offset 21)"),
-        // An encoded surrogate (CESU-8) and an overlong slash.
-        (Array("name: ".utf8) + [0xED, 0xA0, 0x80], 1, 7, "byte 0xED (offset 6)"),
-        (Array("name: a".utf8) + [0xC0, 0xAF], 1, 8, "byte 0xC0 (offset 7)"),
-    ] as [([UInt8], Int, Int, String)])
+    @Test(
+        "a byte that is not UTF-8 is placed by LF-counted line and by characters before it",
+        arguments: [
+            // A stray continuation byte at the start of line 2.
+            (Array("steps:\n".utf8) + [0x80] + Array(" - close:\n".utf8), 2, 1, "byte 0x80 (offset 7)"),
+            // A character cut short by the end of the file, after a CRLF line and a two-byte character.
+            (Array("steps:\r\n  - send: \"\u{E9}".utf8) + [0xE2, 0x82], 2, 13, "byte 0xE2 (offset 21)"),
+            // An encoded surrogate (CESU-8) and an overlong slash.
+            (Array("name: ".utf8) + [0xED, 0xA0, 0x80], 1, 7, "byte 0xED (offset 6)"),
+            (Array("name: a".utf8) + [0xC0, 0xAF], 1, 8, "byte 0xC0 (offset 7)"),
+        ] as [([UInt8], Int, Int, String)])
     func invalidUTF8(bytes: [UInt8], line: Int, column: Int, byte: String) throws {
         let path = try scratchFile(bytes)
         defer { removeScratch(path) }
         let error = try #require(loadError(path))
         #expect(error.diagnostics.count == 1)
         #expect(error.diagnostics.first?.location == SourceLocation(file: path, line: line, column: column))
-        #expect(error.diagnostics.first?.message == "the file is not valid UTF-8: \(byte) does not begin a well-formed character; save the file as UTF-8")
+        #expect(
+            error.diagnostics.first?.message
+                == "the file is not valid UTF-8: \(byte) does not begin a well-formed character; save the file as UTF-8")
         // Rendered with its line and a caret, the bad bytes shown as U+FFFD.
         #expect(error.description.hasPrefix("\(path):\(line):\(column): error: the file is not valid UTF-8"))
         #expect(error.description.split(separator: "\n").count == 3)
     }
 
-    @Test("a character YAML forbids is named at its line and column", arguments: [
-        ("steps:\n  - send: \"a\u{0}b\"\n", 2, 13, "U+0000 (a control character) is not allowed in a scenario file; write it as \\x00 in a double-quoted string"),
-        ("steps:\r\n  - send: \"\u{E9}\u{1B}[0m\"\r\n", 2, 13, "U+001B (a control character) is not allowed in a scenario file; write it as \\x1B in a double-quoted string"),
-        ("name: \u{7F}\nsteps: [close: ]\n", 1, 7, "U+007F (a control character) is not allowed in a scenario file; write it as \\x7F in a double-quoted string"),
-        ("name: \u{85}ok\u{80}\nsteps: [close: ]\n", 1, 10, "U+0080 (a control character) is not allowed in a scenario file; write it as \\x80 in a double-quoted string"),
-        ("name: x\u{FFFE}\nsteps: [close: ]\n", 1, 8, "U+FFFE (not a character) is not allowed in a scenario file; write it as \\uFFFE in a double-quoted string"),
-    ])
+    @Test(
+        "a character YAML forbids is named at its line and column",
+        arguments: [
+            (
+                "steps:\n  - send: \"a\u{0}b\"\n", 2, 13,
+                "U+0000 (a control character) is not allowed in a scenario file; write it as \\x00 in a double-quoted string"
+            ),
+            (
+                "steps:\r\n  - send: \"\u{E9}\u{1B}[0m\"\r\n", 2, 13,
+                "U+001B (a control character) is not allowed in a scenario file; write it as \\x1B in a double-quoted string"
+            ),
+            (
+                "name: \u{7F}\nsteps: [close: ]\n", 1, 7,
+                "U+007F (a control character) is not allowed in a scenario file; write it as \\x7F in a double-quoted string"
+            ),
+            (
+                "name: \u{85}ok\u{80}\nsteps: [close: ]\n", 1, 10,
+                "U+0080 (a control character) is not allowed in a scenario file; write it as \\x80 in a double-quoted string"
+            ),
+            (
+                "name: x\u{FFFE}\nsteps: [close: ]\n", 1, 8,
+                "U+FFFE (not a character) is not allowed in a scenario file; write it as \\uFFFE in a double-quoted string"
+            ),
+        ])
     func forbiddenCharacter(yaml: String, line: Int, column: Int, message: String) {
         let found = diagnostics(yaml)
         #expect(found.map(\.message) == [message])
@@ -251,7 +272,9 @@ struct EncodingTests {
         let main = URL(fileURLWithPath: part).deletingLastPathComponent().appendingPathComponent("main.yaml")
         try "include: part.yaml\nsteps: [use: hello]\n".write(to: main, atomically: true, encoding: .utf8)
         let error = try #require(loadError(main.path))
-        let places = error.diagnostics.compactMap(\.location).map { "\(URL(fileURLWithPath: $0.file).lastPathComponent):\($0.line):\($0.column)" }
+        let places = error.diagnostics.compactMap(\.location).map {
+            "\(URL(fileURLWithPath: $0.file).lastPathComponent):\($0.line):\($0.column)"
+        }
         #expect(places.contains("main.yaml:1:10"))
         #expect(places.contains("part.yaml:2:19"))
         #expect(error.description.contains("part.yaml:2:19: error: the file is not valid UTF-8: byte 0xFF (offset 29)"))
@@ -267,10 +290,12 @@ struct DuplicateKeyTests {
             _ = try ScenarioLoader().load(yaml: yaml, file: "t.yaml")
             Issue.record("expected the load to fail")
         } catch {
-            #expect(error.diagnostics.map(\.location) == [
-                SourceLocation(file: "t.yaml", line: 3, column: 22), SourceLocation(file: "t.yaml", line: 4, column: 1),
-            ])
-            let expected = "t.yaml:3:22: error: duplicate key 'line' (first given at 3:12); each key may appear once in a mapping\n"
+            #expect(
+                error.diagnostics.map(\.location) == [
+                    SourceLocation(file: "t.yaml", line: 3, column: 22), SourceLocation(file: "t.yaml", line: 4, column: 1),
+                ])
+            let expected =
+                "t.yaml:3:22: error: duplicate key 'line' (first given at 3:12); each key may appear once in a mapping\n"
                 + "    - send: {line: x,  line: y}\n" + String(repeating: " ", count: 23) + "^\n"
                 + "t.yaml:4:1: error: duplicate key 'name' (first given at 1:1); each key may appear once in a mapping\n"
                 + "  name: b\n  ^\n"
@@ -291,7 +316,10 @@ struct DuplicateKeyTests {
     @Test("a mapping put in two places by an alias reports its repeated key once")
     func aliasedMapping() {
         let found = diagnostics("variables: &v {A: x, A: y}\nsteps:\n  - set: *v\n  - set: *v\n")
-        #expect(found.map(\.description) == ["t.yaml:1:22: error: duplicate key 'A' (first given at 1:16); each key may appear once in a mapping"])
+        #expect(
+            found.map(\.description) == [
+                "t.yaml:1:22: error: duplicate key 'A' (first given at 1:16); each key may appear once in a mapping"
+            ])
     }
 
     @Test("with a YAML syntax error after them, repeated keys are still reported where first given")
@@ -365,19 +393,23 @@ struct TemplateTests {
         #expect(try Template("${A:-${B}}", at: at).expand { ["B": "b"][$0] } == "b")
     }
 
-    @Test("syntax problems are found without expanding: unclosed, nameless, not a name", arguments: [
-        ("${A", "unclosed '${' in \"${A\""),
-        ("${A:-${B}", "unclosed '${' in \"${A:-${B}\""),
-        ("${A:-x", "unclosed '${' in \"${A:-x\""),
-        ("${}", "'${' without a variable name in \"${}\""),
-        ("${:-x}", "'${' without a variable name in \"${:-x}\""),
-        ("${USER }", "\"USER \" is not a variable name (letters, digits, '_', '.', '-') in \"${USER }\"; write $$ for a literal $"),
-    ])
+    @Test(
+        "syntax problems are found without expanding: unclosed, nameless, not a name",
+        arguments: [
+            ("${A", "unclosed '${' in \"${A\""),
+            ("${A:-${B}", "unclosed '${' in \"${A:-${B}\""),
+            ("${A:-x", "unclosed '${' in \"${A:-x\""),
+            ("${}", "'${' without a variable name in \"${}\""),
+            ("${:-x}", "'${' without a variable name in \"${:-x}\""),
+            ("${USER }", "\"USER \" is not a variable name (letters, digits, '_', '.', '-') in \"${USER }\"; write $$ for a literal $"),
+        ])
     func syntaxProblems(text: String, problem: String) {
         #expect(Template(text, at: at).syntaxProblem == problem)
     }
 
-    @Test("well-formed templates have no syntax problem", arguments: ["", "plain", "$", "$$", "a$b", "${SERVER.host}", "${client-name:-x}", "${A:-}", "${A:-${B:-}}"])
+    @Test(
+        "well-formed templates have no syntax problem",
+        arguments: ["", "plain", "$", "$$", "a$b", "${SERVER.host}", "${client-name:-x}", "${A:-}", "${A:-${B:-}}"])
     func wellFormed(text: String) {
         #expect(Template(text, at: at).syntaxProblem == nil)
     }

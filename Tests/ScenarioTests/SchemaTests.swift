@@ -44,11 +44,13 @@ struct SchemaTests {
         }
     }
 
-    @Test("the schema rejects what the loader rejects for shape", arguments: [
-        "02-top-list", "03-missing-steps", "04-empty-steps", "05-unknown-top-key", "06-two-keywords", "07-unknown-step",
-        "15-status-value", "16-tls-not-bool", "21-unknown-preset", "22-server-no-protocol", "23-server-bad-protocol",
-        "28-assert-empty", "39-unknown-assert-key",
-    ])
+    @Test(
+        "the schema rejects what the loader rejects for shape",
+        arguments: [
+            "02-top-list", "03-missing-steps", "04-empty-steps", "05-unknown-top-key", "06-two-keywords", "07-unknown-step",
+            "15-status-value", "16-tls-not-bool", "21-unknown-preset", "22-server-no-protocol", "23-server-bad-protocol",
+            "28-assert-empty", "39-unknown-assert-key",
+        ])
     func rejectsMalformed(_ name: String) throws {
         let path = malformedFolder.appendingPathComponent(name + ".yaml").path
         let results = try validateWithSchema([path])
