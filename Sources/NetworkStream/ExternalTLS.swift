@@ -269,7 +269,7 @@ final class ExternalTLSHelper: @unchecked Sendable {
     ///
     /// - Throws: `NetworkError` (`.starttlsRefused`, `.timeout`, `.tls` with the reasons).
     func startTLS(
-        process: NetworkProcess,
+        on process: NetworkProcess,
         command: [UInt8],
         reply: BytePattern,
         success: BytePattern,

@@ -57,24 +57,8 @@ struct BuiltinTLSUpgrade: TLSUpgrade {
     }
 }
 
+/// The external provider: ``ExternalTLSHelper/startTLS(on:command:reply:success:replyTimeout:handshakeTimeout:)``
+/// tells `gnutls-cli` to start TLS with SIGALRM and reads its report.
 extension ExternalTLSHelper: TLSUpgrade {
     var provider: StreamParameters.TLSProvider { .external }
-
-    func startTLS(
-        on process: NetworkProcess,
-        command: [UInt8],
-        reply: BytePattern,
-        success: BytePattern,
-        replyTimeout: Duration,
-        handshakeTimeout: Duration
-    ) async throws(NetworkError) -> NetworkProcess.StartTLSResult {
-        try await startTLS(
-            process: process,
-            command: command,
-            reply: reply,
-            success: success,
-            replyTimeout: replyTimeout,
-            handshakeTimeout: handshakeTimeout
-        )
-    }
 }

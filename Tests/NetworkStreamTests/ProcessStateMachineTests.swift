@@ -114,6 +114,19 @@ struct MachineDriver {
         return id
     }
 
+    /// Starts waiting for a STARTTLS reply line; a reply matching `success` starts TLS in that turn.
+    mutating func expectReply(goAheadOn success: String) throws -> Machine.WaitID {
+        let (id, actions) = machine.beginExpect(
+            try BytePattern("^[0-9]{3} [^\r\n]*\r\n", options: [.multiline]),
+            timeout: .seconds(1),
+            idleTimeout: nil,
+            wait: .starttlsReply,
+            goAhead: .init(success: try BytePattern(success), tls: try tlsRequest())
+        )
+        apply(actions)
+        return id
+    }
+
     /// The bytes an expect matched.
     func matched(_ id: Machine.WaitID) -> String? {
         guard case .success(.matched(let match, _))? = results[id] else { return nil }
@@ -140,7 +153,7 @@ struct MachineDriver {
 }
 
 /// A TLS request for the machine (the context is never used: no handshake runs).
-private func tlsRequest(timeout: Duration = .seconds(2)) throws -> ProcessStateMachine.TLSRequest {
+func tlsRequest(timeout: Duration = .seconds(2)) throws -> ProcessStateMachine.TLSRequest {
     let context = try FixtureCertificates.clientContext()
     return .init(context: context, serverHostname: "localhost", timeout: timeout)
 }
@@ -293,15 +306,7 @@ struct ProcessStateMachineTests {
     @Test("after a go-ahead, plaintext in the same read is discarded and reported, and the handshake starts in that turn")
     func discardAfterGoAhead() throws {
         var driver = MachineDriver()
-        let goAhead = ProcessStateMachine.GoAhead(success: try BytePattern("^220"), tls: try tlsRequest())
-        let (id, actions) = driver.machine.beginExpect(
-            try BytePattern("^[0-9]{3} [^\r\n]*\r\n", options: [.multiline]),
-            timeout: .seconds(1),
-            idleTimeout: nil,
-            wait: .starttlsReply,
-            goAhead: goAhead
-        )
-        driver.apply(actions)
+        let id = try driver.expectReply(goAheadOn: "^220")
         driver.read("220 go ahead\r\n250 INJECTED\r\n")
         guard case .success(.matched(let match, let handshake?))? = driver.results[id] else {
             Issue.record("no go-ahead: \(driver.trace) \(String(describing: driver.results[id]))")
@@ -337,15 +342,7 @@ struct ProcessStateMachineTests {
     @Test("a refusal (the reply does not match the go-ahead) leaves the connection plain and discards nothing")
     func refusedGoAhead() throws {
         var driver = MachineDriver()
-        let goAhead = ProcessStateMachine.GoAhead(success: try BytePattern("^220"), tls: try tlsRequest())
-        let (id, actions) = driver.machine.beginExpect(
-            try BytePattern("^[0-9]{3} [^\r\n]*\r\n", options: [.multiline]),
-            timeout: .seconds(1),
-            idleTimeout: nil,
-            wait: .starttlsReply,
-            goAhead: goAhead
-        )
-        driver.apply(actions)
+        let id = try driver.expectReply(goAheadOn: "^220")
         driver.read("454 not now\r\nmore")
         guard case .success(.matched(_, let handshake))? = driver.results[id] else {
             Issue.record("no reply")

@@ -5,6 +5,9 @@ server each time. Figures come from this run only."""
 
 import json, os, resource, statistics, subprocess, sys, tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from session import write_session  # noqa: E402
+
 a, b, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ca = os.path.join(root, "fixtures/certs/ca.pem")
@@ -18,22 +21,7 @@ def raise_nofile():
 
 
 def scenario(host, port, name):
-    path = os.path.join(work, f"session-{port}.yaml")
-    with open(path, "w") as f:
-        f.write(f"""name: bench session
-timeouts: {{connect: 30s, expect: 30s, handshake: 30s}}
-steps:
-  - connect: {{host: {host}, port: {port}}}
-  - expect: '^220 [^\\r\\n]*\\r\\n'
-  - send: {{line: EHLO bench.test}}
-  - expect: '^250 [^\\r\\n]*\\r\\n'
-  - starttls: {{ca-file: {ca}, server-name: {name}}}
-  - send: {{line: EHLO bench.test}}
-  - expect: '^250 [^\\r\\n]*\\r\\n'
-  - send: {{line: QUIT}}
-  - expect: '^221 '
-""")
-    return path
+    return write_session(os.path.join(work, f"session-{port}.yaml"), host, port, name, ca)
 
 
 def load(parley, path, concurrency):

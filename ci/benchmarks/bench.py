@@ -6,6 +6,9 @@ wall time of one `parley run`. Figures come from this run only; ratios compare t
 
 import json, os, re, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from session import write_session  # noqa: E402
+
 parley = sys.argv[1]
 args = sys.argv[2:]
 short = "--short" in args
@@ -48,22 +51,7 @@ def serve():
 
 
 def scenario(host, port, name, extra=""):
-    path = os.path.join(work, f"session-{port}.yaml")
-    with open(path, "w") as f:
-        f.write(f"""name: bench session
-timeouts: {{connect: 30s, expect: 30s, handshake: 30s}}
-steps:
-  - connect: {{host: {host}, port: {port}}}
-  - expect: '^220 [^\\r\\n]*\\r\\n'
-  - send: {{line: EHLO bench.test}}
-  - expect: '^250 [^\\r\\n]*\\r\\n'
-  - starttls: {{ca-file: {ca}, server-name: {name}}}
-  - send: {{line: EHLO bench.test}}
-  - expect: '^250 [^\\r\\n]*\\r\\n'
-  - send: {{line: QUIT}}
-  - expect: '^221 '
-{extra}""")
-    return path
+    return write_session(os.path.join(work, f"session-{port}.yaml"), host, port, name, ca, extra)
 
 
 def parley_load(target, host, port, name, concurrency, sessions):
