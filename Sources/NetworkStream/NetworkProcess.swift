@@ -92,11 +92,11 @@ public final class NetworkProcess: @unchecked Sendable {
     /// A shell connection's child.
     var child: ChildProcess?
     /// The waits in progress, by the machine's ids.
-    private var waits: [Machine.WaitID: EventLoopPromise<Machine.WaitResult>] = [:]
+    private var waits = SmallMap<Machine.WaitID, EventLoopPromise<Machine.WaitResult>>()
     /// Waits the machine started itself (a handshake after a go-ahead), until the caller takes them.
-    private var tracked: [Machine.WaitID: EventLoopFuture<Machine.WaitResult>] = [:]
+    private var tracked = SmallMap<Machine.WaitID, EventLoopFuture<Machine.WaitResult>>()
     /// The timers the machine asked for.
-    private var timers: [Machine.Timer: Scheduled<Void>] = [:]
+    private var timers = SmallMap<Machine.Timer, Scheduled<Void>>()
 
     /// Creates a process object; the caller attaches a channel (or not yet, while connecting).
     ///

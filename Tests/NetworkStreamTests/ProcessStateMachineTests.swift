@@ -594,3 +594,21 @@ struct ProcessStateMachineTests {
         #expect(driver.nameReleases == 1)
     }
 }
+
+@Suite("SmallMap")
+struct SmallMapTests {
+    @Test("set, replace, read, remove; nil removes")
+    func operations() {
+        var map = SmallMap<Int, String>()
+        #expect(map[1] == nil)
+        map[1] = "a"
+        map[2] = "b"
+        map[1] = "c"
+        #expect(map[1] == "c")
+        #expect(map.count == 2)
+        #expect(map.removeValue(forKey: 2) == "b")
+        #expect(map.removeValue(forKey: 2) == nil)
+        map[1] = nil
+        #expect(map.count == 0)
+    }
+}

@@ -9,10 +9,6 @@ import ParleyTestSupport
 import Patterns
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The fake SMTP server with STARTTLS and the test PKI's server certificate.
 func smtpConfiguration(starttls: Bool = true) throws -> FakeSMTPServer.Configuration {
     var configuration = FakeSMTPServer.Configuration()
@@ -126,22 +122,21 @@ func networkError(_ body: () async throws -> Void) async -> NetworkError? {
 func refusingPort() throws -> (socket: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EMFILE) }
-    var address = Glibc.sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Glibc.sockaddr_in>.size)) }
-    }
-    var length = socklen_t(MemoryLayout<Glibc.sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
+    // Through NIO's SocketAddress and raw bytes: no member of a C socket-address struct is named
+    // here (Glibc and NIO's C module both declare them, and which one a build sees varies).
+    let address = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
+    let bound = address.withSockAddr { pointer, size in bind(fd, pointer, socklen_t(size)) }
+    let storage = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 8)
+    defer { storage.deallocate() }
+    var length = socklen_t(128)
+    let named = getsockname(fd, storage.assumingMemoryBound(to: sockaddr.self), &length)
     guard bound == 0, named == 0 else {
         close(fd)
         throw POSIXError(.EADDRINUSE)
     }
-    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    // sockaddr_in: family (2 bytes), then the port in network byte order.
+    let port = Int(storage.load(fromByteOffset: 2, as: UInt8.self)) << 8 | Int(storage.load(fromByteOffset: 3, as: UInt8.self))
+    return (fd, port)
 }
 
 /// SMTP's STARTTLS on `process`: the command, the reply line, 220 as the go-ahead, and the test CA.

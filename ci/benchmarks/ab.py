@@ -26,11 +26,16 @@ def scenario(host, port, name):
 
 def load(parley, path, concurrency):
     report = os.path.join(work, "load.json")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([parley, "run", "--repeat", str(counts[concurrency]), "--concurrency", str(concurrency), "--json", report, path],
                    stdout=subprocess.DEVNULL, preexec_fn=raise_nofile, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures = json.load(open(report))["load"]
     errors = sum(figures["errors"].values())
-    return figures["sessions_per_second"], figures["session"]["p50_ms"], figures["session"]["p99_ms"], errors
+    # The client's CPU time per session (user + system, start-up included), in microseconds: less
+    # sensitive than throughput to what else the machine does.
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / figures["sessions"] * 1e6
+    return figures["sessions_per_second"], figures["session"]["p50_ms"], figures["session"]["p99_ms"], cpu, errors
 
 
 def measure(target, host, port, name):
@@ -40,17 +45,19 @@ def measure(target, host, port, name):
         order = [("A", a), ("B", b)] if round_number % 2 == 0 else [("B", b), ("A", a)]
         for concurrency in counts:
             for label, parley in order:
-                rate, p50, p99, errors = load(parley, path, concurrency)
-                results[(label, concurrency)].append((rate, p50, p99))
+                rate, p50, p99, cpu, errors = load(parley, path, concurrency)
+                results[(label, concurrency)].append((rate, p50, p99, cpu))
                 print(f"{target}  round {round_number + 1}  c{concurrency:<2}  {label}: {rate:8.1f} sessions/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+                      f"  CPU {cpu:6.0f} µs/session"
                       + (f"  ({errors} errors)" if errors else ""), flush=True)
     print()
-    print(f"| {target} | conc | A sessions/s | B sessions/s | B/A | A p50 / p99 ms | B p50 / p99 ms |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| {target} | conc | A sessions/s | B sessions/s | B/A | A p50 / p99 ms | B p50 / p99 ms | A CPU µs | B CPU µs | B/A CPU |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for concurrency in counts:
-        med = {label: [statistics.median(x[i] for x in results[(label, concurrency)]) for i in range(3)] for label in "AB"}
+        med = {label: [statistics.median(x[i] for x in results[(label, concurrency)]) for i in range(4)] for label in "AB"}
         print(f"| medians of {rounds} | {concurrency} | {med['A'][0]:.1f} | {med['B'][0]:.1f} | {med['B'][0] / med['A'][0]:.3f} | "
-              f"{med['A'][1]:.2f} / {med['A'][2]:.2f} | {med['B'][1]:.2f} / {med['B'][2]:.2f} |")
+              f"{med['A'][1]:.2f} / {med['A'][2]:.2f} | {med['B'][1]:.2f} / {med['B'][2]:.2f} | "
+              f"{med['A'][3]:.0f} | {med['B'][3]:.0f} | {med['B'][3] / med['A'][3]:.3f} |")
     print()
 
 
