@@ -120,23 +120,8 @@ func networkError(_ body: () async throws -> Void) async -> NetworkError? {
 /// is bound but never listens, so no other test can take the port meanwhile (a port that was
 /// bound and closed could be reused by a parallel test's server).
 func refusingPort() throws -> (socket: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw POSIXError(.EMFILE) }
-    // Through NIO's SocketAddress and raw bytes: no member of a C socket-address struct is named
-    // here (Glibc and NIO's C module both declare them, and which one a build sees varies).
-    let address = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
-    let bound = address.withSockAddr { pointer, size in bind(fd, pointer, socklen_t(size)) }
-    let storage = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 8)
-    defer { storage.deallocate() }
-    var length = socklen_t(128)
-    let named = getsockname(fd, storage.assumingMemoryBound(to: sockaddr.self), &length)
-    guard bound == 0, named == 0 else {
-        close(fd)
-        throw POSIXError(.EADDRINUSE)
-    }
-    // sockaddr_in: family (2 bytes), then the port in network byte order.
-    let port = Int(storage.load(fromByteOffset: 2, as: UInt8.self)) << 8 | Int(storage.load(fromByteOffset: 3, as: UInt8.self))
-    return (fd, port)
+    let (descriptor, port) = try LoopbackSocket.bind()
+    return (descriptor, port)
 }
 
 /// SMTP's STARTTLS on `process`: the command, the reply line, 220 as the go-ahead, and the test CA.

@@ -338,22 +338,9 @@ final class RawPeer: @unchecked Sendable {
     /// Listens and serves one connection with `script` on a thread; the connection is closed
     /// when the script returns.
     init(_ script: @escaping @Sendable (Connection) -> Void) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard fd >= 0, ok else {
-            close(fd)
-            throw POSIXError(.EADDRNOTAVAIL)
-        }
+        let (fd, chosen) = try LoopbackSocket.bind(listen: 4)
         listener = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = chosen
         thread = Thread {
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, 30_000) > 0 else { return }
