@@ -29,12 +29,6 @@ extension Preset {
     /// `localhost`.
     static let probeClientName = "localhost"
 
-    /// Emacs's `:end-of-command` for IMAP (nnimap's `"\r\n"`, with the CR optional as the probe
-    /// always had it). open-network-stream reads the greeting *and* the reply to STARTTLS up to
-    /// `:end-of-command`; IMAP's greeting is untagged (`* OK`) and the reply is tagged (`P2 OK`),
-    /// so the scenario preset, which has a pattern for each, has none that ends both.
-    static let emacsIMAPEndOfCommand = #"\r?\n"#
-
     /// The keywords the probe uses for this preset.
     ///
     /// - Parameter host: the host connected to, for `${server-name}` (XMPP's `to`).
@@ -46,15 +40,6 @@ extension Preset {
         let variables = ["client-name": Self.probeClientName, "server-name": host]
         func expand(_ text: String) throws(TemplateError) -> [UInt8] {
             Array(try Template(text, at: location).expand { variables[$0] }.utf8)
-        }
-        let endOfCommand: String
-        if name == Preset.imap.name {
-            endOfCommand = Self.emacsIMAPEndOfCommand
-        } else {
-            // One pattern for the greeting and the STARTTLS reply: every other preset's greeting
-            // pattern also ends its reply; a server that does not speak first (XMPP) has only
-            // the reply.
-            endOfCommand = greeting ?? starttlsReply
         }
         return ProbeDialog(
             capabilityCommand: try expand(capabilityCommand),

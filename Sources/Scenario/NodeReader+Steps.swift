@@ -156,7 +156,7 @@ extension NodeReader {
         var result = Step.Open()
         if let preset {
             result.capabilityCommand = Template(preset.capabilityCommand, at: at)
-            result.endOfCommand = preset.greeting.map { PatternSpec($0, at: at) }
+            result.endOfCommand = PatternSpec(preset.endOfCommand, at: at)
             result.endOfCapability = PatternSpec(preset.endOfCapabilities, at: at)
             result.starttlsWhen = preset.starttlsCapability.map { PatternSpec("\\b\($0)\\b", at: at) }
             result.starttlsCommand = Template(preset.starttlsCommand, at: at)

@@ -121,3 +121,19 @@ public struct Preset: Sendable, Hashable {
         starttlsOffer: "<starttls\\b[^>]*urn:ietf:params:xml:ns:xmpp-tls"
     )
 }
+
+extension Preset {
+    /// Emacs's `:end-of-command` for IMAP (nnimap's `"\r\n"`, with the CR optional).
+    /// open-network-stream reads the greeting *and* the reply to STARTTLS up to one
+    /// `:end-of-command`; IMAP's greeting is untagged (`* OK`) and the reply tagged (`P2 OK`),
+    /// so neither of the preset's two patterns ends both.
+    public static let emacsIMAPEndOfCommand = #"\r?\n"#
+
+    /// open-network-stream's `:end-of-command` for this protocol (`open` steps and `parley probe`):
+    /// the greeting's pattern, which also ends every other preset's replies, or the STARTTLS
+    /// reply's for a server that does not speak first (XMPP); for IMAP, Emacs's line end.
+    public var endOfCommand: String {
+        if name == Preset.imap.name { return Self.emacsIMAPEndOfCommand }
+        return greeting ?? starttlsReply
+    }
+}

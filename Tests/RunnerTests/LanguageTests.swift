@@ -325,6 +325,25 @@ struct LanguageTests {
         #expect(sentText(events).contains("STARTTLS\r\n"))
     }
 
+    @Test("open with the imap preset: the untagged greeting and the tagged STARTTLS reply both end the command; upgraded")
+    func openIMAP() async throws {
+        let yaml = scenarioText(
+            """
+              - open: {type: starttls, ca-file: \(certs)/ca.pem, server-name: localhost, timeout: 5s}
+              - assert:
+                  stream-type: tls
+                  verified: true
+                  greeting: '^\\* OK'
+                  capabilities-after-tls: {lacks: STARTTLS}
+            """
+        )
+        .replacingOccurrences(of: "name: test\n", with: "name: test\npreset: imap\n")
+        .replacingOccurrences(of: "protocol: smtp", with: "protocol: imap")
+        let (result, events) = try await run(yaml)
+        #expect(result.outcome == .passed, "\(String(describing: result.failure))")
+        #expect(sentText(events).contains("P2 STARTTLS\r\n"))
+    }
+
     @Test("open type starttls without STARTTLS: outcome fail passes with the manual's error; succeed fails")
     func openStarttlsRequired() async throws {
         let base = scenarioText(
