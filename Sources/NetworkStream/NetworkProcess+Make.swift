@@ -325,7 +325,7 @@ extension NetworkProcess {
             throw NetworkError(.connectFailed, message: "make datagram process failed: \(strerrorOf(error))")
         }
         try? await eventLoop.submit {
-            self.markDatagramRunning(replyingTo: reply)
+            self.setDatagramAddress(reply)
             self.attach(channel, bridge: bridge, sentinelEvent: nil)
             if spec.server, let port = channel.localAddress?.port { self.contact.service = "\(port)" }
         }.get()

@@ -185,8 +185,6 @@ public final class NetworkProcess: @unchecked Sendable {
                 }
             case .close:
                 channel?.close(promise: nil)
-            case .closeOutput:
-                channel?.close(mode: .output, promise: nil)
             case .releaseName:
                 table?.release(name)
             case .terminateChild:
@@ -417,11 +415,11 @@ public final class NetworkProcess: @unchecked Sendable {
         bridge.attach(self)
     }
 
-    /// A datagram socket is bound: the process runs, replying to `address`.
-    func markDatagramRunning(replyingTo address: SocketAddress?) {
+    /// A datagram socket is bound: its reply address, before ``attach(_:bridge:sentinelEvent:keepConnecting:)``
+    /// makes it run.
+    func setDatagramAddress(_ address: SocketAddress?) {
         eventLoop.preconditionInEventLoop()
         machine.setDatagramAddress(address)
-        machine.markRunning()
     }
 
     // MARK: - Sending
@@ -491,8 +489,8 @@ public final class NetworkProcess: @unchecked Sendable {
             switch self.machine.sendEOF() {
             case .failure(let error):
                 return self.eventLoop.makeFailedFuture(error)
-            case .success(let actions):
-                guard !actions.isEmpty, let channel = self.channel else { return self.eventLoop.makeSucceededVoidFuture() }
+            case .success(let shutDown):
+                guard shutDown, let channel = self.channel else { return self.eventLoop.makeSucceededVoidFuture() }
                 return channel.close(mode: .output)
             }
         }

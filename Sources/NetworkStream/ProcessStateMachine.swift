@@ -103,8 +103,6 @@ struct ProcessStateMachine {
         case insertTLS(TLSRequest, WaitID)
         /// Close the channel (our side).
         case close
-        /// Shut down our sending side.
-        case closeOutput
         /// Free the name in the process table.
         case releaseName
         /// End a shell connection's child.
@@ -275,11 +273,6 @@ struct ProcessStateMachine {
         return actions
     }
 
-    /// A datagram socket or a shell's pipes are ready: the process runs.
-    mutating func markRunning() {
-        raw = .running
-    }
-
     /// The channel's reading, paused until the process existed, may resume (unless stopped or
     /// held back).
     func readingMayResume() -> [Action] {
@@ -330,13 +323,15 @@ struct ProcessStateMachine {
 
     /// Emacs's `process-send-eof`: shuts down our sending side once; nothing on a datagram
     /// process.
-    mutating func sendEOF() -> Result<[Action], NetworkError> {
+    ///
+    /// - Returns: whether to shut down the sending side now.
+    mutating func sendEOF() -> Result<Bool, NetworkError> {
         guard case .running = raw else {
             return .failure(NetworkError(.notOpen, message: "Process \(name) not running"))
         }
-        if role == .datagram || eofSent { return .success([]) }
+        if role == .datagram || eofSent { return .success(false) }
         eofSent = true
-        return .success([.closeOutput])
+        return .success(true)
     }
 
     // MARK: - Waits
@@ -429,10 +424,10 @@ struct ProcessStateMachine {
 
     /// The TLS handler could not be inserted.
     mutating func tlsInsertFailed(_ id: WaitID, _ message: String) -> [Action] {
-        guard let current = handshake, current.id == id else { return [] }
-        handshake = nil
-        let error = NetworkError(.tls, wait: .handshake, message: "cannot start TLS: \(message)")
-        return [.cancel(.deadline(id)), .complete(id, .failure(error))]
+        guard handshake?.id == id else { return [] }
+        var actions: [Action] = []
+        failHandshake(NetworkError(.tls, message: "cannot start TLS: \(message)"), into: &actions)
+        return actions
     }
 
     /// Throws away the bytes received and not consumed (Emacs's START for a command).
@@ -504,11 +499,7 @@ struct ProcessStateMachine {
     /// Tries the pending expect against what has been received; completes it when it can.
     private mutating func advanceMatch(_ actions: inout [Action]) {
         guard let current = match else { return }
-        func end() {
-            match = nil
-            actions.append(.cancel(.deadline(current.id)))
-            if current.idle != nil { actions.append(.cancel(.idle(current.id))) }
-        }
+        func end() { _ = endMatch(into: &actions) }
         switch matcher.search(current.pattern, atEnd: peerClosed) {
         case .matched(let found):
             end()
@@ -649,14 +640,12 @@ struct ProcessStateMachine {
 
     /// The channel reported an error: it fails the handshake in progress, or else the next wait.
     mutating func errorCaught(_ error: NetworkError) -> [Action] {
-        if let current = handshake {
-            handshake = nil
-            var failure = error
-            failure.wait = .handshake
-            return [.cancel(.deadline(current.id)), .complete(current.id, .failure(failure))]
+        var actions: [Action] = []
+        if handshake != nil {
+            failHandshake(error, into: &actions)
+            return actions
         }
         if pendingError == nil { pendingError = error }
-        var actions: [Action] = []
         advanceMatch(&actions)
         return actions
     }
@@ -691,17 +680,10 @@ struct ProcessStateMachine {
             actions.append(.cancel(.deadline(current.id)))
             actions.append(.complete(current.id, .success(.quiet)))
         }
-        if let current = handshake {
-            handshake = nil
-            let error =
-                pendingError.map { error -> NetworkError in
-                    var failure = error
-                    failure.wait = .handshake
-                    return failure
-                } ?? NetworkError(.closedByPeer, wait: .handshake, message: "the connection closed during the TLS handshake")
-            actions.append(.cancel(.deadline(current.id)))
-            actions.append(.complete(current.id, .failure(error)))
-        }
+        failHandshake(
+            pendingError ?? NetworkError(.closedByPeer, message: "the connection closed during the TLS handshake"),
+            into: &actions
+        )
         advanceMatch(&actions)
         return actions
     }
@@ -719,26 +701,36 @@ struct ProcessStateMachine {
         if role == .shell { actions.append(.terminateChild) }
         held = []
         let error = NetworkError(.notOpen, message: "Process \(name) was deleted")
-        if let current = match {
-            match = nil
+        if let current = endMatch(into: &actions) {
             var failure = error
             failure.wait = current.wait
-            actions.append(.cancel(.deadline(current.id)))
-            if current.idle != nil { actions.append(.cancel(.idle(current.id))) }
             actions.append(.complete(current.id, .failure(failure)))
         }
-        if let current = handshake {
-            handshake = nil
-            var failure = error
-            failure.wait = .handshake
-            actions.append(.cancel(.deadline(current.id)))
-            actions.append(.complete(current.id, .failure(failure)))
-        }
+        failHandshake(error, into: &actions)
         if channelOpen {
             closingLocally = true
             actions.append(.close)
         }
         return actions
+    }
+
+    /// Ends the expect in progress, if any, with its timers; returns it.
+    private mutating func endMatch(into actions: inout [Action]) -> MatchWait? {
+        guard let current = match else { return nil }
+        match = nil
+        actions.append(.cancel(.deadline(current.id)))
+        if current.idle != nil { actions.append(.cancel(.idle(current.id))) }
+        return current
+    }
+
+    /// Fails the handshake in progress, if any, with `error` (its wait named the handshake).
+    private mutating func failHandshake(_ error: NetworkError, into actions: inout [Action]) {
+        guard let current = handshake else { return }
+        handshake = nil
+        var failure = error
+        failure.wait = .handshake
+        actions.append(.cancel(.deadline(current.id)))
+        actions.append(.complete(current.id, .failure(failure)))
     }
 
     private mutating func releaseName(_ actions: inout [Action]) {

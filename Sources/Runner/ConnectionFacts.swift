@@ -131,13 +131,3 @@ public enum WaitKind: String, Sendable, Hashable {
     case silence
     case peerClose = "peer-close"
 }
-
-extension Duration {
-    /// The duration as seconds, printed compactly (`5s`, `0.25s`), as every report shows deadlines.
-    var compactSeconds: String {
-        let (seconds, attoseconds) = components
-        let value = Double(seconds) + Double(attoseconds) / 1e18
-        if value == value.rounded() { return "\(Int64(value))s" }
-        return "\((value * 1000).rounded() / 1000)s"
-    }
-}

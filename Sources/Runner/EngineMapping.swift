@@ -83,3 +83,8 @@ extension StreamParameters.ConnectionType {
         }
     }
 }
+
+extension Failure {
+    /// The deadline as reports print it (`5s`, `0.25s`), as the engine's messages do.
+    public var deadlineText: String? { deadline?.secondsText }
+}

@@ -76,9 +76,6 @@ public struct Failure: Sendable, CustomStringConvertible {
         self.tail = tail
     }
 
-    /// The deadline as reports print it (`5s`, `0.25s`).
-    public var deadlineText: String? { deadline?.compactSeconds }
-
     /// `file:line:col: message`.
     public var description: String { "\(location): \(message)" }
 }

@@ -77,8 +77,6 @@ struct MachineDriver {
             case .close:
                 closes += 1
                 trace.append("close")
-            case .closeOutput:
-                trace.append("closeOutput")
             case .releaseName:
                 nameReleases += 1
                 trace.append("releaseName")
@@ -557,12 +555,15 @@ struct ProcessStateMachineTests {
             return
         }
         #expect(bytes == [1, 2])
-        guard case .success(let eof) = driver.machine.sendEOF() else {
+        guard case .success(let shutDown) = driver.machine.sendEOF() else {
             Issue.record("no eof")
             return
         }
-        driver.apply(eof)
-        #expect(driver.trace.last == "closeOutput")
+        #expect(shutDown)
+        guard case .success(false) = driver.machine.sendEOF() else {
+            Issue.record("a second send-eof shuts down again")
+            return
+        }
         guard case .success(.discard) = driver.machine.send([3]) else {
             Issue.record("sent after eof")
             return
