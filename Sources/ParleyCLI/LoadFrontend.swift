@@ -265,15 +265,7 @@ struct LoadReport: Encodable {
         var index: Int
         var keyword: String
         var line: Int
-        var latency: Latency?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(index, forKey: .index)
-            try container.encode(keyword, forKey: .keyword)
-            try container.encode(line, forKey: .line)
-            try container.encode(latency, forKey: .latency)
-        }
+        @NullWhenAbsent var latency: Latency?
 
         enum CodingKeys: String, CodingKey {
             case index, keyword, line, latency
@@ -288,21 +280,8 @@ struct LoadReport: Encodable {
         var passed: Int
         var errors: [String: Int]
         var socket: Socket
-        var session: Latency?
+        @NullWhenAbsent var session: Latency?
         var steps: [Step]
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(sessions, forKey: .sessions)
-            try container.encode(concurrency, forKey: .concurrency)
-            try container.encode(wallSeconds, forKey: .wallSeconds)
-            try container.encode(sessionsPerSecond, forKey: .sessionsPerSecond)
-            try container.encode(passed, forKey: .passed)
-            try container.encode(errors, forKey: .errors)
-            try container.encode(socket, forKey: .socket)
-            try container.encode(session, forKey: .session)
-            try container.encode(steps, forKey: .steps)
-        }
 
         enum CodingKeys: String, CodingKey {
             case sessions, concurrency, passed, errors, socket, session, steps

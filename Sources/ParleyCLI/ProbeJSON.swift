@@ -18,13 +18,13 @@ struct ProbeJSON: Encodable {
         var type: String
     }
 
-    var process: Process?
-    var greeting: WireBytes?
-    var capabilities: WireBytes?
+    @NullWhenAbsent var process: Process?
+    @NullWhenAbsent var greeting: WireBytes?
+    @NullWhenAbsent var capabilities: WireBytes?
     var type: String
-    var error: String?
+    @NullWhenAbsent var error: String?
     var discardedBytes: Int
-    var tls: TLSFactsJSON?
+    @NullWhenAbsent var tls: TLSFactsJSON?
 
     enum CodingKeys: String, CodingKey {
         case process, greeting, capabilities, type, error
@@ -41,18 +41,6 @@ struct ProbeJSON: Encodable {
         error = result.error
         discardedBytes = result.discardedBytes
         tls = result.tls.map { TLSFactsJSON(TLSFacts($0), provider: (result.tlsProvider ?? .builtin).rawValue, leafOnly: true) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        // Every field is always there: what is absent is null.
-        try container.encode(process, forKey: .process)
-        try container.encode(greeting, forKey: .greeting)
-        try container.encode(capabilities, forKey: .capabilities)
-        try container.encode(type, forKey: .type)
-        try container.encode(error, forKey: .error)
-        try container.encode(discardedBytes, forKey: .discardedBytes)
-        try container.encode(tls, forKey: .tls)
     }
 
     /// The object as one line of JSON (no newline).

@@ -47,3 +47,41 @@ public enum JSONOutput {
         date.formatted(Date.ISO8601FormatStyle())
     }
 }
+
+/// An optional that JSON writes as `null` when it is absent, where synthesized `Codable` would
+/// leave the key out: every field of Parley's documents is always there. Reading accepts `null`
+/// and a missing key alike.
+@propertyWrapper
+public struct NullWhenAbsent<Value> {
+    /// The value, or nil for `null`.
+    public var wrappedValue: Value?
+
+    /// Wraps `wrappedValue`.
+    public init(wrappedValue: Value?) {
+        self.wrappedValue = wrappedValue
+    }
+}
+
+extension NullWhenAbsent: Sendable where Value: Sendable {}
+extension NullWhenAbsent: Equatable where Value: Equatable {}
+
+extension NullWhenAbsent: Encodable where Value: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+extension NullWhenAbsent: Decodable where Value: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A ``NullWhenAbsent`` whose key is missing reads as absent.
+    public func decode<Value: Decodable>(_ type: NullWhenAbsent<Value>.Type, forKey key: Key) throws -> NullWhenAbsent<Value> {
+        try decodeIfPresent(type, forKey: key) ?? NullWhenAbsent(wrappedValue: nil)
+    }
+}

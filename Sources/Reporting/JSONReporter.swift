@@ -25,7 +25,7 @@ public enum JSONReporter {
 /// ``TLSFactsJSON`` with `peer` as the chain.
 public struct JSONReport: Codable, Sendable, Equatable {
     /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), or nil when it ran to its end.
-    public var interrupted: String?
+    @NullWhenAbsent public var interrupted: String?
     /// Parley's version.
     public var parley: String
     /// When the run started.
@@ -53,16 +53,6 @@ public struct JSONReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case interrupted, parley, started, duration, summary, scenarios
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(interrupted, forKey: .interrupted)
-        try container.encode(parley, forKey: .parley)
-        try container.encode(started, forKey: .started)
-        try container.encode(duration, forKey: .duration)
-        try container.encode(summary, forKey: .summary)
-        try container.encode(scenarios, forKey: .scenarios)
     }
 
     /// The counts of outcomes.
@@ -100,9 +90,9 @@ public struct JSONReport: Codable, Sendable, Equatable {
         /// The scenario's tags.
         public var tags: [String]
         /// Why it was skipped, if it was.
-        public var skipReason: String?
+        @NullWhenAbsent public var skipReason: String?
         /// What stopped it, if anything.
-        public var failure: FailureReport?
+        @NullWhenAbsent public var failure: FailureReport?
         /// How many times it ran.
         public var attempts: Int
         /// The attempts before the last, in order.
@@ -138,24 +128,6 @@ public struct JSONReport: Codable, Sendable, Equatable {
             case earlierAttempts = "earlier_attempts"
             case events
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(file, forKey: .file)
-            try container.encode(outcome, forKey: .outcome)
-            try container.encode(started, forKey: .started)
-            try container.encode(duration, forKey: .duration)
-            try container.encode(steps, forKey: .steps)
-            try container.encode(stepsPassed, forKey: .stepsPassed)
-            try container.encode(insecure, forKey: .insecure)
-            try container.encode(tags, forKey: .tags)
-            try container.encode(skipReason, forKey: .skipReason)
-            try container.encode(failure, forKey: .failure)
-            try container.encode(attempts, forKey: .attempts)
-            try container.encode(earlierAttempts, forKey: .earlierAttempts)
-            try container.encode(events, forKey: .events)
-        }
     }
 
     /// An earlier attempt of a retried scenario.
@@ -165,7 +137,7 @@ public struct JSONReport: Codable, Sendable, Equatable {
         /// How long it took, in seconds.
         public var duration: Double
         /// What stopped it.
-        public var failure: FailureReport?
+        @NullWhenAbsent public var failure: FailureReport?
 
         /// The attempt of `result`.
         public init(_ result: ScenarioResult) {
@@ -176,13 +148,6 @@ public struct JSONReport: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case outcome, duration, failure
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(outcome, forKey: .outcome)
-            try container.encode(duration, forKey: .duration)
-            try container.encode(failure, forKey: .failure)
         }
     }
 
@@ -195,15 +160,15 @@ public struct JSONReport: Codable, Sendable, Equatable {
         /// What went wrong.
         public var message: String
         /// What the step wanted.
-        public var expected: String?
+        @NullWhenAbsent public var expected: String?
         /// What was found instead.
-        public var actual: String?
+        @NullWhenAbsent public var actual: String?
         /// The wait whose deadline fired (`expect`, `peer-close`, ...).
-        public var wait: String?
+        @NullWhenAbsent public var wait: String?
         /// That wait's deadline, in seconds.
-        public var deadline: Double?
+        @NullWhenAbsent public var deadline: Double?
         /// The last bytes received and not matched.
-        public var tail: Bytes?
+        @NullWhenAbsent public var tail: Bytes?
         /// The variables the run had set, secrets masked.
         public var variables: [String: String]
         /// Commands that open the failing step's connection by hand.
@@ -225,20 +190,6 @@ public struct JSONReport: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case kind, location, message, expected, actual, wait, deadline, tail, variables, reproduce
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(kind, forKey: .kind)
-            try container.encode(location, forKey: .location)
-            try container.encode(message, forKey: .message)
-            try container.encode(expected, forKey: .expected)
-            try container.encode(actual, forKey: .actual)
-            try container.encode(wait, forKey: .wait)
-            try container.encode(deadline, forKey: .deadline)
-            try container.encode(tail, forKey: .tail)
-            try container.encode(variables, forKey: .variables)
-            try container.encode(reproduce, forKey: .reproduce)
         }
     }
 

@@ -48,11 +48,11 @@ public struct TLSFactsJSON: Codable, Sendable, Equatable {
     /// The cipher suite.
     public var cipher: String
     /// The key-exchange group, if any.
-    public var group: String?
+    @NullWhenAbsent public var group: String?
     /// The negotiated ALPN protocol, if any.
-    public var alpn: String?
+    @NullWhenAbsent public var alpn: String?
     /// The server name (SNI) sent.
-    public var serverName: String?
+    @NullWhenAbsent public var serverName: String?
     /// Whether the peer's chain verified.
     public var verified: Bool
     /// The verification problems, one short phrase each.
@@ -95,23 +95,6 @@ public struct TLSFactsJSON: Codable, Sendable, Equatable {
         case clientCertificateRequested = "client_certificate_requested"
         case clientCertificateSent = "client_certificate_sent"
         case resumed, peer
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        // Absent facts are null, not missing; only `provider` is left out.
-        try container.encodeIfPresent(provider, forKey: .provider)
-        try container.encode(version, forKey: .version)
-        try container.encode(cipher, forKey: .cipher)
-        try container.encode(group, forKey: .group)
-        try container.encode(alpn, forKey: .alpn)
-        try container.encode(serverName, forKey: .serverName)
-        try container.encode(verified, forKey: .verified)
-        try container.encode(verification, forKey: .verification)
-        try container.encode(clientCertificateRequested, forKey: .clientCertificateRequested)
-        try container.encode(clientCertificateSent, forKey: .clientCertificateSent)
-        try container.encode(resumed, forKey: .resumed)
-        try container.encode(peer, forKey: .peer)
     }
 }
 
