@@ -803,8 +803,8 @@ public final class NetworkProcess: @unchecked Sendable {
 final class HandlerBridge: @unchecked Sendable {
     private var process: NetworkProcess?
     private var queued: [(NetworkProcess) -> Void] = []
-    /// The channel whose reading was paused before `attach`.
-    private var pausedChannel: (any Channel)?
+    /// Reading was paused before `attach` (the process resumes it on the channel it attaches).
+    private var paused = false
 
     func deliver(_ action: @escaping (NetworkProcess) -> Void) {
         if let process { action(process) } else { queued.append(action) }
@@ -817,8 +817,8 @@ final class HandlerBridge: @unchecked Sendable {
             return
         }
         queued.append { $0.didRead(buffer) }
-        if pausedChannel == nil {
-            pausedChannel = channel
+        if !paused {
+            paused = true
             channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         }
     }
@@ -828,8 +828,8 @@ final class HandlerBridge: @unchecked Sendable {
         let pending = queued
         queued = []
         for action in pending { action(process) }
-        if pausedChannel != nil {
-            pausedChannel = nil
+        if paused {
+            paused = false
             process.resumeAfterAttach()
         }
     }
