@@ -2,7 +2,7 @@
 import Foundation
 
 /// The words of a capability response, upper-cased: reply codes, IMAP's `* CAPABILITY`, tagged
-/// and `+OK` status lines and POP3's final dot are left out.
+/// and `+OK` status lines, POP3's final dot and numeric parameters are left out.
 enum CapabilityWords {
     static func parse(_ response: [UInt8]) -> Set<String> {
         var words = Set<String>()
@@ -27,7 +27,8 @@ enum CapabilityWords {
                 let parts = line.split(separator: " ", maxSplits: 2)
                 if parts.count >= 2, ["OK", "NO", "BAD"].contains(parts[1].uppercased()) { continue }
             }
-            for word in line.split(separator: " ") {
+            // A number is a parameter (SMTP's SIZE 35882577), not a capability.
+            for word in line.split(separator: " ") where !word.allSatisfy(\.isNumber) {
                 words.insert(word.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).uppercased())
             }
         }

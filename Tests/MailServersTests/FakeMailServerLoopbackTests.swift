@@ -69,8 +69,14 @@ struct FakeMailServerLoopbackTests {
             try await client.send(bytes("MAIL FROM:<a@example>\r\nRCPT TO:<alice@mail.test>\r\nDATA\r\n"))
             _ = try await client.read(through: bytes("354 End data with <CR><LF>.<CR><LF>\r\n"))
             let reply = try await client.exchange("Subject: t\r\n\r\n..one\r\n.\r\n", through: "\r\n")
-            #expect(reply == bytes("250 2.0.0 OK: queued as 1\r\n"))
+            #expect(text(reply).hasPrefix("250 2.0.0 OK: queued as "))
             #expect(server.acceptedMessages == [bytes("Subject: t\r\n\r\n.one\r\n")])
+            // In alice's INBOX, after the sample message, with the TLS session and AUTH in the
+            // Received header.
+            let id = text(Array((reply ?? []).dropFirst("250 2.0.0 OK: queued as ".utf8.count).dropLast(2)))
+            let stored = try #require(server.store.message(id: id))
+            #expect(text(stored.bytes).contains("by mail.test (Parley) with ESMTPSA\r\n\t(TLS1."))
+            #expect(try server.store.mailbox(user: "alice", name: "INBOX").entries.map(\.messageID).last == id)
         }
     }
 }

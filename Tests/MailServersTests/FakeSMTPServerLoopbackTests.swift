@@ -46,7 +46,7 @@ struct FakeSMTPServerLoopbackTests {
                 try await client.next("EHLO reply over TLS")
                     == .reply(
                         bytes(
-                            "250-mail.test greets client.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+                            "250-mail.test greets client.test\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
                         )
                     )
             )
@@ -74,7 +74,7 @@ struct FakeSMTPServerLoopbackTests {
                 try await client.next("EHLO")
                     == .reply(
                         bytes(
-                            "250-plain.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+                            "250-plain.test greets c\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
                         )
                     )
             )

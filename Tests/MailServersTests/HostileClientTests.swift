@@ -42,15 +42,34 @@ struct HostileClientTests {
         #expect(try await finishes(within: 10) { try await stopping.value }, "stop() waits for a queue nobody will read")
     }
 
-    @Test("a 10 MB line is refused once, without holding it, and the session goes on")
-    func tenMegabyteLine() async throws {
+    @Test("a 1.5 KB line is refused once, and the session goes on")
+    func overlongLine() async throws {
         try await withFakeMailServer(FakeMailServer.Configuration(protocol: .smtp)) { server in
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
             _ = try await client.read(through: bytes("\r\n"))
-            try await client.send([UInt8](repeating: UInt8(ascii: "A"), count: 10_000_000) + bytes("\r\nNOOP\r\n"))
+            try await client.send([UInt8](repeating: UInt8(ascii: "A"), count: 1500) + bytes("\r\nNOOP\r\n"))
             let reply = try #require(try await client.read(through: bytes("250 2.0.0 OK\r\n"), seconds: 30))
             #expect(text(reply) == "500 5.5.0 Line too long\r\n250 2.0.0 OK\r\n")
+        }
+    }
+
+    @Test("a 10 MB line is answered with 500 and the connection closes before the line ends", arguments: MailProtocol.allCases)
+    func endlessLine(_ mailProtocol: MailProtocol) async throws {
+        try await withFakeMailServer(FakeMailServer.Configuration(protocol: mailProtocol)) { server in
+            let client = try await WireClient.connect(port: server.port)
+            defer { Task { await client.close() } }
+            _ = try await client.read(through: bytes("\r\n"))
+            // The writes may fail once the server has closed; what matters is what came back.
+            try? await client.send([UInt8](repeating: UInt8(ascii: "A"), count: 10_000_000) + bytes("\r\n"))
+            let closed = await eventually(.seconds(30)) { client.snapshot.closed }
+            #expect(closed, "the server closes a line that goes on past its bound")
+            let answer = text(client.snapshot.all)
+            switch mailProtocol {
+            case .smtp: #expect(answer.contains("500 5.5.0 Line too long\r\n"))
+            case .imap: #expect(answer.contains(" BAD "))
+            case .pop3: #expect(answer.contains("-ERR line too long\r\n"))
+            }
         }
     }
 

@@ -26,7 +26,7 @@ struct SMTPServerSessionTests {
     func ehloBeforeTLS() {
         var session = greeted()
         let expected =
-            "250-mail.test greets client.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n"
+            "250-mail.test greets client.example\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("EHLO client.example")) == [reply(expected)])
         #expect(session.clientIdentity == bytes("client.example"))
     }
@@ -35,7 +35,7 @@ struct SMTPServerSessionTests {
     func ehloWithoutTLS() {
         var session = greeted(startTLS: false)
         let expected =
-            "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+            "250-mail.test greets x\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("ehlo x")) == [reply(expected)])
         #expect(session.receive(line: bytes("STARTTLS")) == [reply("454 4.7.0 TLS not available\r\n")])
     }
@@ -49,7 +49,7 @@ struct SMTPServerSessionTests {
         #expect(session.isTLSActive)
         #expect(session.clientIdentity == nil)
         let expected =
-            "250-mail.test greets x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+            "250-mail.test greets x\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         #expect(session.receive(line: bytes("EHLO x")) == [reply(expected)])
     }
 
@@ -144,7 +144,7 @@ struct SMTPServerSessionTests {
             session.receive(line: bytes("EHLO c"))
                 == [
                     reply(
-                        "250-mail.test greets c\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+                        "250-mail.test greets c\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
                     )
                 ]
         )
@@ -200,7 +200,7 @@ struct SMTPServerSessionTests {
     }
 
     @Test("MAIL, RCPT, DATA with dot-stuffing deliver the message")
-    func mailTransaction() {
+    func mailTransaction() throws {
         var session = greeted()
         _ = session.receive(line: bytes("EHLO c"))
         #expect(session.receive(line: bytes("MAIL FROM:<a@example> SIZE=10")) == [reply("250 2.1.0 OK\r\n")])
@@ -210,10 +210,18 @@ struct SMTPServerSessionTests {
         #expect(session.receive(line: bytes("Subject: hi")) == [])
         #expect(session.receive(line: bytes("")) == [])
         #expect(session.receive(line: bytes("..dot")) == [])
+        let actions = session.receive(line: bytes("."))
+        let id = try #require(session.deliveredIDs.first)
+        #expect(actions == [.deliver(bytes("Subject: hi\r\n\r\n.dot\r\n")), reply("250 2.0.0 OK: queued as \(id)\r\n")])
+        // Stored in alice's INBOX with the trace headers a receiving server adds.
+        let stored = try #require(session.options.store.message(id: id))
         #expect(
-            session.receive(line: bytes("."))
-                == [.deliver(bytes("Subject: hi\r\n\r\n.dot\r\n")), reply("250 2.0.0 OK: queued as 1\r\n")]
-        )
+            text(stored.bytes).hasPrefix(
+                "Return-Path: <a@example>\r\nReceived: from c ([unknown])\r\n\tby mail.test (Parley) with ESMTP\r\n\tfor <alice@mail.test>; "
+            ))
+        #expect(text(stored.bytes).hasSuffix("+0000\r\nSubject: hi\r\n\r\n.dot\r\n"))
+        #expect(stored.envelope == MailStore.Envelope(mailFrom: bytes("a@example"), recipients: [bytes("alice@mail.test")]))
+        #expect(try session.options.store.mailbox(user: "alice", name: "INBOX").entries.last?.messageID == id)
         #expect(session.state == .ready)
         #expect(session.mailFrom == nil)
     }

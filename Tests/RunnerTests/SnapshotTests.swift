@@ -82,7 +82,7 @@ struct SnapshotStepTests {
         let plain = try String(contentsOfFile: folder.appendingPathComponent("snapshots/mx.plain.txt").path, encoding: .utf8)
         #expect(
             SnapshotFile.parse(plain).map { "\($0.name): \($0.value)" } == [
-                "capabilities-before-tls: 8BITMIME PIPELINING SMTPUTF8 STARTTLS", "tls-version: -",
+                "capabilities-before-tls: 8BITMIME ENHANCEDSTATUSCODES PIPELINING SIZE SMTPUTF8 STARTTLS", "tls-version: -",
             ])
         let tls = SnapshotFile.parse(
             try String(contentsOfFile: folder.appendingPathComponent("snapshots/mx.tls.txt").path, encoding: .utf8))
