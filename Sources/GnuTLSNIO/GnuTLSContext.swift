@@ -16,6 +16,9 @@ public final class GnuTLSContext: Sendable {
     nonisolated(unsafe) let credentials: OpaquePointer
     /// `gnutls_priority_t`: the parsed priority string.
     nonisolated(unsafe) let priorityCache: OpaquePointer
+    /// The session-ticket encryption key of a server context (``TLSConfiguration/sessionTickets``),
+    /// generated once; GnuTLS only reads it afterwards.
+    nonisolated(unsafe) let ticketKey: UnsafeMutablePointer<gnutls_datum_t>?
 
     /// Loads the trust roots, the certificate chain and key, and parses the priority string.
     ///
@@ -97,6 +100,19 @@ public final class GnuTLSContext: Sendable {
         }
 
         self.priorityCache = try Self.parsePriority(configuration.priority)
+        if configuration.role == .server && configuration.sessionTickets {
+            let key = UnsafeMutablePointer<gnutls_datum_t>.allocate(capacity: 1)
+            key.initialize(to: gnutls_datum_t(data: nil, size: 0))
+            rc = gnutls_session_ticket_key_generate(key)
+            guard rc == GNUTLS_E_SUCCESS else {
+                key.deallocate()
+                gnutls_priority_deinit(self.priorityCache)
+                throw GnuTLSError.gnutls(.configuration, code: rc, context: "generating the session ticket key")
+            }
+            self.ticketKey = key
+        } else {
+            self.ticketKey = nil
+        }
         self.credentials = credentials
         ownsCredentials = false
     }
@@ -128,6 +144,11 @@ public final class GnuTLSContext: Sendable {
     }
 
     deinit {
+        if let ticketKey {
+            gnutls_memset(ticketKey.pointee.data, 0, Int(ticketKey.pointee.size))
+            cgnutls_free(ticketKey.pointee.data)
+            ticketKey.deallocate()
+        }
         gnutls_priority_deinit(self.priorityCache)
         gnutls_certificate_free_credentials(self.credentials)
     }

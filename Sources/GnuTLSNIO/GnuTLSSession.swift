@@ -118,6 +118,11 @@ final class GnuTLSSession {
                 gnutls_session_set_verify_cert(session, nil, 0)
                 self.verifiesInHandshake = true
             }
+            if let key = context.ticketKey {
+                // Resumption for clients that keep tickets (TLSConfiguration.sessionTickets).
+                rc = gnutls_session_ticket_enable_server(session, key)
+                try Self.check(rc, "enabling session tickets")
+            }
         }
 
         if !configuration.alpn.isEmpty {

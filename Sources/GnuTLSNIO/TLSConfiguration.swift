@@ -89,6 +89,11 @@ public struct TLSConfiguration: Sendable {
     public var alpnMandatory: Bool = false
     /// Whether a server asks for a client certificate. Ignored by clients.
     public var clientCertificateMode: ClientCertificateMode
+    /// Servers: issue session tickets (TLS 1.3 NewSessionTicket, RFC 8446 §4.6.1; TLS 1.2 RFC
+    /// 5077), so that clients that keep them (OpenSSL's, Python's) can resume. GnuTLS sends its
+    /// TLS 1.3 tickets with its own handshake flight, so they do not answer the client's Finished
+    /// (``QuickAckHandler`` is what keeps a Nagle client from waiting there). Ignored by clients.
+    public var sessionTickets: Bool = true
     /// The smallest Diffie-Hellman prime a client accepts in a DHE key exchange, in bits
     /// (`gnutls_dh_set_prime_bits`); nil keeps GnuTLS's default. Ignored by servers.
     public var minimumDHPrimeBits: Int? = nil
