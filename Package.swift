@@ -165,7 +165,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyCLITests",
-            dependencies: ["ParleyCLI", "MailServers", "ParleyTestSupport", "GnuTLSNIO", "NetworkStream"],
+            dependencies: [
+                "ParleyCLI", "MailServers", "ParleyTestSupport", "GnuTLSNIO", "NetworkStream",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -5,28 +5,48 @@ import GnuTLSNIO
 import Logging
 import MailServers
 
-/// `parley serve smtp|imap|pop3`: runs a fake mail server in the foreground until SIGINT or
+/// `parley serve smtp|imap|pop3|all`: runs local mail servers in the foreground until SIGINT or
 /// SIGTERM, logging every session's dialog to standard error.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run a fake SMTP, IMAP or POP3 server, logging every session's dialog.",
+        abstract: "Run local mail servers (SMTP, submission, IMAP, POP3, with TLS) sharing one mail store.",
         discussion: """
-            The first line on standard output is 'listening on HOST:PORT' (the real port when 0 \
-            was asked for). The dialog of each session goes to standard error. SIGINT or SIGTERM \
-            stops the server and closes its connections. Known faults: \
-            \(MailServerFault.knownNames.joined(separator: ", ")). See docs/fixtures.md.
+            'serve smtp', 'serve imap' and 'serve pop3' run one server; its first line on standard \
+            output is 'listening on HOST:PORT' (the real port when 0 was asked for). 'serve all' runs \
+            SMTP, submission (AUTH required), SMTPS, IMAP, IMAPS, POP3 and POP3S on one mail store: \
+            mail accepted over SMTP for a local user lands in that user's INBOX, readable over IMAP \
+            and POP3; each listener prints 'listening on HOST:PORT (NAME)'. The dialog of each \
+            session goes to standard error. SIGINT or SIGTERM stops the servers and closes their \
+            connections. Known faults (--fault NAME[=VALUE], or LISTENER:NAME[=VALUE] for one \
+            listener of 'serve all'): \(MailServerFault.knownNames.joined(separator: ", ")). See \
+            docs/fixtures.md.
             """
     )
 
-    @Argument(help: "The protocol to serve: smtp, imap or pop3.")
+    @Argument(help: "What to serve: smtp, imap, pop3, or all.")
     var serverProtocol: ServedProtocol
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "The port to listen on; 0 picks a free one.")
+    @Option(help: "The port to listen on (smtp, imap, pop3); 0 picks a free one.")
     var port = 0
+
+    @Option(help: "serve all: the SMTP port (0: a free one).")
+    var smtpPort: Int?
+    @Option(help: "serve all: the submission port (AUTH required).")
+    var submissionPort: Int?
+    @Option(help: "serve all: the SMTPS port (implicit TLS).")
+    var smtpsPort: Int?
+    @Option(help: "serve all: the IMAP port.")
+    var imapPort: Int?
+    @Option(help: "serve all: the IMAPS port (implicit TLS).")
+    var imapsPort: Int?
+    @Option(help: "serve all: the POP3 port.")
+    var pop3Port: Int?
+    @Option(help: "serve all: the POP3S port (implicit TLS).")
+    var pop3sPort: Int?
 
     @Option(help: "The name in the greeting.")
     var hostname = "mail.test"
@@ -34,13 +54,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Offer STARTTLS (POP3: STLS).")
     var starttls = true
 
-    @Flag(help: "Speak TLS from the first byte (SMTPS, IMAPS, POP3S); STARTTLS is then not offered.")
+    @Flag(help: "smtp, imap, pop3: speak TLS from the first byte (SMTPS, IMAPS, POP3S); STARTTLS is then not offered.")
     var implicitTLS = false
 
-    @Option(help: "The server certificate chain (PEM). Default: the test PKI's server.pem.")
+    @Option(help: "The server certificate chain (PEM). Default: the test PKI built into Parley.")
     var cert: String?
 
-    @Option(help: "The server's private key (PEM). Default: the test PKI's server-key.pem.")
+    @Option(help: "The server's private key (PEM). Default: the test PKI's.")
     var key: String?
 
     @Option(help: "CA certificates (PEM) for verifying client certificates; asks clients for one.")
@@ -49,64 +69,139 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Fail the handshake when the client sends no valid certificate (default CA: the test PKI's).")
     var requireClientCert = false
 
-    @Option(help: "The account's user name (default alice).")
-    var user: String?
+    @Option(
+        name: .customLong("user"),
+        help: "An account, NAME:PASSWORD; repeatable (default alice:secret). With --password: one NAME."
+    )
+    var userTexts: [String] = []
 
-    @Option(help: "The account's password (default secret).")
+    @Option(help: "The password of the one --user NAME.")
     var password: String?
 
-    @Option(name: .customLong("fault"), help: "A fault knob, NAME or NAME=VALUE; repeatable.")
+    @Flag(help: "Accept any user name and password, and mail for any recipient (accounts are made on first use).")
+    var acceptAnyLogin = false
+
+    @Option(help: "Keep the mail store in this folder, Maildir++ layout (one Maildir per account); mail there is loaded.")
+    var maildir: String?
+
+    @Option(help: "Seconds a client may stay silent (default: SMTP 300, POP3 600, IMAP 1800).")
+    var idleTimeout: Double?
+
+    @Option(help: "The most connections open at once per listener.")
+    var maxConnections = 16384
+
+    @Option(
+        name: .customLong("fault"),
+        help: "A fault knob, NAME or NAME=VALUE (serve all: LISTENER:NAME[=VALUE] for one listener); repeatable.")
     var faultTexts: [String] = []
 
     @Flag(help: "Log only problems, not every session's dialog (the log costs time under load, as in ci/bench).")
     var quiet = false
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        let ports = [("--port", port)] + namedPorts.map { ("--\($0.key)-port", $0.value) }
+        for (name, value) in ports where !(0...65535).contains(value) {
+            throw ValidationError("\(name) must be 0 to 65535")
+        }
+        if serverProtocol == .all {
+            if port != 0 { throw ValidationError("--port is for serve smtp|imap|pop3; serve all takes --smtp-port, --imap-port, ...") }
+            if implicitTLS { throw ValidationError("--implicit-tls is for serve smtp|imap|pop3; serve all runs smtps, imaps and pop3s") }
+        } else if !namedPorts.isEmpty {
+            throw ValidationError("--smtp-port, --imap-port, ... are for serve all; use --port")
+        }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
-        if (user == nil) != (password == nil) { throw ValidationError("--user and --password go together") }
-        for text in faultTexts {
-            do {
-                _ = try MailServerFault(parsing: text)
-            } catch {
-                throw ValidationError("--fault \(text): \(error)")
-            }
+        if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than 0") }
+        if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        do {
+            _ = try ServePlan.users(userTexts, password: password)
+            for text in faultTexts { _ = try ServePlan.ScopedFault(parsing: text) }
+        } catch let error as ServePlanError {
+            throw ValidationError(error.description)
+        } catch {
+            throw ValidationError("--fault: \(error)")
         }
     }
 
-    /// The server configuration the options describe.
+    /// The `--*-port` options given, by listener name.
+    var namedPorts: [String: Int] {
+        let all: [(String, Int?)] = [
+            ("smtp", smtpPort), ("submission", submissionPort), ("smtps", smtpsPort), ("imap", imapPort),
+            ("imaps", imapsPort), ("pop3", pop3Port), ("pop3s", pop3sPort),
+        ]
+        return Dictionary(uniqueKeysWithValues: all.compactMap { name, port in port.map { (name, $0) } })
+    }
+
+    /// The listeners, accounts and faults the options describe.
     ///
-    /// - Returns: the configuration.
+    /// - Throws: ``ServePlanError`` or a fault error.
+    func plan() throws -> ServePlan {
+        var users = try ServePlan.users(userTexts, password: password)
+        if users.isEmpty && !acceptAnyLogin { users = ["alice": "secret"] }
+        let faults = try faultTexts.map { try ServePlan.ScopedFault(parsing: $0) }
+        switch serverProtocol {
+        case .all:
+            return ServePlan.all(ports: namedPorts, users: users, faults: faults, http: false)
+        case .smtp, .imap, .pop3:
+            return ServePlan.single(serverProtocol.mailProtocol!, port: port, implicitTLS: implicitTLS, users: users, faults: faults)
+        }
+    }
+
+    /// The server TLS context the options describe (nil without STARTTLS and implicit TLS).
+    ///
+    /// - Throws: `GnuTLSError` when a certificate or key cannot be loaded.
+    func tlsContext() throws -> GnuTLSContext? {
+        guard starttls || implicitTLS || serverProtocol == .all else { return nil }
+        var tls: TLSConfiguration
+        switch (cert, key) {
+        case (let cert?, let key?):
+            tls = .server(certificateChainFile: cert, privateKeyFile: key)
+        case (nil, nil):
+            // The test PKI built into the program: an installed binary serves with no file.
+            tls = .server(credential: TestPKI.credential(.server))
+        default:
+            throw ValidationError("--cert and --key go together")
+        }
+        if clientCA != nil || requireClientCert {
+            tls.trustRoots = clientCA.map { .file($0) } ?? TestPKI.caTrust
+            tls.clientCertificateMode = requireClientCert ? .require : .request
+        }
+        return try GnuTLSContext(configuration: tls)
+    }
+
+    /// The configuration of each listener of a plan.
+    ///
+    /// - Parameters:
+    ///   - plan: the plan.
+    ///   - store: the shared store (`serve all`, or `--maildir`), or nil for each server's own
+    ///     store with the sample mailbox.
+    /// - Returns: the configurations, in the plan's order.
+    /// - Throws: `GnuTLSError` when a certificate or key cannot be loaded.
+    func serverConfigurations(_ plan: ServePlan, store: MailStore?) throws -> [FakeMailServer.Configuration] {
+        let tls = try tlsContext()
+        return plan.listeners.map { listener in
+            var configuration = FakeMailServer.Configuration(protocol: listener.mailProtocol)
+            configuration.host = host
+            configuration.port = listener.port
+            configuration.hostname = hostname
+            configuration.offerStartTLS = starttls
+            configuration.implicitTLS = listener.implicitTLS
+            configuration.users = plan.users
+            configuration.faults = listener.faults
+            configuration.tls = tls
+            configuration.store = store
+            configuration.requireAuth = listener.requireAuth
+            configuration.rejectUnknownRecipients = store != nil && !acceptAnyLogin
+            configuration.idleTimeout = idleTimeout
+            configuration.maxConnections = maxConnections
+            return configuration
+        }
+    }
+
+    /// The configuration of `serve smtp|imap|pop3` (tests use it).
+    ///
     /// - Throws: `GnuTLSError` when a certificate or key cannot be loaded, or a fault error.
     func serverConfiguration() throws -> FakeMailServer.Configuration {
-        var configuration = FakeMailServer.Configuration(protocol: serverProtocol.mailProtocol)
-        configuration.host = host
-        configuration.port = port
-        configuration.hostname = hostname
-        configuration.offerStartTLS = starttls
-        configuration.implicitTLS = implicitTLS
-        if let user, let password {
-            configuration.users = [user: password]
-        }
-        configuration.faults = try faultTexts.map { try MailServerFault(parsing: $0) }
-        if starttls || implicitTLS {
-            var tls: TLSConfiguration
-            switch (cert, key) {
-            case (let cert?, let key?):
-                tls = .server(certificateChainFile: cert, privateKeyFile: key)
-            case (nil, nil):
-                // The test PKI built into the program: an installed binary serves with no file.
-                tls = .server(credential: TestPKI.credential(.server))
-            default:
-                throw ValidationError("--cert and --key go together")
-            }
-            if clientCA != nil || requireClientCert {
-                tls.trustRoots = clientCA.map { .file($0) } ?? TestPKI.caTrust
-                tls.clientCertificateMode = requireClientCert ? .require : .request
-            }
-            configuration.tls = try GnuTLSContext(configuration: tls)
-        }
-        return configuration
+        try serverConfigurations(try plan(), store: nil)[0]
     }
 
     func run() async throws {
@@ -116,12 +211,29 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "parley.serve")
-        let server = try await FakeMailServer.start(serverConfiguration(), logger: logger)
-        // Unbuffered: whoever started us waits for this line to learn the port.
-        FileHandle.standardOutput.write(Data("listening on \(server.host):\(server.port)\n".utf8))
+        let plan = try plan()
+        let store: MailStore?
+        if serverProtocol == .all || maildir != nil || acceptAnyLogin {
+            store = try MailStore(users: plan.users, acceptsAnyLogin: acceptAnyLogin, maildir: maildir)
+        } else {
+            store = nil
+        }
+        var servers: [FakeMailServer] = []
+        do {
+            for (listener, configuration) in zip(plan.listeners, try serverConfigurations(plan, store: store)) {
+                let server = try await FakeMailServer.start(configuration, logger: logger)
+                servers.append(server)
+                // Unbuffered: whoever started us waits for these lines to learn the ports.
+                let suffix = serverProtocol == .all ? " (\(listener.name))" : ""
+                FileHandle.standardOutput.write(Data("listening on \(server.host):\(server.port)\(suffix)\n".utf8))
+            }
+        } catch {
+            for server in servers { try? await server.stop() }
+            throw error
+        }
         await waitForTermination()
         logger.info("stopping")
-        try await server.stop()
+        for server in servers { try await server.stop() }
         logger.info("stopped")
     }
 }
@@ -131,9 +243,10 @@ enum ServedProtocol: String, ExpressibleByArgument, CaseIterable {
     case smtp
     case imap
     case pop3
+    case all
 
-    /// The fake server's protocol.
-    var mailProtocol: MailProtocol { MailProtocol(rawValue: rawValue)! }
+    /// The mail server's protocol (nil for `all`).
+    var mailProtocol: MailProtocol? { MailProtocol(rawValue: rawValue) }
 }
 
 /// Suspends until SIGINT or SIGTERM arrives.

@@ -43,6 +43,57 @@ struct ServeProcessTests {
     }
 
     @Test(
+        "serve all: one process, seven listeners, one store: mail sent over SMTP is read over POP3 and IMAP; unknown recipients get 550",
+        .enabled(if: parleyExecutable() != nil, "needs the built parley executable")
+    )
+    func serveAll() async throws {
+        let parley = try #require(parleyExecutable())
+        let ports = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"].flatMap { ["--\($0)-port", "0"] }
+        let serve = try ExternalProcess([parley, "serve", "all", "--no-starttls", "--user", "bob:pw", "--quiet"] + ports)
+        defer { serve.kill() }
+        #expect(try await serve.waitForOutput("(pop3s)\n"), "\(serve.transcript)")
+        // One "listening on HOST:PORT (NAME)" line per listener, in order.
+        var listeners: [String: Int] = [:]
+        for line in String(decoding: serve.stdout, as: UTF8.self).split(separator: "\n") {
+            let words = line.split(separator: " ")
+            guard words.count == 4, words[0] == "listening", let port = Int(words[2].split(separator: ":").last ?? "") else { continue }
+            listeners[String(words[3].dropFirst().dropLast())] = port
+        }
+        #expect(listeners.keys.sorted() == ["imap", "imaps", "pop3", "pop3s", "smtp", "smtps", "submission"], "\(serve.transcript)")
+
+        let smtp = try await WireClient.connect(port: try #require(listeners["smtp"]))
+        _ = try await smtp.read(through: bytes("server\r\n"))
+        _ = try await smtp.exchange("EHLO c\r\n", through: "250 SMTPUTF8\r\n")
+        _ = try await smtp.exchange("MAIL FROM:<a@example>\r\n", through: "\r\n")
+        #expect(
+            text(try await smtp.exchange("RCPT TO:<carol@mail.test>\r\n", through: "\r\n"))
+                == "550 5.1.1 <carol@mail.test>: Recipient address rejected: User unknown\r\n"
+        )
+        _ = try await smtp.exchange("RCPT TO:<bob@mail.test>\r\n", through: "\r\n")
+        _ = try await smtp.exchange("DATA\r\n", through: "\r\n")
+        #expect(text(try await smtp.exchange("Subject: shared\r\n\r\nhello\r\n.\r\n", through: "\r\n")).hasPrefix("250 2.0.0 OK"))
+        await smtp.close()
+
+        let pop = try await WireClient.connect(port: try #require(listeners["pop3"]))
+        _ = try await pop.read(through: bytes("ready\r\n"))
+        _ = try await pop.exchange("USER bob\r\n", through: "\r\n")
+        #expect(text(try await pop.exchange("PASS pw\r\n", through: "\r\n")) == "+OK logged in, 1 messages\r\n")
+        let retr = text(try await pop.exchange("RETR 1\r\n", through: "\r\n.\r\n"))
+        #expect(retr.contains("\r\nSubject: shared\r\n\r\nhello\r\n.\r\n"), "\(retr)")
+        #expect(retr.contains("Return-Path: <a@example>\r\n"))
+        await pop.close()
+
+        let imap = try await WireClient.connect(port: try #require(listeners["imap"]))
+        _ = try await imap.read(through: bytes("\r\n"))
+        _ = try await imap.exchange("a LOGIN bob pw\r\n", through: "a OK")
+        #expect(text(try await imap.exchange("b SELECT INBOX\r\n", through: "b OK")).contains("* 1 EXISTS\r\n"))
+        await imap.close()
+
+        serve.signal(SIGTERM)
+        #expect(try await serve.waitForExit(seconds: 20) == 0, "\(serve.transcript)")
+    }
+
+    @Test(
         "POP3S with --implicit-tls, an account from --user/--password, and a verified handshake; --quiet logs no dialog",
         .enabled(if: parleyExecutable() != nil, "needs the built parley executable"),
         arguments: [false, true]
