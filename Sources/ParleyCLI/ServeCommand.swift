@@ -13,8 +13,9 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run a fake SMTP, IMAP or POP3 server, logging every session's dialog.",
         discussion: """
             The first line on standard output is 'listening on HOST:PORT' (the real port when 0 \
-            was asked for). The dialog of each session goes to standard error. SIGINT or SIGTERM \
-            stops the server and closes its connections. Known faults: \
+            was asked for); with the built-in test certificate, the next is 'trust: FILE (...)', \
+            a file holding the test CA for clients to verify against. The dialog of each session \
+            goes to standard error. SIGINT or SIGTERM stops the server and closes its connections. Known faults: \
             \(MailServerFault.knownNames.joined(separator: ", ")). See docs/fixtures.md.
             """
     )
@@ -119,6 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try await FakeMailServer.start(serverConfiguration(), logger: logger)
         // Unbuffered: whoever started us waits for this line to learn the port.
         FileHandle.standardOutput.write(Data("listening on \(server.host):\(server.port)\n".utf8))
+        if cert == nil && (starttls || implicitTLS) { FileHandle.standardOutput.write(Data(InstalledFiles.trustLine().utf8)) }
         await waitForTermination()
         logger.info("stopping")
         try await server.stop()
