@@ -2,6 +2,7 @@
 import Foundation
 import MailServers
 import ParleyCLI
+import ParleyTestSupport
 import Testing
 
 @Suite("Installed files: the test CA file parley serve names, and the version")
@@ -64,6 +65,40 @@ struct InstalledFilesTests {
             temporaryDirectory: prefix + "/tmp")
         #expect(file == prefix + "/tmp/parley-\(getuid())/test-ca.pem")
         #expect(try String(contentsOfFile: file, encoding: .utf8) == TestPKI.pem("ca.pem"))
+    }
+
+    @Test(
+        "parley serve: 'trust: FILE' after 'listening on', FILE holding the built-in CA; none with --cert",
+        .enabled(if: parleyExecutable() != nil, "needs the built parley executable")
+    )
+    func serveNamesTheCA() async throws {
+        let parley = try #require(parleyExecutable())
+        let cache = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let serve = try ExternalProcess([parley, "serve", "smtp"], environment: ["XDG_CACHE_HOME": cache])
+        defer { serve.kill() }
+        #expect(try await serve.waitForOutput("certificate)\n"), "\(serve.transcript)")
+        let lines = String(decoding: serve.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        try #require(lines.count == 2, "\(serve.transcript)")
+        #expect(lines[0].hasPrefix("listening on 127.0.0.1:"))
+        let suffix = " (the test CA that signed this server's certificate)"
+        #expect(lines[1].hasPrefix("trust: ") && lines[1].hasSuffix(suffix), "\(lines[1])")
+        let file = String(lines[1].dropFirst("trust: ".count).dropLast(suffix.count))
+        // A build in the source tree has no share/parley beside it: the per-user cache.
+        #expect(file == cache + "/parley/test-ca.pem")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == TestPKI.pem("ca.pem"))
+
+        let withCert = try ExternalProcess(
+            [
+                parley, "serve", "smtp", "--cert", FixtureCertificates.path("server.pem"), "--key",
+                FixtureCertificates.path("server-key.pem"),
+            ], environment: ["XDG_CACHE_HOME": cache])
+        defer { withCert.kill() }
+        #expect(try await withCert.waitForOutput("\n"), "\(withCert.transcript)")
+        // Stopped, so whatever it would print after the first line has been printed.
+        withCert.signal(SIGTERM)
+        #expect(try await withCert.waitForExit(seconds: 20) == 0, "\(withCert.transcript)")
+        #expect(String(decoding: withCert.stdout, as: UTF8.self).split(separator: "\n").count == 1, "\(withCert.transcript)")
     }
 
     @Test("the version: a digit first, then only characters a Debian version may hold")
