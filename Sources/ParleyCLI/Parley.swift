@@ -23,9 +23,21 @@ let exitStatusHelp = """
     """
 
 /// Parley's own version.
+///
+/// A plain `swift build` gives ``base`` with `-dev`; `ci/install` and `ci/package` build with
+/// `-Xswiftc -DPARLEY_STAMPED_VERSION` and a generated, git-ignored `StampedVersion.swift` (written
+/// by `ci/version --swift`) that holds the version `git describe` gives, in Debian's form.
 public enum ParleyVersion {
-    /// The version string.
-    public static let string = "0.1.0"
+    /// The release the source tree is on its way to; `ci/version` reads it from here.
+    public static let base = "0.1.0"
+
+    #if PARLEY_STAMPED_VERSION
+        /// The version string: the one stamped by `ci/version`.
+        public static let string = stamped
+    #else
+        /// The version string: an unstamped build from a source tree.
+        public static let string = base + "-dev"
+    #endif
 }
 
 /// The executable's entry point.

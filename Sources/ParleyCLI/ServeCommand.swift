@@ -17,7 +17,9 @@ struct ServeCommand: AsyncParsableCommand {
             SMTP, submission (AUTH required), SMTPS, IMAP, IMAPS, POP3 and POP3S on one mail store: \
             mail accepted over SMTP for a local user lands in that user's INBOX, readable over IMAP \
             and POP3; each listener prints 'listening on HOST:PORT (NAME)'. The dialog of each \
-            session goes to standard error. SIGINT or SIGTERM stops the servers and closes their \
+            session goes to standard error. With the built-in test certificate the next line is \
+            'trust: FILE (...)', a file holding the test CA for clients to verify against. SIGINT \
+            or SIGTERM stops the servers and closes their \
             connections. Known faults (--fault NAME[=VALUE], or LISTENER:NAME[=VALUE] for one \
             listener of 'serve all'): \(MailServerFault.knownNames.joined(separator: ", ")). See \
             docs/fixtures.md.
@@ -230,6 +232,9 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             for server in servers { try? await server.stop() }
             throw error
+        }
+        if cert == nil && (starttls || implicitTLS || serverProtocol == .all) {
+            FileHandle.standardOutput.write(Data(InstalledFiles.trustLine().utf8))
         }
         await waitForTermination()
         logger.info("stopping")
