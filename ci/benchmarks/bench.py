@@ -190,9 +190,33 @@ def main():
         bounds[f"{counts['idle']} concurrent sessions, all passing, < 1 GiB RSS"] = (
             bool(rss and passed and int(passed.group(1)) == counts["idle"] and int(rss.group(1)) < 1 << 20),
             extras[f"{counts['idle']} concurrent idle sessions, peak RSS"])
+        # A legitimate session stays fast with 1,000 idle connections open to the server.
+        held = []
+        for _ in range(1000):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        for sock in held:
+            sock.recv(200)  # each greeted
+        smtplib_run("parley serve, 1,000 idle connections open", "127.0.0.1", port, "localhost", counts["smtplib"])
+        for sock in held:
+            sock.close()
     finally:
         server.terminate()
         server.wait()
+    # The same smtplib sessions against aiosmtpd (Python + OpenSSL), in this run: the peer a
+    # local test server should not be slower than for Python's own client.
+    venv = subprocess.run([os.path.join(root, "ci/clients/setup")], capture_output=True, text=True)
+    if venv.returncode == 0:
+        peer = subprocess.Popen([venv.stdout.strip(), os.path.join(root, "ci/benchmarks/aiosmtpd_server.py"),
+                                 os.path.join(root, "fixtures/certs/server.pem"), os.path.join(root, "fixtures/certs/server-key.pem")],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            peer_port = int(peer.stdout.readline().strip().rsplit(":", 1)[1])
+            smtplib_run("aiosmtpd (Python + OpenSSL)", "127.0.0.1", peer_port, "localhost", counts["smtplib"])
+        finally:
+            peer.terminate()
+            peer.wait()
+    else:
+        print(f"ci/bench: no aiosmtpd (ci/clients/setup failed): {venv.stderr.strip()}", file=sys.stderr)
     # One expect over a large response: the fake server's flood knob, then the marker.
     size = 64 << 20 if short else 1 << 30
     flood = subprocess.Popen([parley, "serve", "smtp", "--no-starttls", "--port", "0", "--fault", f"flood={size}"],
@@ -253,6 +277,8 @@ def report(extras, bounds):
         def find(client, concurrency=1):
             return next((r for r in rows if r["target"] == target and r["client"] == client and r["concurrency"] == concurrency), None)
         mine = {c: find("parley load mode", c) for c in (1, 64)}
+        if not any(mine.values()):
+            continue  # a peer measured with one client only (aiosmtpd, the crowded server)
         best = max((r["rate"] for r in mine.values() if r), default=0)
         one = mine[1]
         smtplib = find("Python smtplib (one process)")
@@ -280,6 +306,17 @@ def report(extras, bounds):
                 share = mine[concurrency]["rate"] / limit["rate"]
                 check(f"{target}: >= 70% of the C GnuTLS client at concurrency {concurrency}", share >= 0.7,
                       f"{share * 100:.0f}% ({mine[concurrency]['rate']:.0f} vs {limit['rate']:.0f} sessions/s, {limit['client']})")
+    # Issue #14: smtplib's STARTTLS session against parley serve no slower than against aiosmtpd.
+    def smtplib_row(target):
+        return next((r for r in rows if r["target"] == target and r["client"] == "Python smtplib (one process)"), None)
+    ours, peer, crowded = (smtplib_row(t) for t in ("parley serve (fake SMTP)", "aiosmtpd (Python + OpenSSL)",
+                                                     "parley serve, 1,000 idle connections open"))
+    if ours and peer and ours["p50"] and peer["p50"]:
+        check("smtplib median against parley serve <= against aiosmtpd", ours["p50"] <= peer["p50"],
+              f"{ours['p50']:.2f} ms vs {peer['p50']:.2f} ms (p99 {ours['p99']:.2f} vs {peer['p99']:.2f} ms)")
+    if ours and crowded and ours["p50"] and crowded["p50"]:
+        check("smtplib median with 1,000 idle connections open <= 1.5 x without", crowded["p50"] <= 1.5 * ours["p50"],
+              f"{crowded['p50']:.2f} ms vs {ours['p50']:.2f} ms")
     for what, (ok, detail) in bounds.items():
         check(what, ok, detail)
     print()
