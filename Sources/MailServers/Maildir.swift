@@ -207,8 +207,13 @@ struct Maildir: Sendable {
     /// Reads one mailbox folder.
     private func loadMailbox(_ mailbox: String, folder: String, user: String, state: inout MailStore.State) throws {
         let manager = FileManager.default
-        if state.accounts[user]!.mailboxes[MailStore.key(mailbox)] == nil {
-            state.accounts[user]!.mailboxes[MailStore.key(mailbox)] = MailStore.newMailbox(mailbox, &state)
+        // The mailbox and the levels above it (Maildir++ keeps `.a.b` without `.a`).
+        var prefix = ""
+        for level in mailbox.split(separator: "/") {
+            prefix += prefix.isEmpty ? String(level) : "/" + level
+            if state.accounts[user]!.mailboxes[MailStore.key(prefix)] == nil {
+                state.accounts[user]!.mailboxes[MailStore.key(prefix)] = MailStore.newMailbox(prefix, &state)
+            }
         }
         var files: [(sub: String, name: String)] = []
         for sub in ["new", "cur"] {
