@@ -158,3 +158,34 @@ struct RecordingLogHandler: LogHandler {
         messages.withLock { $0.append("\(event.message)") }
     }
 }
+
+@Suite("MailServerHandler stops handling commands while its replies wait to be read")
+struct WritabilityTests {
+    @Test("not writable: pipelined commands wait, unanswered; writable again: every one is answered, in order")
+    func pausesWhileNotWritable() throws {
+        let settings = try FakeMailServer.settings(for: .init(protocol: .pop3, offerStartTLS: false))
+        let channel = EmbeddedChannel(handler: MailServerHandler<POP3ServerSession>(settings: settings, logger: Logger(label: "test")))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 110)).wait()
+        func readAll() throws -> String {
+            var all: [UInt8] = []
+            while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+                all += buffer.readBytes(length: buffer.readableBytes) ?? []
+            }
+            return String(decoding: all, as: UTF8.self)
+        }
+        #expect(try readAll().hasPrefix("+OK mail.test POP3"))
+        try channel.writeInbound(ByteBuffer(bytes: bytes("USER alice\r\nPASS secret\r\n")))
+        #expect(try readAll() == "+OK send PASS\r\n+OK logged in, 1 messages\r\n")
+        channel.isWritable = false
+        try channel.writeInbound(ByteBuffer(bytes: bytes(String(repeating: "RETR 1\r\n", count: 100) + "NOOP\r\n")))
+        #expect(try readAll() == "", "nothing is handled while the client does not read")
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        let replies = try readAll()
+        #expect(
+            replies.split(separator: "+OK ").filter { $0.hasPrefix("\(FakeMailServer.Configuration.sampleMailbox[0].count) octets") }.count
+                == 100)
+        #expect(replies.hasSuffix(".\r\n+OK\r\n"))
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
