@@ -119,6 +119,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "FuzzIMAPCommands", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzIMAPCommands",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzMIME", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzMIME", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",
             swiftSettings: swiftSettings),
 

@@ -12,7 +12,7 @@ struct FakeMailServerLoopbackTests {
             (MailProtocol.smtp, "220 mail.test ESMTP Parley fake server\r\n"),
             (
                 MailProtocol.imap,
-                "* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] mail.test IMAP4rev1 Parley fake server ready\r\n"
+                "* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR IDLE UIDPLUS MOVE UNSELECT ENABLE ID NAMESPACE CHILDREN SPECIAL-USE] mail.test IMAP4rev1 Parley fake server ready\r\n"
             ),
             (MailProtocol.pop3, "+OK mail.test POP3 Parley fake server ready\r\n"),
         ]

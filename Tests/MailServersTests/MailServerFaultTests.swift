@@ -496,7 +496,11 @@ struct MailServerFaultWireTests {
             let client = try await WireClient.connect(port: server.port)
             defer { Task { await client.close() } }
             let greeting = try #require(try await client.read(through: bytes("\r\n")))
-            #expect(greeting.starts(with: bytes("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ LOGINDISABLED] mail.test")))
+            #expect(
+                greeting.starts(
+                    with: bytes(
+                        "* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ LOGINDISABLED IDLE UIDPLUS MOVE UNSELECT ENABLE ID NAMESPACE CHILDREN SPECIAL-USE] mail.test"
+                    )))
             #expect(
                 try await client.exchange("s STARTTLS\r\n", through: "\r\n")
                     == bytes("s BAD STARTTLS is only valid before login\r\n")

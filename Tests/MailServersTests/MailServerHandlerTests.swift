@@ -137,7 +137,9 @@ struct MailServerHandlerTests {
         try channel.writeInbound(ByteBuffer(bytes: bytes("ret\r\na2 NOOP\r\n")))
         #expect(
             try readAll(channel)
-                == bytes("a1 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] logged in\r\na2 OK NOOP completed\r\n")
+                == bytes(
+                    "a1 OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR IDLE UIDPLUS MOVE UNSELECT ENABLE ID NAMESPACE CHILDREN SPECIAL-USE] logged in\r\na2 OK NOOP completed\r\n"
+                )
         )
         _ = try channel.finish()
     }
