@@ -128,10 +128,13 @@ public struct MailpitListUnsubscribe: Codable, Sendable, Equatable {
     }
 }
 
-/// One message in full (`Message`).
+/// One message in full (`Message`). `Read` is not in Mailpit's current `Message` (it was in
+/// earlier versions, and clients written then, such as the `mailpit-api-client` package on PyPI,
+/// require it); it is always true, as opening a message marks it read.
 public struct MailpitMessage: Codable, Sendable, Equatable {
     public var id: String
     public var messageID: String
+    public var read: Bool
     public var from: MailpitAddress
     public var to: [MailpitAddress]
     public var cc: [MailpitAddress]
@@ -152,6 +155,7 @@ public struct MailpitMessage: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id = "ID"
         case messageID = "MessageID"
+        case read = "Read"
         case from = "From"
         case to = "To"
         case cc = "Cc"

@@ -37,14 +37,10 @@ struct MailpitRoutes: Sendable {
         return Self.json(store.summary(search: nil, page: page))
     }
 
-    /// `DELETE /api/v1/messages` with `{"IDs": […]}`, or everything without IDs.
+    /// `DELETE /api/v1/messages` with `{"IDs": […]}`; everything without IDs (or with a body
+    /// that is not such JSON, as Mailpit does).
     func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let body = try await collect(request)
-        do {
-            store.delete(ids: try RequestInput.deleteIDs(body))
-        } catch {
-            return Self.badRequest(error.message)
-        }
+        store.delete(ids: RequestInput.deleteIDs(try await collect(request)))
         return Self.ok
     }
 

@@ -149,6 +149,7 @@ struct MessageDigest: Sendable {
         MailpitMessage(
             id: id,
             messageID: messageID,
+            read: true,
             from: from,
             to: to,
             cc: cc,

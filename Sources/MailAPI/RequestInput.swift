@@ -112,12 +112,15 @@ enum RequestInput {
         return request
     }
 
-    /// Parses the body of `DELETE /api/v1/messages`: the IDs, or nil to delete everything (no
-    /// body, `{}`, or an empty list, as Mailpit does).
-    static func deleteIDs(_ body: [UInt8]) throws(BadRequest) -> [String]? {
-        let object = try jsonObject(body, emptyIsError: false)
-        let list = try ids(object)
-        return list.isEmpty ? nil : list
+    /// Parses the body of `DELETE /api/v1/messages`: the IDs, or nil to delete everything. As
+    /// in Mailpit, everything goes when there are no IDs, and also when the body is not the JSON
+    /// it expects (Mailpit's handler deletes all messages when decoding fails; some clients,
+    /// such as `mailpit-api-client`, send a form body and rely on that).
+    static func deleteIDs(_ body: [UInt8]) -> [String]? {
+        guard let object = try? jsonObject(body, emptyIsError: false), let list = try? ids(object), !list.isEmpty else {
+            return nil
+        }
+        return list
     }
 
     /// The `IDs` array (strings only).
