@@ -202,13 +202,18 @@ public struct MailpitSearch: Sendable, Equatable {
         }
         if index < lower.count, lower[index] == UInt8(ascii: " ") { index += 1 }
         let unit = String(decoding: lower[index...], as: UTF8.self)
-        let value = Double(integer) + fraction
+        let multiplier: Double
         switch unit {
-        case "": return Int64(value)
-        case "k", "kb": return Int64(value * 1024)
-        case "m", "mb": return Int64(value * 1024 * 1024)
+        case "": multiplier = 1
+        case "k", "kb": multiplier = 1024
+        case "m", "mb": multiplier = 1024 * 1024
         default: return nil
         }
+        // A size beyond Int64 is no size (Go's conversion gives a negative number there, and
+        // Mailpit then treats the term as text).
+        let bytes = (Double(integer) + fraction) * multiplier
+        guard bytes < 9.2e18 else { return nil }
+        return Int64(bytes)
     }
 
     /// Whether a message satisfies every term.

@@ -52,6 +52,9 @@ struct MailpitSearchTests {
             MailpitSearch(parsing: "larger:2kb smaller:1.5M larger:300 smaller:lots").terms == [
                 Term(.larger(2048)), Term(.smaller(1_572_864)), Term(.larger(300)), Term(.text("smaller:lots")),
             ])
+        // Found by FuzzMailpitSearch: 15 digits of megabytes overflowed Int64 and trapped.
+        #expect(MailpitSearch(parsing: "smaller:066666666666666>M").terms == [Term(.text("smaller:066666666666666 m"))])
+        #expect(MailpitSearch(parsing: "larger:999999999999999").terms == [Term(.larger(999_999_999_999_999))])
     }
 
     @Test("matching follows Mailpit: substrings, case-insensitive, all terms")
