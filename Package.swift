@@ -15,6 +15,7 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
 let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let nioConcurrency = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
 
 let package = Package(
@@ -23,12 +24,15 @@ let package = Package(
         .executable(name: "parley", targets: ["parley"]),
         .library(name: "NetworkStream", targets: ["NetworkStream"]),
         .library(name: "MailServers", targets: ["MailServers"]),
+        .library(name: "MailAPI", targets: ["MailAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries found with pkg-config; header-only shims.
@@ -62,6 +66,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The local mail server's HTTP API (Mailpit's API v1) over the mail store, on Hummingbird.
+        .target(
+            name: "MailAPI",
+            dependencies: [
+                "MailServers", hummingbird, nioCore, logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Scenario model and loader (the only module that imports Yams).
         .target(
             name: "Scenario",
@@ -90,7 +104,8 @@ let package = Package(
         .target(
             name: "ParleyCLI",
             dependencies: [
-                "Reporting", "Runner", "Scenario", "MailServers", "MailServerProvider", "NetworkStream", "GnuTLSNIO", "Patterns",
+                "Reporting", "Runner", "Scenario", "MailServers", "MailServerProvider", "MailAPI", "NetworkStream", "GnuTLSNIO",
+                "Patterns",
                 nioPosix, logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -123,6 +138,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzMIME", dependencies: ["FuzzSupport", "MailServers"], path: "Fuzz/FuzzMIME", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzMailpitSearch", dependencies: ["FuzzSupport", "MailAPI"], path: "Fuzz/FuzzMailpitSearch",
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",
             swiftSettings: swiftSettings),
@@ -166,6 +184,13 @@ let package = Package(
         .testTarget(
             name: "ReportingTests",
             dependencies: ["Reporting", "Runner", "Scenario", "ParleyTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailAPITests",
+            dependencies: [
+                "MailAPI", "MailServers", nioCore, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import GnuTLSNIO
 import Logging
+import MailAPI
 import MailServers
 
 /// `parley serve smtp|imap|pop3|all`: runs local mail servers in the foreground until SIGINT or
@@ -49,6 +50,11 @@ struct ServeCommand: AsyncParsableCommand {
     var pop3Port: Int?
     @Option(help: "serve all: the POP3S port (implicit TLS).")
     var pop3sPort: Int?
+
+    @Option(help: "serve all: the HTTP API's port (Mailpit's API v1; 0: a free one).")
+    var httpPort: Int?
+    @Flag(help: "serve all: no HTTP API.")
+    var noHTTP = false
 
     @Option(help: "The name in the greeting.")
     var hostname = "mail.test"
@@ -101,15 +107,16 @@ struct ServeCommand: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
-        let ports = [("--port", port)] + namedPorts.map { ("--\($0.key)-port", $0.value) }
+        let ports = [("--port", port)] + namedPorts.map { ("--\($0.key)-port", $0.value) } + (httpPort.map { [("--http-port", $0)] } ?? [])
         for (name, value) in ports where !(0...65535).contains(value) {
             throw ValidationError("\(name) must be 0 to 65535")
         }
         if serverProtocol == .all {
             if port != 0 { throw ValidationError("--port is for serve smtp|imap|pop3; serve all takes --smtp-port, --imap-port, ...") }
             if implicitTLS { throw ValidationError("--implicit-tls is for serve smtp|imap|pop3; serve all runs smtps, imaps and pop3s") }
-        } else if !namedPorts.isEmpty {
-            throw ValidationError("--smtp-port, --imap-port, ... are for serve all; use --port")
+            if noHTTP && httpPort != nil { throw ValidationError("--http-port and --no-http contradict each other") }
+        } else if !namedPorts.isEmpty || httpPort != nil || noHTTP {
+            throw ValidationError("--smtp-port, --imap-port, --http-port, ... are for serve all; use --port")
         }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
         if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than 0") }
@@ -142,7 +149,9 @@ struct ServeCommand: AsyncParsableCommand {
         let faults = try faultTexts.map { try ServePlan.ScopedFault(parsing: $0) }
         switch serverProtocol {
         case .all:
-            return ServePlan.all(ports: namedPorts, users: users, faults: faults, http: false)
+            var ports = namedPorts
+            if let httpPort { ports["http"] = httpPort }
+            return ServePlan.all(ports: ports, users: users, faults: faults, http: !noHTTP)
         case .smtp, .imap, .pop3:
             return ServePlan.single(serverProtocol.mailProtocol!, port: port, implicitTLS: implicitTLS, users: users, faults: faults)
         }
@@ -233,11 +242,26 @@ struct ServeCommand: AsyncParsableCommand {
             for server in servers { try? await server.stop() }
             throw error
         }
+        var api: RunningMailAPI?
+        if let httpPort = plan.httpPort, let store {
+            do {
+                api = try await MailAPIServer.start(
+                    store: store,
+                    configuration: .init(host: host, port: httpPort, version: ParleyVersion.string),
+                    logger: logger
+                )
+            } catch {
+                for server in servers { try? await server.stop() }
+                throw error
+            }
+            FileHandle.standardOutput.write(Data("listening on \(host):\(api!.port) (http)\n".utf8))
+        }
         if cert == nil && (starttls || implicitTLS || serverProtocol == .all) {
             FileHandle.standardOutput.write(Data(InstalledFiles.trustLine().utf8))
         }
         await waitForTermination()
         logger.info("stopping")
+        await api?.stop()
         for server in servers { try await server.stop() }
         logger.info("stopped")
     }

@@ -217,7 +217,7 @@ struct SMTPServerSessionTests {
         let stored = try #require(session.options.store.message(id: id))
         #expect(
             text(stored.bytes).hasPrefix(
-                "Return-Path: <a@example>\r\nReceived: from c ([unknown])\r\n\tby mail.test (Parley) with ESMTP\r\n\tfor <alice@mail.test>; "
+                "Return-Path: <a@example>\r\nDelivered-To: alice@mail.test\r\nReceived: from c ([unknown])\r\n\tby mail.test (Parley) with ESMTP\r\n\tfor <alice@mail.test>; "
             ))
         #expect(text(stored.bytes).hasSuffix("+0000\r\nSubject: hi\r\n\r\n.dot\r\n"))
         #expect(stored.envelope == MailStore.Envelope(mailFrom: bytes("a@example"), recipients: [bytes("alice@mail.test")]))

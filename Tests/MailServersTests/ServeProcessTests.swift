@@ -47,11 +47,12 @@ struct ServeProcessTests {
         .enabled(if: parleyExecutable() != nil, "needs the built parley executable")
     )
     func serveAll() async throws {
+        // (The HTTP API has its own tests in MailAPITests; ci/serve-check runs a Mailpit client.)
         let parley = try #require(parleyExecutable())
-        let ports = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"].flatMap { ["--\($0)-port", "0"] }
+        let ports = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "http"].flatMap { ["--\($0)-port", "0"] }
         let serve = try ExternalProcess([parley, "serve", "all", "--no-starttls", "--user", "bob:pw", "--quiet"] + ports)
         defer { serve.kill() }
-        #expect(try await serve.waitForOutput("(pop3s)\n"), "\(serve.transcript)")
+        #expect(try await serve.waitForOutput("(http)\n"), "\(serve.transcript)")
         // One "listening on HOST:PORT (NAME)" line per listener, in order.
         var listeners: [String: Int] = [:]
         for line in String(decoding: serve.stdout, as: UTF8.self).split(separator: "\n") {
@@ -59,7 +60,8 @@ struct ServeProcessTests {
             guard words.count == 4, words[0] == "listening", let port = Int(words[2].split(separator: ":").last ?? "") else { continue }
             listeners[String(words[3].dropFirst().dropLast())] = port
         }
-        #expect(listeners.keys.sorted() == ["imap", "imaps", "pop3", "pop3s", "smtp", "smtps", "submission"], "\(serve.transcript)")
+        #expect(
+            listeners.keys.sorted() == ["http", "imap", "imaps", "pop3", "pop3s", "smtp", "smtps", "submission"], "\(serve.transcript)")
 
         let smtp = try await WireClient.connect(port: try #require(listeners["smtp"]))
         _ = try await smtp.read(through: bytes("server\r\n"))

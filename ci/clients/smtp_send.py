@@ -8,6 +8,7 @@ import smtplib
 import ssl
 import sys
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 
 def main():
@@ -19,6 +20,9 @@ def main():
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
+    # As mail clients write them (Mailpit's clients read the Date header).
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="client.test")
     with open(body_file, encoding="utf-8") as f:
         message.set_content(f.read())
     with smtplib.SMTP(host, int(port), timeout=20) as smtp:
