@@ -16,6 +16,10 @@ public func fuzzServerSessions(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
     options.requireTLS = selector & 0x08 != 0
     options.preauth = selector & 0x10 != 0
     options.refuseStartTLS = selector & 0x20 != 0
+    // SMTP as serve all runs it: unknown recipients refused, and (submission) AUTH before MAIL.
+    options.rejectUnknownRecipients = selector & 0x40 != 0
+    options.requireAuth = selector & 0x80 != 0
+    options.maxMessageSize = 4096
     let lines = input.dropFirst().split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) + [0x0A] }
     switch selector % 3 {
     case 0:

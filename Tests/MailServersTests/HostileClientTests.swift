@@ -94,3 +94,54 @@ struct HostileClientTests {
         }
     }
 }
+
+@Suite("Mail servers bound what a client can hold: connections and silence")
+struct ServerLimitTests {
+    @Test("one connection over the limit is told so in the protocol's words and closed; the others go on", arguments: MailProtocol.allCases)
+    func connectionLimit(_ mailProtocol: MailProtocol) async throws {
+        var configuration = FakeMailServer.Configuration(protocol: mailProtocol)
+        configuration.maxConnections = 2
+        try await withFakeMailServer(configuration) { server in
+            let first = try await WireClient.connect(port: server.port)
+            let second = try await WireClient.connect(port: server.port)
+            _ = try await first.read(through: bytes("\r\n"))
+            _ = try await second.read(through: bytes("\r\n"))
+            let third = try await WireClient.connect(port: server.port)
+            let refusal = text(try await third.read(through: bytes("\r\n")))
+            switch mailProtocol {
+            case .smtp: #expect(refusal == "421 4.7.0 mail.test Too many connections, try again later\r\n")
+            case .imap: #expect(refusal == "* BYE Too many connections, try again later\r\n")
+            case .pop3: #expect(refusal == "-ERR [SYS/TEMP] Too many connections, try again later\r\n")
+            }
+            #expect(await eventually(.seconds(10)) { third.snapshot.closed })
+            #expect(first.snapshot.closed == false && second.snapshot.closed == false)
+            // A place frees up when a connection closes.
+            await first.close()
+            #expect(
+                await eventually(.seconds(10)) {
+                    guard let fourth = try? await WireClient.connect(port: server.port) else { return false }
+                    defer { Task { await fourth.close() } }
+                    let greeting = (try? await fourth.read(through: bytes("\r\n"))).map(text) ?? ""
+                    return !greeting.contains("Too many")
+                })
+            await second.close()
+        }
+    }
+
+    @Test("a silent client is said goodbye to when the idle timeout passes, and the connection closes", arguments: MailProtocol.allCases)
+    func idleTimeout(_ mailProtocol: MailProtocol) async throws {
+        var configuration = FakeMailServer.Configuration(protocol: mailProtocol)
+        configuration.idleTimeout = 0.3
+        try await withFakeMailServer(configuration) { server in
+            let client = try await WireClient.connect(port: server.port)
+            _ = try await client.read(through: bytes("\r\n"))
+            #expect(await eventually(.seconds(10)) { client.snapshot.closed })
+            let goodbye = text(client.snapshot.all)
+            switch mailProtocol {
+            case .smtp: #expect(goodbye.hasSuffix("421 4.4.2 mail.test Error: timeout exceeded\r\n"))
+            case .imap: #expect(goodbye.hasSuffix("* BYE Autologout; idle for too long\r\n"))
+            case .pop3: #expect(goodbye.hasSuffix("-ERR [SYS/TEMP] idle for too long, closing\r\n"))
+            }
+        }
+    }
+}

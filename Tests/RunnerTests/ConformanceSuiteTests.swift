@@ -8,7 +8,7 @@ import Runner
 import Scenario
 import Testing
 
-/// Runs the conformance suites (`scenarios/conformance/`) against the fake servers, set up the way
+/// Runs the conformance suites (`suites/conformance/`) against the fake servers, set up the way
 /// `ci/conformance` sets up Dovecot and Postfix: one server per scenario, reached through the
 /// suites' variables. The correct server passes every check; each fault knob that breaks a
 /// security property makes the check for it fail.
@@ -52,7 +52,7 @@ enum ConformanceTarget: Sendable {
 
 /// The conformance files, relative to the repository, sorted; `informative/` separately.
 func conformanceFiles(informative: Bool = false) -> [String] {
-    let folder = "scenarios/conformance" + (informative ? "/informative" : "")
+    let folder = "suites/conformance" + (informative ? "/informative" : "")
     let names = (try? FileManager.default.contentsOfDirectory(atPath: SourceTree.root.appendingPathComponent(folder).path)) ?? []
     return names.filter { $0.hasSuffix(".yaml") }.sorted().map { "\(folder)/\($0)" }
 }
@@ -64,6 +64,9 @@ func conformanceVariables(host: String, port: Int) -> [String: String] {
     var variables = [
         "SERVER_NAME": "mail.test", "MAIL_USER": "alice", "MAIL_PASSWORD": "secret",
         "IMAP_INJECTION_DISCARDS": "yes", "POP3_INJECTION_DISCARDS": "yes",
+        // The fake servers present the test PKI's certificate; a user's run gives their CA
+        // bundle, or none for the system trust store.
+        "CA_FILE": FixtureCertificates.path("ca.pem"),
     ]
     for name in ["SMTP", "SUBMISSION", "IMAP", "POP3"] {
         variables["\(name)_HOST"] = host
@@ -108,8 +111,8 @@ func describe(_ result: ScenarioResult) -> String {
 struct ConformanceSuiteTests {
     /// The files that check the CLOSE defence against command injection; the fake servers discard.
     static let closeVariants: Set<String> = [
-        "scenarios/conformance/security-imap-command-injection-closes.yaml",
-        "scenarios/conformance/security-pop3-command-injection-closes.yaml",
+        "suites/conformance/security-imap-command-injection-closes.yaml",
+        "suites/conformance/security-pop3-command-injection-closes.yaml",
     ]
 
     @Test("without the suites' variables every conformance scenario is skipped")
@@ -136,10 +139,10 @@ struct ConformanceSuiteTests {
     @Test(
         "command injection: the vulnerable-pipelining knob is reported as vulnerable",
         arguments: [
-            "scenarios/conformance/security-smtp-command-injection.yaml",
-            "scenarios/conformance/security-smtp-command-injection-split.yaml",
-            "scenarios/conformance/security-imap-command-injection.yaml",
-            "scenarios/conformance/security-pop3-command-injection.yaml",
+            "suites/conformance/security-smtp-command-injection.yaml",
+            "suites/conformance/security-smtp-command-injection-split.yaml",
+            "suites/conformance/security-imap-command-injection.yaml",
+            "suites/conformance/security-pop3-command-injection.yaml",
         ]
     )
     func commandInjectionVulnerable(_ file: String) async throws {
@@ -166,8 +169,8 @@ struct ConformanceSuiteTests {
     @Test(
         "response injection: plaintext after the go-ahead is discarded, counted and fails the check",
         arguments: [
-            "scenarios/conformance/security-smtp-response-injection.yaml",
-            "scenarios/conformance/security-imap-response-injection.yaml",
+            "suites/conformance/security-smtp-response-injection.yaml",
+            "suites/conformance/security-imap-response-injection.yaml",
         ]
     )
     func responseInjection(_ file: String) async throws {
@@ -186,7 +189,7 @@ struct ConformanceSuiteTests {
         arguments: [("no-starttls", "STARTTLS is not offered (mandatory)"), ("refuse-starttls", "the server refused STARTTLS")]
     )
     func strippingMandatory(_ knob: String, _ message: String) async throws {
-        let (result, events) = try await runConformance("scenarios/conformance/security-smtp-stripping-mandatory.yaml", faults: [knob])
+        let (result, events) = try await runConformance("suites/conformance/security-smtp-stripping-mandatory.yaml", faults: [knob])
         #expect(result.outcome == .failed, "\(describe(result))")
         #expect(result.failure?.message.contains(message) == true, "\(describe(result))")
         // Nothing after the STARTTLS attempt went out in plain text: no QUIT was sent.
@@ -198,14 +201,14 @@ struct ConformanceSuiteTests {
         arguments: [("no-starttls", "not-offered"), ("refuse-starttls", "refused")]
     )
     func strippingOpportunistic(_ knob: String, _ state: String) async throws {
-        let (result, _) = try await runConformance("scenarios/conformance/security-smtp-stripping-opportunistic.yaml", faults: [knob])
+        let (result, _) = try await runConformance("suites/conformance/security-smtp-stripping-opportunistic.yaml", faults: [knob])
         #expect(result.outcome == .failed, "\(describe(result))")
         #expect(result.failure?.message.contains("starttls is \(state), expected upgraded") == true, "\(describe(result))")
     }
 
     @Test("PREAUTH: a PREAUTH greeting with STARTTLS required fails closed")
     func preauth() async throws {
-        let (result, events) = try await runConformance("scenarios/conformance/security-imap-preauth.yaml", faults: ["preauth"])
+        let (result, events) = try await runConformance("suites/conformance/security-imap-preauth.yaml", faults: ["preauth"])
         #expect(result.outcome == .failed, "\(describe(result))")
         #expect(result.failure?.message.contains("STARTTLS") == true, "\(describe(result))")
         #expect(!sentText(events).contains("LOGOUT"))
@@ -224,11 +227,11 @@ struct ConformanceSuiteTests {
     @Test(
         "the other checks fail where the fake server breaks them",
         arguments: [
-            ("scenarios/conformance/smtp-starttls.yaml", "no-starttls", "STARTTLS"),
-            ("scenarios/conformance/smtp-starttls.yaml", "wrong-host-certificate", "host name mismatch"),
-            ("scenarios/conformance/imap-starttls.yaml", "expired-certificate", "expired"),
-            ("scenarios/conformance/pop3-stls.yaml", "refuse-starttls", "refused"),
-            ("scenarios/conformance/imaps.yaml", "self-signed-certificate", "signer"),
+            ("suites/conformance/smtp-starttls.yaml", "no-starttls", "STARTTLS"),
+            ("suites/conformance/smtp-starttls.yaml", "wrong-host-certificate", "host name mismatch"),
+            ("suites/conformance/imap-starttls.yaml", "expired-certificate", "expired"),
+            ("suites/conformance/pop3-stls.yaml", "refuse-starttls", "refused"),
+            ("suites/conformance/imaps.yaml", "self-signed-certificate", "signer"),
         ])
     func otherChecksFail(_ file: String, _ knob: String, _ reason: String) async throws {
         let (result, _) = try await runConformance(file, faults: [knob])

@@ -376,7 +376,9 @@ struct LanguageTests {
         #expect(result.outcome == .passed, "\(String(describing: result.failure))")
     }
 
-    @Test("TLS file paths may use variables, resolved against the scenario's folder when relative")
+    @Test(
+        "TLS file paths may use variables: relative ones from the command line against the working directory, others against the scenario's folder"
+    )
     func templatedPaths() async throws {
         let yaml = scenarioText(
             """
@@ -391,12 +393,19 @@ struct LanguageTests {
             scenario
         ) { events.add($0) }
         #expect(absolute.outcome == .passed, "\(String(describing: absolute.failure))")
-        // Relative: resolved against the scenario's folder, here fixtures/certs/../certs.
-        let relative = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: yaml, file: certs + "/scenario.yaml")
-        let again = await ScenarioRunner(variables: ["CERTS": "."], environment: [:], serverProvider: MailServerProvider()).run(relative) {
-            _ in
-        }
+        // Relative and written in the scenario: resolved against the scenario's folder.
+        let relative = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(
+            yaml: "variables: {CERTS: '.'}\n" + yaml, file: certs + "/scenario.yaml")
+        let again = await ScenarioRunner(environment: [:], serverProvider: MailServerProvider()).run(relative) { _ in }
         #expect(again.outcome == .passed, "\(String(describing: again.failure))")
+        // Relative and given on the command line: resolved against the working directory.
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        if certs.hasPrefix(cwd) {
+            let fromCommandLine = await ScenarioRunner(
+                variables: ["CERTS": String(certs.dropFirst(cwd.count))], environment: [:], serverProvider: MailServerProvider()
+            ).run(scenario) { _ in }
+            #expect(fromCommandLine.outcome == .passed, "\(String(describing: fromCommandLine.failure))")
+        }
         let unset = await ScenarioRunner(environment: [:], serverProvider: MailServerProvider()).run(scenario) { _ in }
         #expect(unset.failure?.message.contains("variable 'CERTS' is not set") == true)
     }

@@ -37,12 +37,27 @@ struct RunnerPartsTests {
 
     @Test("an unset reference fails at its place; paths with variables resolve against the scenario's folder")
     func expandAndPaths() throws {
-        let scope = VariableScope(commandLine: ["CERTS": "certs", "ABS": "/etc/ssl"], environment: [:], folder: "/suite/dir")
+        var scope = VariableScope(
+            commandLine: ["CERTS": "certs", "ABS": "/etc/ssl", "EMPTY": ""],
+            environment: ["ENV_CA": "env/ca.pem", "HOME_DIR": "home"],
+            folder: "/suite/dir",
+            workingDirectory: "/work"
+        )
+        scope.defaults = ["SUITE_CERTS": "own", "HOME_DIR": "suite-home"]
         #expect(try scope.expand(template("${CERTS}/ca.pem")) == "certs/ca.pem")
         #expect(throws: Failure.self) { try scope.expand(template("${NOPE}")) }
-        #expect(try scope.resolvePath("${CERTS}/../ca.pem", at: here) == "/suite/dir/ca.pem")
+        // From the command line or the environment: relative to the working directory.
+        #expect(try scope.resolvePath("${CERTS}/../ca.pem", at: here) == "/work/ca.pem")
+        #expect(try scope.resolvePath("${ENV_CA}", at: here) == "/work/env/ca.pem")
+        // Written in the scenario (its variables, or a path that only uses a variable later on):
+        // relative to the scenario's folder.
+        #expect(try scope.resolvePath("${SUITE_CERTS}/ca.pem", at: here) == "/suite/dir/own/ca.pem")
+        #expect(try scope.resolvePath("${HOME_DIR}/ca.pem", at: here) == "/suite/dir/suite-home/ca.pem")
+        #expect(try scope.resolvePath("certs/${CERTS}.pem", at: here) == "/suite/dir/certs/certs.pem")
         #expect(try scope.resolvePath("${ABS}/ca.pem", at: here) == "/etc/ssl/ca.pem")
         #expect(try scope.resolvePath("plain.pem", at: here) == "plain.pem")  // resolved at load time
+        // Empty: no file (a ca-file then means the system trust store).
+        #expect(try scope.resolvePath("${EMPTY}", at: here) == nil)
         var tls = TLSOptions()
         #expect(try scope.serverName(tls, host: "mx.test") == "mx.test")
         #expect(try scope.serverName(tls, host: "") == nil)

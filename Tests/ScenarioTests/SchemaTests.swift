@@ -29,11 +29,13 @@ func validateWithSchema(_ files: [String]) throws -> [String] {
 struct SchemaTests {
     @Test("every bundled scenario is valid against the JSON Schema")
     func bundledScenariosValidate() throws {
-        let folder = SourceTree.root.appendingPathComponent("scenarios")
         var files: [String] = []
-        if let walker = FileManager.default.enumerator(atPath: folder.path) {
-            while let item = walker.nextObject() as? String {
-                if item.hasSuffix(".yaml") { files.append(folder.appendingPathComponent(item).path) }
+        for name in ["scenarios", "suites"] {
+            let folder = SourceTree.root.appendingPathComponent(name)
+            if let walker = FileManager.default.enumerator(atPath: folder.path) {
+                while let item = walker.nextObject() as? String {
+                    if item.hasSuffix(".yaml") { files.append(folder.appendingPathComponent(item).path) }
+                }
             }
         }
         #expect(!files.isEmpty)
