@@ -129,7 +129,7 @@ public struct MIMEPart: Sendable, Equatable {
     /// any other encoding as it is.
     public func decodedBody() -> [UInt8] {
         switch transferEncoding {
-        case "base64": Self.decodeBase64(body)
+        case "base64": Base64.decodeLeniently(body)
         case "quoted-printable": Self.decodeQuotedPrintable(body)
         default: body
         }
@@ -314,33 +314,6 @@ public struct MIMEPart: Sendable, Equatable {
         case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
         default: nil
         }
-    }
-
-    /// Lenient base64: characters outside the alphabet are skipped, decoding stops at `=`.
-    static func decodeBase64(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count / 4 * 3)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for byte in bytes {
-            let value: UInt32
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(byte - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(byte - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(byte - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "+"): value = 62
-            case UInt8(ascii: "/"): value = 63
-            case UInt8(ascii: "="): return out
-            default: continue
-            }
-            accumulator = (accumulator << 6 | value) & 0xFFFFFF
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((accumulator >> UInt32(bits)) & 0xFF))
-            }
-        }
-        return out
     }
 
     /// Lenient quoted-printable (RFC 2045 §6.7): `=XX` decoded, `=` at a line's end joins lines,
