@@ -372,10 +372,10 @@ public enum EncodedWords {
             if byte == UInt8(ascii: "_") {
                 out.append(ASCII.space)
             } else if byte == UInt8(ascii: "=") {
-                guard index + 2 < payload.count,
-                    let value = UInt8(String(decoding: payload[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+                guard index + 2 < payload.count, let high = ASCII.hexValue(payload[index + 1]),
+                    let low = ASCII.hexValue(payload[index + 2])
                 else { return nil }
-                out.append(value)
+                out.append(high << 4 | low)
                 index += 2
             } else {
                 out.append(byte)
