@@ -208,6 +208,11 @@ public final class MailStore: Sendable {
         state.withLock { $0.displayNames.values.sorted() }
     }
 
+    /// Whether anyone can log in: some account exists, or any login is accepted.
+    public var hasAccounts: Bool {
+        acceptsAnyLogin || state.withLock { !$0.accounts.isEmpty }
+    }
+
     /// Adds an account (or changes its password), with an empty INBOX.
     public func addUser(_ name: String, password: String) {
         state.withLock { Self.addAccount(&$0, name: name, password: password) }
@@ -469,15 +474,13 @@ public final class MailStore: Sendable {
             for (key, mailbox) in account.mailboxes where mailbox.name == old || mailbox.name.hasPrefix(prefix) {
                 account.mailboxes[key] = nil
                 let renamed = new + mailbox.name.dropFirst(old.count)
-                var copy = Mailbox(
+                account.mailboxes[Self.key(renamed)] = Mailbox(
                     name: renamed,
                     uidValidity: mailbox.uidValidity,
                     uidNext: mailbox.uidNext,
                     entries: mailbox.entries,
                     subscribed: mailbox.subscribed
                 )
-                copy.uidNext = mailbox.uidNext
-                account.mailboxes[Self.key(renamed)] = copy
             }
         }
         maildir?.renameMailbox(old, to: new, user: displayName(user))

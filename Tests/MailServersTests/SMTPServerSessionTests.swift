@@ -263,3 +263,33 @@ struct SMTPServerSessionTests {
         #expect(session.receive(line: bytes("STARTTLS")) == [reply("454 4.7.0 TLS not available\r\n")])
     }
 }
+
+@Suite("SMTP AUTH follows the store's accounts")
+struct SMTPAuthOfferTests {
+    @Test("with accept-any-login and no configured user, AUTH is still offered under TLS and any login succeeds")
+    func acceptAnyLoginOffersAuth() throws {
+        var options = MailSessionOptions(users: [:], store: try MailStore(acceptsAnyLogin: true))
+        options.offerStartTLS = true
+        var session = SMTPServerSession(options: options)
+        _ = session.greeting()
+        session.tlsStarted()
+        #expect(session.offersAuth)
+        guard case .reply(let ehlo) = session.receive(line: Array("EHLO c".utf8)).first else {
+            Issue.record("no EHLO reply")
+            return
+        }
+        #expect(String(decoding: ehlo, as: UTF8.self).contains("250-AUTH PLAIN LOGIN\r\n"))
+        #expect(
+            session.receive(line: Array("AUTH PLAIN AHpvZQBhbnl0aGluZw==".utf8)) == [
+                .reply(Array("235 2.7.0 Authentication successful\r\n".utf8))
+            ])
+    }
+
+    @Test("a store without accounts offers no AUTH")
+    func noAccountsNoAuth() throws {
+        var session = SMTPServerSession(options: MailSessionOptions(users: [:], mailbox: []))
+        _ = session.greeting()
+        session.tlsStarted()
+        #expect(!session.offersAuth)
+    }
+}
