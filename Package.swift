@@ -41,6 +41,8 @@ let package = Package(
             pkgConfig: "gnutls",
             providers: [.apt(["libgnutls28-dev"]), .brew(["gnutls"])]
         ),
+        // libunbound by name: its pkg-config file requires libevent's, which the library does not need.
+        .systemLibrary(name: "CUnbound", providers: [.apt(["libunbound-dev"]), .brew(["unbound"])]),
         .systemLibrary(
             name: "CPCRE2",
             pkgConfig: "libpcre2-8",
@@ -76,6 +78,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // What a mail domain publishes (MX, DANE, MTA-STS, TLS-RPT), looked up with libunbound;
+        // the MTA-STS policy fetched with NIOHTTP1 over the TLS handler.
+        .target(
+            name: "MailDomain",
+            dependencies: [
+                "CUnbound", "CGnuTLS", "GnuTLSNIO", nioCore, nioPosix, nioConcurrency,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Scenario model and loader (the only module that imports Yams).
         .target(
             name: "Scenario",
@@ -86,7 +99,7 @@ let package = Package(
         // Runs scenarios on the engine and emits events.
         .target(
             name: "Runner",
-            dependencies: ["Scenario", "NetworkStream", "GnuTLSNIO", "Patterns", nioCore, nioPosix],
+            dependencies: ["Scenario", "NetworkStream", "GnuTLSNIO", "Patterns", "MailDomain", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
 
@@ -155,6 +168,14 @@ let package = Package(
         .testTarget(
             name: "GnuTLSNIOTests",
             dependencies: ["GnuTLSNIO", "ParleyTestSupport", nioCore, nioEmbedded, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailDomainTests",
+            dependencies: [
+                "MailDomain", "GnuTLSNIO", "ParleyTestSupport", "MailServers", nioCore, nioPosix,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PatternsTests", dependencies: ["Patterns", "ParleyTestSupport"], swiftSettings: swiftSettings),
