@@ -168,7 +168,8 @@ private struct Checker {
             return self.outcome(.unusable, "DANE unusable: \(name) has \(count), none usable for SMTP (RFC 7672 §3.1.3)")
         }
         guard let leaf = self.certificates.first ?? nil else {
-            self.problems.append(self.chain.isEmpty ? "the server presented no certificate" : "the leaf cannot be read")
+            // An unreadable leaf has its problem already.
+            if self.chain.isEmpty { self.problems.append("the server presented no certificate") }
             return self.outcome(.invalid, "DANE invalid: \(name): no readable leaf certificate to match")
         }
         for record in usable {
@@ -183,7 +184,9 @@ private struct Checker {
             let others = usable.count > 1 ? " (\(self.matches.count) of \(usable.count) usable records matched)" : ""
             return self.outcome(.valid, "DANE valid: \(name): TLSA \(first.record.shortDescription) matches \(what)\(others)")
         }
-        let none = usable.count == 1 ? "the usable TLSA record matches" : "none of \(usable.count) usable TLSA records matches"
+        let none =
+            usable.count == 1
+            ? "the usable TLSA record does not match" : "none of \(usable.count) usable TLSA records matches"
         return self.outcome(.invalid, "DANE invalid: \(name): \(none) the presented chain")
     }
 
