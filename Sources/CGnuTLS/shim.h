@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+// Public keys (SubjectPublicKeyInfo export) and one-shot digests, for DANE (MailDomain).
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 
 /// `gnutls_free` is a global function-pointer variable behind a macro; Swift 6 rejects global C
 /// variables as not concurrency-safe, so it is wrapped once here.
