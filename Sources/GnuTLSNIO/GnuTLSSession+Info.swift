@@ -256,8 +256,36 @@ final class X509Certificate {
             sha256Fingerprint: Self.hex(
                 self.bytes { gnutls_x509_crt_get_fingerprint(self.raw, GNUTLS_DIG_SHA256, $0, $1) }
             ),
-            serialNumber: Self.hex(self.bytes { gnutls_x509_crt_get_serial(self.raw, $0, $1) })
+            serialNumber: Self.hex(self.bytes { gnutls_x509_crt_get_serial(self.raw, $0, $1) }),
+            der: self.der(),
+            publicKeyAlgorithm: self.publicKey().algorithm,
+            publicKeyBits: self.publicKey().bits,
+            signatureAlgorithm: self.signatureAlgorithm()
         )
+    }
+
+    /// The DER encoding (`gnutls_x509_crt_export2`).
+    private func der() -> [UInt8] {
+        var datum = gnutls_datum_t()
+        guard gnutls_x509_crt_export2(self.raw, GNUTLS_X509_FMT_DER, &datum) == GNUTLS_E_SUCCESS else { return [] }
+        defer { cgnutls_free(datum.data) }
+        return Array(UnsafeBufferPointer(start: datum.data, count: Int(datum.size)))
+    }
+
+    /// The public key's algorithm name and size in bits.
+    private func publicKey() -> (algorithm: String, bits: Int) {
+        var bits: UInt32 = 0
+        let algorithm = gnutls_x509_crt_get_pk_algorithm(self.raw, &bits)
+        guard algorithm >= 0 else { return ("unknown", 0) }
+        let name = gnutls_pk_algorithm_get_name(gnutls_pk_algorithm_t(UInt32(algorithm))).map { String(cString: $0) } ?? "unknown"
+        return (name, Int(bits))
+    }
+
+    /// The signature algorithm's name ("ECDSA-SHA256").
+    private func signatureAlgorithm() -> String {
+        let algorithm = gnutls_x509_crt_get_signature_algorithm(self.raw)
+        guard algorithm >= 0 else { return "unknown" }
+        return gnutls_sign_get_name(gnutls_sign_algorithm_t(UInt32(algorithm))).map { String(cString: $0) } ?? "unknown"
     }
 
     /// The subject or issuer DN in RFC 4514 form (`gnutls_x509_crt_get_dn3`).

@@ -89,6 +89,14 @@ public struct CertificateInfo: Sendable, Equatable {
     public var sha256Fingerprint: String
     /// The serial number, lowercase hex.
     public var serialNumber: String
+    /// The certificate's DER encoding, as presented (DANE matches it, or its public key).
+    public var der: [UInt8]
+    /// The public key's algorithm, as GnuTLS names it: "RSA", "ECDSA", "EdDSA (Ed25519)", ...
+    public var publicKeyAlgorithm: String
+    /// The public key's size in bits (the modulus for RSA, the curve's size for ECDSA).
+    public var publicKeyBits: Int
+    /// The signature algorithm the issuer signed with: "ECDSA-SHA256", "RSA-SHA256", ...
+    public var signatureAlgorithm: String
 
     /// Creates certificate facts.
     public init(
@@ -98,8 +106,16 @@ public struct CertificateInfo: Sendable, Equatable {
         notBefore: Date,
         notAfter: Date,
         sha256Fingerprint: String,
-        serialNumber: String
+        serialNumber: String,
+        der: [UInt8] = [],
+        publicKeyAlgorithm: String = "",
+        publicKeyBits: Int = 0,
+        signatureAlgorithm: String = ""
     ) {
+        self.der = der
+        self.publicKeyAlgorithm = publicKeyAlgorithm
+        self.publicKeyBits = publicKeyBits
+        self.signatureAlgorithm = signatureAlgorithm
         self.subject = subject
         self.issuer = issuer
         self.subjectAlternativeNames = subjectAlternativeNames

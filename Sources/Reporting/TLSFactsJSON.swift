@@ -114,6 +114,18 @@ public struct CertificateJSON: Codable, Sendable, Equatable {
     public var sha256: String
     /// The serial number, lowercase hex.
     public var serial: String
+    /// The public key: algorithm and size ("ECDSA", 256).
+    public var key: KeyJSON?
+    /// The issuer's signature algorithm ("ECDSA-SHA256").
+    public var signature: String?
+
+    /// A public key's algorithm and size.
+    public struct KeyJSON: Codable, Sendable, Equatable {
+        /// "RSA", "ECDSA", "EdDSA (Ed25519)".
+        public var algorithm: String
+        /// The size in bits.
+        public var bits: Int
+    }
 
     /// The JSON of `certificate`.
     public init(_ certificate: CertificateFacts) {
@@ -124,12 +136,16 @@ public struct CertificateJSON: Codable, Sendable, Equatable {
         notAfter = certificate.notAfter
         sha256 = certificate.sha256Fingerprint
         serial = certificate.serialNumber
+        key =
+            certificate.publicKeyAlgorithm.isEmpty
+            ? nil : KeyJSON(algorithm: certificate.publicKeyAlgorithm, bits: certificate.publicKeyBits)
+        signature = certificate.signatureAlgorithm.isEmpty ? nil : certificate.signatureAlgorithm
     }
 
     enum CodingKeys: String, CodingKey {
         case subject, issuer, san
         case notBefore = "not_before"
         case notAfter = "not_after"
-        case sha256, serial
+        case sha256, serial, key, signature
     }
 }

@@ -94,6 +94,14 @@ public struct CertificateFacts: Sendable, Equatable {
     public var sha256Fingerprint: String
     /// The serial number, lowercase hex.
     public var serialNumber: String
+    /// The DER encoding as presented (what DANE matches).
+    public var der: [UInt8]
+    /// The public key's algorithm: "RSA", "ECDSA", "EdDSA (Ed25519)", ...
+    public var publicKeyAlgorithm: String
+    /// The public key's size in bits.
+    public var publicKeyBits: Int
+    /// The issuer's signature algorithm: "ECDSA-SHA256", "RSA-SHA256", ...
+    public var signatureAlgorithm: String
 
     /// Creates certificate facts.
     public init(
@@ -103,8 +111,16 @@ public struct CertificateFacts: Sendable, Equatable {
         notBefore: Date,
         notAfter: Date,
         sha256Fingerprint: String = "",
-        serialNumber: String = ""
+        serialNumber: String = "",
+        der: [UInt8] = [],
+        publicKeyAlgorithm: String = "",
+        publicKeyBits: Int = 0,
+        signatureAlgorithm: String = ""
     ) {
+        self.der = der
+        self.publicKeyAlgorithm = publicKeyAlgorithm
+        self.publicKeyBits = publicKeyBits
+        self.signatureAlgorithm = signatureAlgorithm
         self.subject = subject
         self.issuer = issuer
         self.subjectAlternativeNames = subjectAlternativeNames

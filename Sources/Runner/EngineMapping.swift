@@ -49,7 +49,11 @@ extension CertificateFacts {
             notBefore: certificate.notBefore,
             notAfter: certificate.notAfter,
             sha256Fingerprint: certificate.sha256Fingerprint,
-            serialNumber: certificate.serialNumber
+            serialNumber: certificate.serialNumber,
+            der: certificate.der,
+            publicKeyAlgorithm: certificate.publicKeyAlgorithm,
+            publicKeyBits: certificate.publicKeyBits,
+            signatureAlgorithm: certificate.signatureAlgorithm
         )
     }
 }

@@ -79,7 +79,7 @@ struct ProbeFrontendTests {
             #expect(tls["resumed"] as? Bool == false)
             // The probe's peer is the leaf certificate, an object (the report lists the chain).
             let peer = try #require(tls["peer"] as? [String: Any])
-            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256", "serial"])
+            #expect(Set(peer.keys) == ["subject", "issuer", "san", "not_before", "not_after", "sha256", "serial", "key", "signature"])
             #expect((peer["san"] as? [String])?.contains("DNS:mail.test") == true)
             #expect((peer["sha256"] as? String)?.count == 64)
             for key in ["not_before", "not_after"] {
