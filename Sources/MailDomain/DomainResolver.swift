@@ -268,6 +268,9 @@ final class UnboundContext: @unchecked Sendable {
             // No /etc/hosts is no error: there is simply nothing local.
             _ = ub_ctx_hosts(context, nil)
         }
+        // libunbound answers NXDOMAIN for the special-use "test." itself (RFC 6761); a resolver
+        // that serves test zones (an offline test world, a lab) must be asked instead.
+        try check(ub_ctx_set_option(context, "local-zone:", "test. transparent"), "local-zone test. transparent")
         let anchor = configuration.effectiveTrustAnchorFile
         if let anchor {
             guard let file = fopen(anchor, "r") else {
