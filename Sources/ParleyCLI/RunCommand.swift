@@ -29,11 +29,35 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Run only slice I of N of the sorted files (default: CI_NODE_INDEX/CI_NODE_TOTAL when set).",
+            "Run only slice I of N of the sorted scenarios (times the --matrix values) (default: CI_NODE_INDEX/CI_NODE_TOTAL when set).",
             valueName: "I/N"
         )
     )
     var shard: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run each scenario once per line of FILE, with the line as variable NAME (blank lines and # comments skipped).",
+            valueName: "NAME=FILE"
+        )
+    )
+    var matrix: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "DNS resolver for MX, DANE, MTA-STS and TLS-RPT look-ups (default: PARLEY_RESOLVER, else the system's).",
+            valueName: "ADDR[:PORT]"
+        )
+    )
+    var resolver: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "DNSSEC trust anchor (DS or DNSKEY records) for those look-ups (default: PARLEY_TRUST_ANCHOR, else /usr/share/dns/root.key).",
+            valueName: "FILE"
+        )
+    )
+    var trustAnchor: String?
 
     @Option(help: ArgumentHelp("Run only the scenarios with this tag (repeatable: any of them).", valueName: "TAG"))
     var tag: [String] = []
@@ -83,12 +107,18 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--shard takes I/N with 1 <= I <= N, not '\(shard)'")
         }
         _ = try environmentShard()
+        if let matrix {
+            let parts = matrix.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--matrix takes NAME=FILE, not '\(matrix)'")
+            }
+        }
         if let repeatCount {
             guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
             guard paths.count == 1 else { throw ValidationError("--repeat runs one scenario file; \(paths.count) were given") }
-            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0 {
+            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0 || matrix != nil {
                 throw ValidationError(
-                    "--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag, --skip-tag and --retries"
+                    "--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag, --skip-tag, --retries and --matrix"
                 )
             }
         }
@@ -140,6 +170,12 @@ struct RunCommand: AsyncParsableCommand {
         frontend.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         frontend.shard = try shard.flatMap(RunFrontend.Shard.init(parsing:)) ?? environmentShard()
         frontend.retries = retries
+        frontend.resolver = resolver
+        frontend.trustAnchor = trustAnchor
+        if let matrix {
+            let parts = matrix.split(separator: "=", maxSplits: 1)
+            frontend.matrix = (String(parts[0]), String(parts[1]))
+        }
         frontend.updateSnapshots = updateSnapshots
         frontend.tags = tag
         frontend.skipTags = skipTag

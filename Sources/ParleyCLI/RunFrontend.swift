@@ -40,9 +40,10 @@ public struct RunFrontend: Sendable {
             total = n
         }
 
-        /// The files of this slice: every `total`-th file of the sorted list, starting at `index`.
-        public func select(_ files: [String]) -> [String] {
-            files.enumerated().filter { $0.offset % total == index - 1 }.map(\.element)
+        /// The items of this slice: every `total`-th item of the list, starting at `index`.
+        /// The slices of one list are disjoint and together hold every item.
+        public func select<Item>(_ items: [Item]) -> [Item] {
+            items.enumerated().filter { $0.offset % total == index - 1 }.map(\.element)
         }
 
         public var description: String { "\(index)/\(total)" }
@@ -58,6 +59,14 @@ public struct RunFrontend: Sendable {
     public var jobs = 1
     /// The slice of the suite to run, if any.
     public var shard: Shard?
+    /// `--matrix NAME=FILE`: each scenario runs once per value in FILE, as the variable NAME.
+    public var matrix: (name: String, file: String)?
+    /// `--resolver`: the DNS resolver for domain checks (else PARLEY_RESOLVER, else the system's).
+    public var resolver: String?
+    /// `--trust-anchor`: the DNSSEC trust anchor file (else PARLEY_TRUST_ANCHOR, else the root's).
+    public var trustAnchor: String?
+    /// The environment (PARLEY_RESOLVER, PARLEY_TRUST_ANCHOR, `${NAME}` fallbacks).
+    public var environment = ProcessInfo.processInfo.environment
     /// `--tag`: run only the scenarios with at least one of these tags (every one when empty).
     public var tags: [String] = []
     /// `--skip-tag`: leave out the scenarios with any of these tags.
@@ -89,23 +98,125 @@ public struct RunFrontend: Sendable {
         self.output = output
     }
 
+    /// One run of a scenario: with a matrix value and an MX host when it has them. Its name in
+    /// every report says which.
+    struct Unit: Sendable {
+        /// The scenario, named with its value and host.
+        var scenario: Scenario
+        /// Variables this run adds (the matrix value).
+        var variables: [String: String] = [:]
+        /// The MX host this run goes to.
+        var mx: MXChoice?
+    }
+
     /// Loads every scenario, runs them, writes the reports, and returns the exit status.
     public func run() async -> Int32 {
         guard let loaded = loadAll(), let scenarios = selectByTags(loaded) else { return Status.invalid }
-        let selected: [Scenario]
-        if let shard {
-            let files = Set(shard.select(scenarios.map(\.file)))
-            selected = scenarios.filter { files.contains($0.file) }
-            output("=== shard \(shard): \(selected.count) of \(scenarios.count) scenarios\n")
-        } else {
-            selected = scenarios
+        var units = scenarios.map { Unit(scenario: $0) }
+        if let matrix {
+            guard let values = readMatrix(matrix.file) else { return Status.invalid }
+            units = Self.product(units, name: matrix.name, values: values)
+            output("=== matrix \(matrix.name): \(values.count) values from \(matrix.file), \(units.count) runs\n")
         }
-        ledger.begin(total: selected.count)
-        if tap { output(TAPReporter.header(count: selected.count)) }
-        _ = await runAll(selected)
+        if let shard {
+            let all = units.count
+            units = shard.select(units)
+            output("=== shard \(shard): \(units.count) of \(all) \(matrix == nil ? "scenarios" : "runs")\n")
+        }
+        let lookups = DomainLookups(resolver: resolver, trustAnchor: trustAnchor, environment: environment)
+        if resolver != nil || trustAnchor != nil, let problem = lookups.check() {
+            output("parley: \(problem)\n")
+            return Status.invalid
+        }
+        let runner = {
+            var runner = ScenarioRunner(variables: variables, environment: environment, serverProvider: MailServerProvider())
+            runner.updateSnapshots = updateSnapshots
+            runner.domainLookups = lookups
+            return runner
+        }()
+        units = await expandMX(units, runner: runner)
+        ledger.begin(total: units.count)
+        if tap { output(TAPReporter.header(count: units.count)) }
+        _ = await runAll(units, runner: runner)
         // An interrupt that came first has written the reports already.
         guard let run = ledger.finish() else { return Status.interrupted }
         return report(run, interruption: nil)
+    }
+
+    /// Every unit once per value, in unit order then value order.
+    static func product(_ units: [Unit], name: String, values: [String]) -> [Unit] {
+        units.flatMap { unit in
+            values.map { value in
+                var copy = unit
+                copy.variables[name] = value
+                copy.scenario.name += " [\(name)=\(value)]"
+                return copy
+            }
+        }
+    }
+
+    /// The values of a matrix file: one per line, trimmed; blank lines and `#` comments skipped.
+    func readMatrix(_ path: String) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            output("parley: --matrix: cannot read \(path)\n")
+            return nil
+        }
+        let values = Self.matrixValues(Array(data))
+        if values.isEmpty {
+            output("parley: --matrix: \(path) has no values (one per line; # starts a comment)\n")
+            return nil
+        }
+        return values
+    }
+
+    /// The values in a matrix file's bytes.
+    public static func matrixValues(_ bytes: [UInt8]) -> [String] {
+        bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).compactMap { line in
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty || text.hasPrefix("#") ? nil : text
+        }
+    }
+
+    /// Units whose scenario names a mail domain (`mx:`) become one unit per MX host, resolved
+    /// before the run starts (so every report knows its count); a domain without usable MX
+    /// hosts stays one unit, whose run says why.
+    func expandMX(_ units: [Unit], runner: ScenarioRunner) async -> [Unit] {
+        let needs = units.indices.filter { index in
+            units[index].scenario.steps.contains { step in
+                switch step.kind {
+                case .connect(let connect): connect.mx != nil
+                case .open(let open): open.mx != nil
+                default: false
+                }
+            }
+        }
+        guard !needs.isEmpty else { return units }
+        var choices: [Int: [MXChoice]] = [:]
+        await withTaskGroup(of: (Int, [MXChoice]).self) { group in
+            var next = 0
+            func start() {
+                let index = needs[next]
+                next += 1
+                var unitRunner = runner
+                unitRunner.variables.merge(units[index].variables) { _, unit in unit }
+                let scenario = units[index].scenario
+                group.addTask { (index, await unitRunner.mxChoices(for: scenario)) }
+            }
+            while next < min(needs.count, max(jobs, 1)) { start() }
+            for await (index, found) in group {
+                choices[index] = found
+                if next < needs.count { start() }
+            }
+        }
+        return units.enumerated().flatMap { index, unit -> [Unit] in
+            guard let hosts = choices[index], !hosts.isEmpty else { return [unit] }
+            return hosts.map { host in
+                var copy = unit
+                copy.mx = host
+                copy.scenario.name += " [MX \(host.host)]"
+                return copy
+            }
+        }
     }
 
     /// The scenarios that `tags` and `skipTags` select, announced when either is given; nil (with
@@ -193,20 +304,19 @@ public struct RunFrontend: Sendable {
     }
 
     /// Runs the scenarios, at most `jobs` at a time; returns their records in file order.
-    func runAll(_ scenarios: [Scenario]) async -> [ScenarioRecord] {
-        let runner = {
-            var runner = ScenarioRunner(variables: variables, serverProvider: MailServerProvider())
-            runner.updateSnapshots = updateSnapshots
-            return runner
-        }()
+    func runAll(_ units: [Unit], runner: ScenarioRunner) async -> [ScenarioRecord] {
         let live = jobs <= 1 && !tap
-        let board = ProgressBoard(total: scenarios.count, sink: progress)
+        let board = ProgressBoard(total: units.count, sink: progress)
         return await withTaskGroup(of: (Int, ScenarioRecord).self) { group in
-            var records = [ScenarioRecord?](repeating: nil, count: scenarios.count)
+            var records = [ScenarioRecord?](repeating: nil, count: units.count)
             var next = 0
             var printed = 0
             func start(_ index: Int) {
-                let scenario = scenarios[index]
+                let unit = units[index]
+                let scenario = unit.scenario
+                var runner = runner
+                runner.variables.merge(unit.variables) { _, unit in unit }
+                runner.mxChoice = unit.mx
                 group.addTask {
                     let record = await Self.runAttempts(
                         scenario,
@@ -218,7 +328,7 @@ public struct RunFrontend: Sendable {
                     return (index, record)
                 }
             }
-            while next < min(max(1, jobs), scenarios.count) {
+            while next < min(max(1, jobs), units.count) {
                 start(next)
                 next += 1
             }
@@ -226,12 +336,12 @@ public struct RunFrontend: Sendable {
                 records[index] = record
                 ledger.record(record, at: index)
                 board.finished()
-                if next < scenarios.count {
+                if next < units.count {
                     start(next)
                     next += 1
                 }
                 // Print in file order as soon as every earlier scenario is done.
-                while printed < scenarios.count, let done = records[printed] {
+                while printed < units.count, let done = records[printed] {
                     printed += 1
                     if tap {
                         output(TAPReporter.point(printed, done))

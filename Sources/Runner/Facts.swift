@@ -143,6 +143,9 @@ struct FactCheck {
             if actual != expected {
                 throw Self.mismatch(check, "variable \(name)", expected, actual ?? "(not set)")
             }
+        case .dane, .mtaSTS, .tlsRPT:
+            // Facts of the mail domain: they need look-ups, which the run makes (DomainChecks.swift).
+            break
         }
     }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 internal import GnuTLSNIO
+internal import MailDomain
 internal import NIOCore
 internal import NIOPosix
 internal import NetworkStream
@@ -28,6 +29,11 @@ public struct ScenarioRunner: Sendable {
     /// Starts the scenarios' embedded servers; without one, a scenario with a `server:` block
     /// ends in an error.
     public var serverProvider: (any EmbeddedServerProvider)?
+    /// DNS look-ups (MX, TLSA, TXT) and MTA-STS fetches, shared by every run of this runner.
+    public var domainLookups = DomainLookups()
+    /// The MX host this run goes to when a `connect` or `open` names its domain (`mx:`); nil
+    /// means the most preferred one. See ``mxChoices(for:)``.
+    public var mxChoice: MXChoice?
 
     /// Creates a runner.
     public init(
@@ -149,7 +155,7 @@ public struct ScenarioRunner: Sendable {
 /// The run lives on one event loop: the actor's executor is that loop and every connection it
 /// makes uses it, so each wait on the engine resumes on the thread that completed it, without a
 /// wake-up of another thread (a session is a dozen such waits).
-private actor Execution {
+actor Execution {
     /// The event loop this run and its connections live on.
     nonisolated let loop: any EventLoop
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
@@ -187,7 +193,20 @@ private actor Execution {
     /// What the runner keeps about one connection.
     final class Connection: @unchecked Sendable {
         let process: NetworkProcess
+        /// The host as named (the MX host's name for `mx:`): TLS checks names against it.
         let host: String
+        /// The address connected to when it differs from `host` (an MX host's resolved address).
+        var address: String?
+        /// The port connected to.
+        var port = 0
+        /// TLS from the first byte.
+        var implicitTLS = false
+        /// The MX host this connection went to (`mx:`), with its domain.
+        var mx: MXChoice?
+        /// The TLS settings of the connection's TLS (the implicit TLS or the STARTTLS step).
+        var tlsOptions: TLSOptions?
+        /// The DANE outcome of its TLS session, once worked out.
+        var dane: DANEOutcome?
         var greeting: [UInt8]?
         var capabilitiesBeforeTLS: [UInt8]?
         var capabilitiesAfterTLS: [UInt8]?
@@ -333,6 +352,8 @@ private actor Execution {
             await connection.process.continue()
         case .snapshot(let snapshot):
             try await perform(snapshot, on: step)
+        case .tlsPolicy(let policy):
+            try await perform(policy, on: step)
         case .sleep(let duration):
             try? await Task.sleep(for: duration)
         case .set(let values):
@@ -346,15 +367,17 @@ private actor Execution {
         if let previous = connections.removeValue(forKey: connect.name) {
             await previous.process.close()
         }
+        var mx: MXChoice?
+        if let template = connect.mx { mx = try await mxTarget(template, at: location) }
         let (host, port) = try endpoint(
             keyword: "connect",
             server: connect.server,
-            host: connect.host,
-            port: connect.port,
+            host: mx.map { Template($0.host, at: location) } ?? connect.host,
+            port: connect.port ?? (mx != nil && scenario.preset == nil ? Template("25", at: location) : nil),
             implicitTLS: connect.tls != nil,
             at: location
         )
-        targets[connect.name] = (ConnectionTarget(host: host, port: port, implicitTLS: connect.tls != nil), connect.tls)
+        let addresses = mx?.addresses ?? [host]
         var options = NetworkProcess.ConnectOptions()
         options.group = loop
         options.timeout = connect.timeout ?? scenario.timeouts.connect
@@ -365,12 +388,29 @@ private actor Execution {
         }
         let name = connect.name
         let observer = observer(for: name)
-        do {
-            let process = try await NetworkProcess.connect(name: name, host: host, port: port, options: options, observer: observer)
-            connections[name] = Connection(process: process, host: host)
-            current = name
-        } catch {
-            throw failure(error, at: location, expected: nil)
+        for (index, address) in addresses.enumerated() {
+            targets[connect.name] = (ConnectionTarget(host: address, port: port, implicitTLS: connect.tls != nil), connect.tls)
+            do {
+                let process = try await NetworkProcess.connect(name: name, host: address, port: port, options: options, observer: observer)
+                let connection = Connection(process: process, host: host)
+                connection.address = address == host ? nil : address
+                connection.port = port
+                connection.implicitTLS = connect.tls != nil
+                connection.mx = mx
+                connection.tlsOptions = connect.tls
+                connections[name] = connection
+                current = name
+                break
+            } catch {
+                if index + 1 < addresses.count {
+                    emit(.note("\(host) at \(address) port \(port): \(error.message); trying its next address"))
+                    continue
+                }
+                throw failure(error, at: location, expected: nil)
+            }
+        }
+        if connect.tls?.verification == .dane, let connection = connections[name] {
+            try await requireDANE(connection, at: location)
         }
     }
 
@@ -438,14 +478,17 @@ private actor Execution {
             await previous.process.close()
         }
         let implicitTLS = open.type.implicitTLS
+        var mx: MXChoice?
+        if let template = open.mx { mx = try await mxTarget(template, at: location) }
         let (host, port) = try endpoint(
             keyword: "open",
             server: open.server,
-            host: open.host,
-            port: open.port,
+            host: mx.map { Template($0.host, at: location) } ?? open.host,
+            port: open.port ?? (mx != nil && scenario.preset == nil ? Template("25", at: location) : nil),
             implicitTLS: implicitTLS,
             at: location
         )
+        let address = mx?.addresses.first ?? host
         let upgrades = open.type.mayUpgrade && open.starttlsCommand == nil
         // A shell connection talks to a command, not to HOST:PORT: nothing to repeat by hand.
         targets[open.name] =
@@ -453,7 +496,7 @@ private actor Execution {
             ? nil
             : (
                 ConnectionTarget(
-                    host: host,
+                    host: address,
                     port: port,
                     implicitTLS: implicitTLS,
                     startTLSProtocol: upgrades
@@ -474,7 +517,7 @@ private actor Execution {
         do {
             result = try await NetworkProcess.openStream(
                 name: open.name,
-                host: host,
+                host: address,
                 service: .port(port),
                 parameters: parameters,
                 table: ProcessTable()
@@ -508,6 +551,11 @@ private actor Execution {
                 .expectation, at: location, "the open gave a connection (type \(result.type.rawValue)), but the step expects it to fail")
         }
         let connection = Connection(process: process, host: host)
+        connection.address = address == host ? nil : address
+        connection.port = port
+        connection.implicitTLS = implicitTLS
+        connection.mx = mx
+        connection.tlsOptions = implicitTLS || open.type.mayUpgrade ? open.tls : nil
         connection.greeting = result.greeting
         if let capabilities = result.capabilities {
             connection.latestCapabilities = capabilities
@@ -520,6 +568,7 @@ private actor Execution {
         connections[open.name] = connection
         current = open.name
         set("open.type", result.type.rawValue)
+        if result.type == .tls, open.tls.verification == .dane { try await requireDANE(connection, at: location) }
     }
 
     func perform(_ greeting: Step.Greeting, on step: Step) async throws(Failure) {
@@ -532,6 +581,10 @@ private actor Execution {
                 wait: .greeting
             )
             connection.greeting = match.matched
+            // Named groups become variables, as in `expect`.
+            for (name, index) in match.names where index < match.groups.count {
+                if let bytes = match.groups[index] { set(name, String(decoding: bytes, as: UTF8.self)) }
+            }
         } catch {
             throw failure(error, at: greeting.pattern.location, expected: greeting.pattern.source)
         }
@@ -656,6 +709,7 @@ private actor Execution {
             targets[target]?.target.startTLSProtocol = Reproducer.startTLSProtocol(preset: scenario.preset, command: starttls.command)
             targets[target]?.tls = starttls.tls
         }
+        connection.tlsOptions = starttls.tls
         let context = try makeContext(starttls.tls, at: location)
         let name = try serverName(starttls.tls, host: connection.host)
         let command = Array(try expand(starttls.command).utf8)
@@ -703,6 +757,7 @@ private actor Execution {
         if starttls.expectFailure {
             throw Failure(.expectation, at: location, "the TLS handshake succeeded, but the step expects it to fail")
         }
+        if starttls.tls.verification == .dane { try await requireDANE(connection, at: location) }
     }
 
     func perform(_ assertion: Step.Assertion, on step: Step) async throws(Failure) {
@@ -716,7 +771,12 @@ private actor Execution {
             hideSecrets: { self.masker.hideSecrets($0) }
         )
         for item in assertion.checks {
-            try check.verify(item, facts)
+            switch item.fact {
+            case .dane(let states): try await checkDANE(states, item, connection: connection)
+            case .mtaSTS(let expected): try await checkMTASTS(expected, item, connection: connection)
+            case .tlsRPT(let expected): try await checkTLSRPT(expected, item, connection: connection)
+            default: try check.verify(item, facts)
+            }
         }
     }
 

@@ -18,7 +18,7 @@ struct TLSContextFactory {
     ) -> TLSConfiguration {
         var configuration = TLSConfiguration.client(
             trustRoots: caFile.map { .file($0) } ?? .system,
-            verifyPeer: !options.insecure
+            verifyPeer: !options.insecure && options.verification == .pkix
         )
         if let priority = options.priority { configuration.priority = priority }
         configuration.alpn = options.alpn

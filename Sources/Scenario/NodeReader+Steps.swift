@@ -5,7 +5,7 @@ internal import Yams
 extension NodeReader {
     static let stepKeywords = [
         "connect", "open", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
-        "set", "snapshot", "use",
+        "set", "snapshot", "use", "tls-policy",
     ]
 
     /// Reads a list of steps, expanding `use:` in place.
@@ -45,6 +45,7 @@ extension NodeReader {
         case "assert": return one(assertion(value).map { .assert($0) })
         case "sleep": return one(duration(value).map { .sleep($0) })
         case "snapshot": return one(snapshot(value).map { .snapshot($0) })
+        case "tls-policy": return one(tlsPolicy(value).map { .tlsPolicy($0) })
         case "set":
             let values = assignments(value, what: "'set'")
             return values.isEmpty ? [] : one(.set(values))
@@ -126,6 +127,7 @@ extension NodeReader {
         if let n = map.take("name"), let v = string(n) { result.name = v }
         if let n = map.take("server"), let v = string(n) { result.server = v }
         if let n = map.take("host"), let v = template(n) { result.host = v }
+        if let n = map.take("mx"), let v = template(n) { result.mx = v }
         if let n = map.take("port") { result.port = template(n) }
         if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
         if let n = map.take("tls") {
@@ -138,12 +140,15 @@ extension NodeReader {
         if result.server != nil && (result.host != nil || result.port != nil) {
             error(node, "'connect' takes 'server', or 'host' and 'port', not both")
         }
-        finish(&map, allowed: ["name", "server", "host", "port", "timeout", "tls"], in: "'connect'")
+        if result.mx != nil && (result.host != nil || result.server != nil) {
+            error(node, "'connect' takes 'mx' (a mail domain), 'host' or 'server': one of them")
+        }
+        finish(&map, allowed: ["name", "server", "host", "mx", "port", "timeout", "tls"], in: "'connect'")
         return result
     }
 
     static let openKeys = [
-        "name", "server", "host", "port", "type", "capability-command", "end-of-command", "end-of-capability",
+        "name", "server", "host", "mx", "port", "type", "capability-command", "end-of-command", "end-of-capability",
         "always-query-capabilities", "starttls-when", "starttls-command", "success", "nowait", "no-greeting",
         "shell-command", "case-fold", "client-certificate-from", "timeout", "outcome",
     ]
@@ -169,6 +174,7 @@ extension NodeReader {
         if let n = map.take("name"), let v = string(n) { result.name = v }
         if let n = map.take("server"), let v = string(n) { result.server = v }
         if let n = map.take("host"), let v = template(n) { result.host = v }
+        if let n = map.take("mx"), let v = template(n) { result.mx = v }
         if let n = map.take("port") { result.port = template(n) }
         if let n = map.take("type"), let v = string(n) {
             if let type = Step.Open.ConnectionType(rawValue: v) {
@@ -201,6 +207,9 @@ extension NodeReader {
         }
         if result.server != nil && (result.host != nil || result.port != nil) {
             error(node, "'open' takes 'server', or 'host' and 'port', not both")
+        }
+        if result.mx != nil && (result.host != nil || result.server != nil || result.type == .shell) {
+            error(node, "'open' takes 'mx' (a mail domain), 'host' or 'server': one of them, and not with type 'shell'")
         }
         result.tls = readTLS(&map)
         finish(&map, allowed: Self.openKeys + Self.tlsKeys, in: "'open'")
@@ -377,7 +386,7 @@ extension NodeReader {
         return result
     }
 
-    static let tlsKeys = ["ca-file", "insecure", "server-name", "priority", "client-cert", "client-key", "alpn"]
+    static let tlsKeys = ["ca-file", "insecure", "verify", "server-name", "priority", "client-cert", "client-key", "alpn"]
 
     mutating func tlsOptions(_ node: Node, what: String) -> TLSOptions? {
         if isNull(node) { return TLSOptions() }
@@ -391,6 +400,14 @@ extension NodeReader {
         var tls = TLSOptions()
         if let n = map.take("ca-file"), let v = path(n) { tls.caFile = v }
         if let n = map.take("insecure"), let v = bool(n) { tls.insecure = v }
+        if let n = map.take("verify"), let v = string(n) {
+            if let verification = TLSOptions.Verification(rawValue: v) {
+                tls.verification = verification
+            } else {
+                error(n, unknownValue(v, allowed: TLSOptions.Verification.allCases.map(\.rawValue), what: "verification"))
+            }
+            if tls.insecure && tls.verification == .dane { error(n, "'verify: dane' and 'insecure: true' contradict each other") }
+        }
         if let n = map.take("server-name"), let v = template(n) { tls.serverName = v }
         if let n = map.take("priority"), let v = string(n) { tls.priority = v }
         if let n = map.take("client-cert"), let v = path(n) { tls.clientCertificate = v }
@@ -408,8 +425,11 @@ extension NodeReader {
     static let assertKeys = [
         "status", "tls", "verified", "tls-version", "min-tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
         "discarded-bytes", "greeting", "capabilities", "capabilities-before-tls", "capabilities-after-tls", "variables",
-        "stream-type", "stream-error",
+        "stream-type", "stream-error", "dane", "mta-sts", "tls-rpt",
     ]
+
+    /// The outcomes of a DANE check (RFC 7672 §2.2 and §3).
+    static let daneStates = ["valid", "invalid", "unusable", "absent", "insecure", "bogus"]
 
     mutating func assertion(_ node: Node) -> Step.Assertion? {
         guard var map = mapping(node, what: "'assert' (a mapping of facts)") else { return nil }
@@ -461,6 +481,16 @@ extension NodeReader {
                     }
                 }
             case "stream-error": add(pattern(value, caseInsensitive: false).map { .streamError($0) })
+            case "dane":
+                let states = stringList(value, what: "a DANE outcome or a list of them")
+                let unknown = states.filter { !Self.daneStates.contains($0) }
+                if let first = unknown.first {
+                    error(value, unknownValue(first, allowed: Self.daneStates, what: "DANE outcome"))
+                } else if !states.isEmpty {
+                    add(.dane(states))
+                }
+            case "mta-sts": add(mtaSTSCheck(value).map { .mtaSTS($0) })
+            case "tls-rpt": add(tlsRPTCheck(value).map { .tlsRPT($0) })
             case "variables":
                 for (name, template) in assignments(value, what: "'variables'") {
                     checks.append(Step.Check(.variable(name: name, value: template), at: template.location))
@@ -481,4 +511,86 @@ extension NodeReader {
         finish(&map, allowed: ["has", "lacks"], in: "a capability check")
         return Step.Check.CapabilityCheck(phase: phase, has: has, lacks: lacks)
     }
+
+    /// `mta-sts: {mode: enforce, mx-covered: true}`.
+    mutating func mtaSTSCheck(_ node: Node) -> Step.Check.MTASTSCheck? {
+        guard var map = mapping(node, what: "an MTA-STS check (a mapping with 'mode' and/or 'mx-covered')") else { return nil }
+        var result = Step.Check.MTASTSCheck()
+        if let n = map.take("mode"), let v = string(n) {
+            if ["enforce", "testing", "none"].contains(v) {
+                result.mode = v
+            } else {
+                error(n, unknownValue(v, allowed: ["enforce", "testing", "none"], what: "MTA-STS mode"))
+            }
+        }
+        if let n = map.take("mx-covered") { result.mxCovered = bool(n) }
+        if result.mode == nil && result.mxCovered == nil && map.consumed.isEmpty {
+            error(node, "an MTA-STS check needs 'mode' or 'mx-covered'")
+        }
+        finish(&map, allowed: ["mode", "mx-covered"], in: "'mta-sts'")
+        return result
+    }
+
+    /// `tls-rpt: {present: true, rua: PATTERN}`.
+    mutating func tlsRPTCheck(_ node: Node) -> Step.Check.TLSRPTCheck? {
+        guard var map = mapping(node, what: "a TLS-RPT check (a mapping with 'present' and/or 'rua')") else { return nil }
+        var result = Step.Check.TLSRPTCheck()
+        if let n = map.take("present") { result.present = bool(n) }
+        if let n = map.take("rua") { result.rua = pattern(n, caseInsensitive: true) }
+        if result.present == nil && result.rua == nil && map.consumed.isEmpty {
+            error(node, "a TLS-RPT check needs 'present' or 'rua'")
+        }
+        finish(&map, allowed: ["present", "rua"], in: "'tls-rpt'")
+        return result
+    }
+
+    static let tlsPolicyKeys = [
+        "refuse", "accept", "weak-ciphers", "forward-secrecy", "min-rsa-bits", "min-ec-bits", "weak-signatures",
+        "intermediates", "days-left", "names", "timeout",
+    ]
+
+    /// `tls-policy: {refuse: [TLS1.0, TLS1.1], weak-ciphers: refused, ...}`.
+    mutating func tlsPolicy(_ node: Node) -> Step.TLSPolicy? {
+        guard var map = mapping(node, what: "'tls-policy' (a mapping of policy checks)") else { return nil }
+        var result = Step.TLSPolicy()
+        func versions(_ n: Node) -> [String] {
+            let list = stringList(n, what: "a TLS version or a list of them")
+            for version in list where !Self.probeVersions.contains(version) {
+                error(n, unknownValue(version, allowed: Self.probeVersions, what: "TLS version"))
+            }
+            return list.filter(Self.probeVersions.contains)
+        }
+        func word(_ n: Node, _ expected: String, key: String) -> Bool {
+            guard let v = string(n) else { return false }
+            if v != expected { error(n, "'\(key)' is '\(expected)', not '\(v)'") }
+            return v == expected
+        }
+        if let n = map.take("refuse") { result.refuse = versions(n) }
+        if let n = map.take("accept") { result.accept = versions(n) }
+        if let n = map.take("weak-ciphers") { result.weakCiphersRefused = word(n, "refused", key: "weak-ciphers") }
+        if let n = map.take("forward-secrecy") { result.forwardSecrecyRequired = word(n, "required", key: "forward-secrecy") }
+        if let n = map.take("min-rsa-bits") { result.minimumRSABits = int(n) }
+        if let n = map.take("min-ec-bits") { result.minimumECBits = int(n) }
+        if let n = map.take("weak-signatures") { result.weakSignaturesRefused = word(n, "refused", key: "weak-signatures") }
+        if let n = map.take("intermediates") { result.intermediatesSent = word(n, "sent", key: "intermediates") }
+        if let n = map.take("days-left") { result.daysLeft = int(n) }
+        if let n = map.take("names") {
+            if n.scalar != nil {
+                result.names = template(n).map { [$0] } ?? []
+            } else if let items = n.sequence {
+                result.names = items.compactMap { template($0) }
+            } else {
+                error(n, "'names' is a name or a list of names")
+            }
+        }
+        if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
+        let both = Set(result.refuse).intersection(result.accept)
+        if let version = both.sorted().first { error(node, "'tls-policy' both refuses and accepts \(version)") }
+        if map.consumed.isEmpty { error(node, "'tls-policy' has no checks") }
+        finish(&map, allowed: Self.tlsPolicyKeys, in: "'tls-policy'")
+        return result
+    }
+
+    /// The versions a TLS policy can probe (what GnuTLS can still offer).
+    static let probeVersions = ["TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
 }

@@ -147,6 +147,18 @@ public struct TLSOptions: Sendable, Hashable {
     public var caFile: String?
     /// Skip verification of the peer. Shown in every report when set.
     public var insecure: Bool = false
+    /// How the server is authenticated: by its chain and name (`pkix`, the default), or by the
+    /// DNSSEC-validated TLSA records of its host and port (`dane`, RFC 7672): the handshake then
+    /// does not depend on a CA, and the step fails unless a TLSA record matches.
+    public var verification: Verification = .pkix
+
+    /// How the server is authenticated.
+    public enum Verification: String, Sendable, Hashable, CaseIterable {
+        /// The chain verifies against the trust roots and names the host.
+        case pkix
+        /// A usable, DNSSEC-validated TLSA record matches the chain (RFC 7672).
+        case dane
+    }
     /// The name sent as SNI and checked against the certificate; defaults to the connect host.
     public var serverName: Template?
     /// A GnuTLS priority string.
@@ -183,6 +195,9 @@ public struct Step: Sendable {
         case `continue`
         /// Compare the connection's facts with a file written by an earlier run (`snapshot:`).
         case snapshot(Snapshot)
+        /// Check the server's TLS policy: protocol versions and cipher classes it accepts and
+        /// refuses (a handshake each, on connections of its own), and its certificate chain.
+        case tlsPolicy(TLSPolicy)
     }
 
     /// What the step does.
@@ -216,7 +231,45 @@ public struct Step: Sendable {
         case .stop: "stop"
         case .continue: "continue"
         case .snapshot: "snapshot"
+        case .tlsPolicy: "tls-policy"
         }
+    }
+
+    /// A TLS policy to hold the server to (`tls-policy:`). The version and cipher checks make
+    /// one handshake each on a connection of their own, set up as the step's connection was
+    /// (the same address, port, STARTTLS dialog and server name); the certificate checks read
+    /// the chain the step's connection was given. Each refusal is a fact, not an error.
+    public struct TLSPolicy: Sendable {
+        /// Protocol versions the server must refuse (`refuse: [TLS1.0, TLS1.1]`, RFC 8996).
+        public var refuse: [String] = []
+        /// Protocol versions the server must accept.
+        public var accept: [String] = []
+        /// NULL, RC4 and 3DES suites offered alone must be refused (`weak-ciphers: refused`).
+        public var weakCiphersRefused = false
+        /// Key exchange without forward secrecy (RSA) offered alone must be refused
+        /// (`forward-secrecy: required`).
+        public var forwardSecrecyRequired = false
+        /// The smallest RSA key accepted, in bits (`min-rsa-bits`).
+        public var minimumRSABits: Int?
+        /// The smallest elliptic-curve key accepted, in bits (`min-ec-bits`).
+        public var minimumECBits: Int?
+        /// No certificate of the chain is signed with SHA-1 or MD5 (`weak-signatures: refused`).
+        public var weakSignaturesRefused = false
+        /// The chain as sent verifies, so the server sends its intermediates
+        /// (`intermediates: sent`).
+        public var intermediatesSent = false
+        /// Every certificate sent stays valid at least this many more days (`days-left`).
+        public var daysLeft: Int?
+        /// Names the leaf certificate must be valid for (`names`).
+        public var names: [Template] = []
+        /// The deadline of each probe's connection, STARTTLS dialog and handshake.
+        public var timeout: Duration?
+
+        /// Creates an empty policy.
+        public init() {}
+
+        /// Whether the step makes handshakes of its own.
+        public var probes: Bool { !refuse.isEmpty || !accept.isEmpty || weakCiphersRefused || forwardSecrecyRequired }
     }
 
     /// A regression check across server upgrades: the connection's facts (greeting,
@@ -252,6 +305,9 @@ public struct Step: Sendable {
         public var server: String?
         /// The host; defaults to the embedded server's.
         public var host: Template?
+        /// A mail domain instead of a host (`mx:`): the scenario runs once per MX host of the
+        /// domain (RFC 5321 §5.1: preference order, the implicit MX; RFC 7505's null MX fails).
+        public var mx: Template?
         /// The port; defaults to the embedded server's.
         public var port: Template?
         /// TLS from the first byte (implicit TLS), when set.
@@ -273,6 +329,8 @@ public struct Step: Sendable {
         public var server: String?
         /// The host; defaults to the embedded server's.
         public var host: Template?
+        /// A mail domain instead of a host (`mx:`), as for `connect`.
+        public var mx: Template?
         /// The port; defaults to the embedded server's, else the preset's.
         public var port: Template?
         /// The connection type (`:type`).
@@ -502,6 +560,39 @@ public struct Step: Sendable {
             case streamType(String)
             /// The error `open` returned matches a pattern.
             case streamError(PatternSpec)
+            /// The DANE outcome for the connection's MX host and port is one of these
+            /// (`valid`, `invalid`, `unusable`, `absent`, `insecure`, `bogus`).
+            case dane([String])
+            /// The mail domain's MTA-STS policy: its mode, and whether it covers the MX host.
+            case mtaSTS(MTASTSCheck)
+            /// The mail domain's TLS-RPT record: present or not, and its report addresses.
+            case tlsRPT(TLSRPTCheck)
+        }
+
+        /// What the MTA-STS policy of the connection's mail domain must say (RFC 8461).
+        public struct MTASTSCheck: Sendable, Hashable {
+            /// The policy's mode: `enforce`, `testing` or `none`.
+            public var mode: String?
+            /// Whether one of the policy's `mx` patterns covers the connection's MX host.
+            public var mxCovered: Bool?
+            /// Creates a check.
+            public init(mode: String? = nil, mxCovered: Bool? = nil) {
+                self.mode = mode
+                self.mxCovered = mxCovered
+            }
+        }
+
+        /// What the TLS-RPT record of the connection's mail domain must say (RFC 8460).
+        public struct TLSRPTCheck: Sendable, Hashable {
+            /// Whether a record is published.
+            public var present: Bool?
+            /// A pattern one of its `rua` addresses matches.
+            public var rua: PatternSpec?
+            /// Creates a check.
+            public init(present: Bool? = nil, rua: PatternSpec? = nil) {
+                self.present = present
+                self.rua = rua
+            }
         }
 
         /// Which words a capability response must include and lack.

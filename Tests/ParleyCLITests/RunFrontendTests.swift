@@ -194,7 +194,7 @@ struct ExecutableTests {
         #expect(output.contains("--var takes NAME=VALUE"))
         let (load, message) = try runParley(["run", "--repeat", "2", "--tag", "smtp", "x.yaml"])
         #expect(load == 2, "\(message)")
-        #expect(message.contains("leave out --junit, --tap, --shard, --tag, --skip-tag and --retries"))
+        #expect(message.contains("leave out --junit, --tap, --shard, --tag, --skip-tag, --retries and --matrix"))
     }
 }
 
