@@ -222,7 +222,7 @@ extension Execution {
         for match in outcome.matches {
             emit(.note("DANE:   TLSA \(match.record) matches certificate \(match.certificateIndex)"))
         }
-        emit(.note("DANE: \(outcome.state.rawValue): \(outcome.summary)"))
+        emit(.note(outcome.summary))
         connection.dane = outcome
         return outcome
     }
