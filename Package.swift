@@ -155,6 +155,9 @@ let package = Package(
             name: "FuzzMailpitSearch", dependencies: ["FuzzSupport", "MailAPI"], path: "Fuzz/FuzzMailpitSearch",
             swiftSettings: swiftSettings),
         .executableTarget(
+            name: "FuzzDNSRecords", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzDNSRecords",
+            swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",
             swiftSettings: swiftSettings),
 

@@ -27,9 +27,12 @@ public struct CertificateDigests: Sendable, Hashable {
 
 /// A TLSA record that matched, and the certificate of the chain it matched (0 = the leaf).
 public struct DANEMatch: Sendable, Hashable {
+    /// The record.
     public var record: TLSARecord
+    /// The index in the presented chain of the certificate it matched (0 = the leaf).
     public var certificateIndex: Int
 
+    /// A match with these fields.
     public init(record: TLSARecord, certificateIndex: Int) {
         self.record = record
         self.certificateIndex = certificateIndex
@@ -54,11 +57,15 @@ public struct DANEOutcome: Sendable, Hashable {
         case bogus
     }
 
+    /// The verdict.
     public var state: State
     /// "_25._tcp.mx1.good.parley.test".
     public var tlsaName: String
+    /// The answer's records, usable or not (listed even when ignored).
     public var records: [TLSARecord]
+    /// The answer's DNSSEC state.
     public var dnssec: DNSSECStatus
+    /// The usable records that matched, in record order.
     public var matches: [DANEMatch]
     /// Per presented certificate, leaf first.
     public var certificates: [CertificateDigests]
@@ -67,6 +74,7 @@ public struct DANEOutcome: Sendable, Hashable {
     /// One line for a transcript.
     public var summary: String
 
+    /// An outcome with these fields.
     public init(
         state: State,
         tlsaName: String,

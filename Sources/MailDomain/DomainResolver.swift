@@ -302,7 +302,13 @@ final class UnboundContext: @unchecked Sendable {
             try check(ub_ctx_zone_add(context, String(parts[0]), String(parts[1])), "local zone \"\(zone)\"")
         }
         for line in configuration.localData {
-            try check(ub_ctx_data_add(context, line), "local data \"\(line)\"")
+            // libunbound answers "out of memory" for a line it cannot parse (and logs the reason
+            // on standard error), so the code's own text would mislead.
+            guard ub_ctx_data_add(context, line) == 0 else {
+                throw DomainLookupError(
+                    "libunbound: local data \"\(line)\" is not a resource record in zone-file form (NAME [TTL] [CLASS] TYPE RDATA)"
+                )
+            }
         }
     }
 
@@ -371,6 +377,7 @@ final class UnboundContext: @unchecked Sendable {
             }
             self.startDelivering()
             let address = UInt(bitPattern: opaque)
+            let asyncID = id
             let timer = Task { [self] in
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled else { return }
@@ -378,7 +385,7 @@ final class UnboundContext: @unchecked Sendable {
                 guard pending.finish(.failure(error)) else { return }
                 // Cancelled: libunbound will not call back, so the callback's reference is
                 // released here. Otherwise the callback is running or queued and releases it.
-                if ub_cancel(self.raw, id) == 0, let pointer = UnsafeMutableRawPointer(bitPattern: address) {
+                if ub_cancel(self.raw, asyncID) == 0, let pointer = UnsafeMutableRawPointer(bitPattern: address) {
                     Unmanaged<PendingLookup>.fromOpaque(pointer).release()
                 }
             }

@@ -103,6 +103,12 @@ extension DomainResolver {
         let records = answer.records.filter { seen.insert($0).inserted }.sorted {
             ($0.preference, $0.exchange) < ($1.preference, $1.exchange)
         }
+        // Ask for every host's addresses at once; the loop below then reads them from the cache.
+        await withTaskGroup(of: Void.self) { group in
+            for record in records {
+                group.addTask { _ = try? await self.addresses(record.exchange) }
+            }
+        }
         var hosts: [MXHost] = []
         for record in records {
             let addresses = try await self.addresses(record.exchange)

@@ -13,7 +13,7 @@ import Testing
     static let rootAnchor: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("parley-root-\(getpid()).ds").path
         let ds = ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
-        FileManager.default.createFile(atPath: path, contents: Data(ds.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(ds.utf8))
         return path
     }()
 
@@ -194,12 +194,24 @@ import Testing
         } catch {
             #expect(error.description == "cannot read trust anchor /nonexistent/root.key: No such file or directory")
         }
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("parley-garbage-\(getpid()).key").path
+        _ = FileManager.default.createFile(atPath: garbage, contents: Data("this is no trust anchor\n".utf8))
+        defer { try? FileManager.default.removeItem(atPath: garbage) }
+        do {
+            _ = try DomainResolver(ResolverConfiguration(forwarder: "127.0.0.1", trustAnchorFile: garbage))
+            Issue.record("a trust anchor file without records was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("cannot read trust anchor \(garbage): libunbound: "))
+        }
         do {
             _ = try DomainResolver(
                 ResolverConfiguration(forwarder: "127.0.0.1", trustAnchorFile: Self.rootAnchor, localData: ["this is not a record"]))
             Issue.record("bad local data was accepted")
         } catch {
-            #expect(error.description.hasPrefix("libunbound: local data \"this is not a record\""))
+            #expect(
+                error.description
+                    == "libunbound: local data \"this is not a record\" is not a resource record in zone-file form (NAME [TTL] [CLASS] TYPE RDATA)"
+            )
         }
         let resolver = try DomainResolver(Self.configuration())
         await #expect(throws: DomainLookupError("domain name \"a..b\" has an empty label")) { try await resolver.mx("a..b") }
