@@ -155,6 +155,8 @@ let package = Package(
             name: "FuzzMailpitSearch", dependencies: ["FuzzSupport", "MailAPI"], path: "Fuzz/FuzzMailpitSearch",
             swiftSettings: swiftSettings),
         .executableTarget(
+            name: "FuzzMTASTS", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzMTASTS", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",
             swiftSettings: swiftSettings),
 
