@@ -158,6 +158,8 @@ let package = Package(
             name: "FuzzDNSRecords", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzDNSRecords",
             swiftSettings: swiftSettings),
         .executableTarget(
+            name: "FuzzMTASTS", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzMTASTS", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",
             swiftSettings: swiftSettings),
 
