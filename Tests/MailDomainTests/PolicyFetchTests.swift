@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Glibc
 import GnuTLSNIO
 import MailDomain
 import NIOCore
@@ -253,18 +254,20 @@ extension Result {
         defer { Task { await server.stop() } }
         let clock = ContinuousClock()
         let start = clock.now
-        let error = try #require(await fetch(server, timeout: .milliseconds(500)).error)
+        // Long enough for the connect to finish on a loaded machine: the wait that runs out is
+        // the handshake's.
+        let error = try #require(await fetch(server, timeout: .seconds(3)).error)
         #expect(clock.now - start < .seconds(10))
         #expect(error.kind == .timeout)
-        #expect(error.message == "deadline of 0.5 s passed waiting for the TLS handshake")
+        #expect(error.message == "deadline of 3 s passed waiting for the TLS handshake")
         #expect(error.address == "127.0.0.1:\(server.port)")
     }
 
     @Test func aServerThatNeverAnswersTheRequest() async throws {
         try await withPolicyServer(.silent) { server in
-            let error = try #require(await fetch(server, timeout: .seconds(1)).error)
+            let error = try #require(await fetch(server, timeout: .seconds(3)).error)
             #expect(error.kind == .timeout)
-            #expect(error.message == "deadline of 1 s passed waiting for the response")
+            #expect(error.message == "deadline of 3 s passed waiting for the response")
         }
     }
 
@@ -279,9 +282,12 @@ extension Result {
 
     @Test func everyAddressRefuses() async throws {
         let server = try await PolicyServer.start(.silent)
-        let port = server.port
         await server.stop()
-        let result = await fetch(server, port: port, addresses: ["127.0.0.1", "127.0.0.2"])
+        // A port held by a socket that is bound but not listening refuses connections, and no
+        // other test's server can take it meanwhile (a port just closed could be reused).
+        let reserved = try ReservedPort()
+        defer { reserved.close() }
+        let result = await fetch(server, port: reserved.port, addresses: ["127.0.0.1", "127.0.0.2"])
         let error = try #require(result.error)
         #expect(error.kind == .connection)
         #expect(error.message == "could not connect")
@@ -310,4 +316,30 @@ extension Result {
             #expect(error.description.contains("/nonexistent/ca.pem"))
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 bound by a socket that never listens: connecting to it is refused.
+struct ReservedPort {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound =
+            fd >= 0
+            && withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                    bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
+                }
+            }
+        guard bound else { throw PolicyFetchError(kind: .configuration, url: "", address: nil, message: "cannot reserve a port") }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }
