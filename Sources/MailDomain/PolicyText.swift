@@ -113,6 +113,19 @@ enum PolicyBytes {
         !bytes.isEmpty && bytes.allSatisfy { (0x21...0x7E).contains($0) && $0 != semicolon && $0 != equals }
     }
 
+    /// An extension field's value as text, or the error naming the field when it is not a valid
+    /// extension value (RFC 8461 §3.1, RFC 8460 §3).
+    static func extensionValue(_ field: RecordField, name: String, what: String) throws(PolicyError) -> String {
+        guard isRecordExtensionValue(field.value) else {
+            throw PolicyError(
+                "\(what): field \(field.number): \(name) value \(quote(field.value)) is empty or has "
+                    + "characters other than visible ASCII without ';' and '='",
+                field: name
+            )
+        }
+        return string(field.value)
+    }
+
     /// One `name=value` field of a TXT record, numbered from 1 (the version is field 1).
     struct RecordField {
         var number: Int

@@ -48,14 +48,7 @@ public struct TLSRPTRecord: Sendable, Hashable {
                 }
                 rua = uris
             } else {
-                guard PolicyBytes.isRecordExtensionValue(field.value) else {
-                    throw PolicyError(
-                        "\(what): field \(field.number): \(name) value \(PolicyBytes.quote(field.value)) is empty or has "
-                            + "characters other than visible ASCII without ';' and '='",
-                        field: name
-                    )
-                }
-                extensions[name] = PolicyBytes.string(field.value)
+                extensions[name] = try PolicyBytes.extensionValue(field, name: name, what: what)
             }
         }
         guard let rua else {
