@@ -641,6 +641,42 @@ public final class NetworkProcess: @unchecked Sendable {
         }
     }
 
+    /// A handshake that has begun; ``session()`` waits for its end.
+    public struct TLSStart: Sendable {
+        let handshake: EventLoopFuture<TLSSessionInfo>
+
+        /// The TLS session, once the handshake is over.
+        ///
+        /// - Throws: `NetworkError` (`.timeout` naming the handshake, `.tls`).
+        public func session() async throws(NetworkError) -> TLSSessionInfo {
+            do {
+                return try await handshake.get()
+            } catch let error as NetworkError {
+                throw error
+            } catch {
+                throw NetworkError(.tls, wait: .handshake, message: "\(error)")
+            }
+        }
+    }
+
+    /// The server side of STARTTLS: sends the go-ahead and starts the handshake (with a server
+    /// context) in the same event-loop turn, so a ClientHello sent right after the go-ahead is
+    /// read by TLS, and plaintext received before it is discarded and reported, as after a
+    /// client's go-ahead. Returns once the TLS handler is in place; the handshake goes on.
+    ///
+    /// - Throws: `NetworkError` (`.notOpen`) when the connection is gone.
+    public func acceptTLS(goAhead: [UInt8], context: GnuTLSContext, timeout: Duration) async throws(NetworkError) -> TLSStart {
+        let started = eventLoop.submitOrRun { () -> EventLoopFuture<TLSSessionInfo> in
+            if !goAhead.isEmpty { self.sendOnLoop(goAhead).whenComplete { _ in } }
+            return self.upgradeOnLoop(context: context, serverHostname: nil, timeout: timeout)
+        }
+        do {
+            return TLSStart(handshake: try await started.get())
+        } catch {
+            throw NetworkError(.notOpen, message: "cannot start TLS with \(peer): \(describe(error))")
+        }
+    }
+
     /// Starts the handshake on the loop.
     func upgradeOnLoop(
         context: GnuTLSContext,

@@ -167,6 +167,9 @@ actor Execution {
 
     var servers: [String: any RunningServer] = [:]
     var connections: [String: Connection] = [:]
+    /// A scripted server's listeners (`listen`), by name, and the one opened last.
+    var listeners: [String: Listener] = [:]
+    var lastListener: String?
     /// The connection steps go to when they name none.
     var current: String? {
         didSet { scope.currentHost = current.flatMap { connections[$0]?.host } }
@@ -207,6 +210,10 @@ actor Execution {
         var tlsOptions: TLSOptions?
         /// The DANE outcome of its TLS session, once worked out.
         var dane: DANEOutcome?
+        /// A client a scripted server accepted (`accept`): `starttls` plays the server on it.
+        var accepted = false
+        /// The server-side handshake its `starttls` started, until a later step waits for it.
+        var pendingHandshake: PendingHandshake?
         var greeting: [UInt8]?
         var capabilitiesBeforeTLS: [UInt8]?
         var capabilitiesAfterTLS: [UInt8]?
@@ -281,6 +288,7 @@ actor Execution {
         for connection in connections.values {
             await connection.process.close()
         }
+        await closeListeners()
         if pool == nil {
             for server in servers.values {
                 await server.stop()
@@ -332,6 +340,10 @@ actor Execution {
     // MARK: Steps
 
     func perform(_ step: Step) async throws(Failure) {
+        // A server-side handshake started on this connection ends before the next step on it.
+        if let name = step.connection ?? current, let connection = connections[name], connection.pendingHandshake != nil {
+            try await settle(connection)
+        }
         switch step.kind {
         case .connect(let connect): try await perform(connect, at: step.location)
         case .open(let open): try await perform(open, at: step.location)
@@ -354,6 +366,10 @@ actor Execution {
             try await perform(snapshot, on: step)
         case .tlsPolicy(let policy):
             try await perform(policy, on: step)
+        case .listen(let listen):
+            try await perform(listen, at: step.location)
+        case .accept(let accept):
+            try await perform(accept, at: step.location)
         case .sleep(let duration):
             try? await Task.sleep(for: duration)
         case .set(let values):
@@ -692,6 +708,13 @@ actor Execution {
     func perform(_ starttls: Step.StartTLS, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let location = step.location
+        if connection.accepted {
+            try await serverStartTLS(starttls, connection: connection, at: location)
+            return
+        }
+        if starttls.server != nil {
+            throw Failure(.runtime, at: location, "'certificate' and 'key' are for 'starttls' on an accepted connection (the server side)")
+        }
         // Stripping: a capability list from before TLS that does not offer STARTTLS.
         let before: StartTLSPolicy.Before
         do {

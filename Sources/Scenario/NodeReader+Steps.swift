@@ -5,7 +5,7 @@ internal import Yams
 extension NodeReader {
     static let stepKeywords = [
         "connect", "open", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
-        "set", "snapshot", "use", "tls-policy",
+        "set", "snapshot", "use", "tls-policy", "listen", "accept",
     ]
 
     /// Reads a list of steps, expanding `use:` in place.
@@ -46,6 +46,8 @@ extension NodeReader {
         case "sleep": return one(duration(value).map { .sleep($0) })
         case "snapshot": return one(snapshot(value).map { .snapshot($0) })
         case "tls-policy": return one(tlsPolicy(value).map { .tlsPolicy($0) })
+        case "listen": return one(listen(value).map { .listen($0) })
+        case "accept": return one(accept(value).map { .accept($0) })
         case "set":
             let values = assignments(value, what: "'set'")
             return values.isEmpty ? [] : one(.set(values))
@@ -377,12 +379,53 @@ extension NodeReader {
             }
         }
         result.tls = readTLS(&map)
+        let certificate = map.take("certificate").flatMap { path($0) }
+        let key = map.take("key").flatMap { path($0) }
+        var clientCertificate: String?
+        if let n = map.take("client-certificate"), let v = string(n) {
+            if ["request", "require"].contains(v) {
+                clientCertificate = v
+            } else {
+                error(n, "'client-certificate' is 'request' or 'require', not '\(v)'")
+            }
+        }
+        let goAhead = map.take("go-ahead").flatMap { template($0) }
+        if let certificate, let key {
+            result.server = Step.StartTLS.ServerTLS(certificate: certificate, key: key, clientCertificate: clientCertificate)
+            result.server?.goAhead = goAhead
+        } else if certificate != nil || key != nil || clientCertificate != nil || goAhead != nil {
+            error(node, "the server side of 'starttls' needs 'certificate' and 'key' (PEM files)")
+        }
         finish(
             &map,
             allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "handshake-error", "required"]
-                + Self.tlsKeys,
+                + Self.tlsKeys + ["certificate", "key", "client-certificate", "go-ahead"],
             in: "'starttls'"
         )
+        return result
+    }
+
+    /// `listen: {name: NAME, host: HOST, port: PORT}` (every key optional).
+    mutating func listen(_ node: Node) -> Step.Listen? {
+        var result = Step.Listen()
+        if isNull(node) { return result }
+        guard var map = mapping(node, what: "'listen'") else { return nil }
+        if let n = map.take("name"), let v = string(n) { result.name = v }
+        if let n = map.take("host"), let v = template(n) { result.host = v }
+        if let n = map.take("port") { result.port = template(n) }
+        finish(&map, allowed: ["name", "host", "port"], in: "'listen'")
+        return result
+    }
+
+    /// `accept: {from: LISTENER, name: NAME, timeout: DURATION}` (every key optional).
+    mutating func accept(_ node: Node) -> Step.Accept? {
+        var result = Step.Accept()
+        if isNull(node) { return result }
+        guard var map = mapping(node, what: "'accept'") else { return nil }
+        if let n = map.take("from"), let v = string(n) { result.from = v }
+        if let n = map.take("name"), let v = string(n) { result.name = v }
+        if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
+        finish(&map, allowed: ["from", "name", "timeout"], in: "'accept'")
         return result
     }
 

@@ -198,6 +198,37 @@ public struct Step: Sendable {
         /// Check the server's TLS policy: protocol versions and cipher classes it accepts and
         /// refuses (a handshake each, on connections of its own), and its certificate chain.
         case tlsPolicy(TLSPolicy)
+        /// Play a server: listen on a port (`listen:`); `${NAME.host}` and `${NAME.port}` name it.
+        case listen(Listen)
+        /// Wait for a client to connect to a listener (`accept:`); the connection is then the
+        /// current one, and `send`, `expect`, `starttls` (in the server role) and `assert` act on it.
+        case accept(Accept)
+    }
+
+    /// A listening socket of a scripted server.
+    public struct Listen: Sendable {
+        /// The listener's name: `${NAME.host}`, `${NAME.port}`, `accept: {from: NAME}`.
+        public var name: String = "listener"
+        /// The address to listen on.
+        public var host: Template?
+        /// The port; 0 (the default) picks a free one.
+        public var port: Template?
+
+        /// Creates a listen step on 127.0.0.1 and a free port.
+        public init() {}
+    }
+
+    /// Waiting for a client.
+    public struct Accept: Sendable {
+        /// The listener; defaults to the only one, or the one opened last.
+        public var from: String?
+        /// The accepted connection's name, for `on:`.
+        public var name: String = "client"
+        /// How long to wait for the client; defaults to the scenario's connect timeout.
+        public var timeout: Duration?
+
+        /// Creates an accept step.
+        public init() {}
     }
 
     /// What the step does.
@@ -232,6 +263,8 @@ public struct Step: Sendable {
         case .continue: "continue"
         case .snapshot: "snapshot"
         case .tlsPolicy: "tls-policy"
+        case .listen: "listen"
+        case .accept: "accept"
         }
     }
 
@@ -503,6 +536,30 @@ public struct Step: Sendable {
         public var timeout: Duration?
         /// The handshake deadline, overriding the scenario's.
         public var handshakeTimeout: Duration?
+        /// On an accepted connection (a scripted server), the server's side: the certificate
+        /// chain and key to present, and whether to ask for a client certificate. No command is
+        /// sent and no reply read: the script has done the dialog with `expect` and `send`.
+        public var server: ServerTLS?
+
+        /// The server side of a handshake (`certificate`, `key`, `client-certificate`).
+        public struct ServerTLS: Sendable, Hashable {
+            /// The certificate chain (PEM), resolved like `ca-file`.
+            public var certificate: String
+            /// Its private key (PEM).
+            public var key: String
+            /// `request` or `require` a client certificate; nil asks for none.
+            public var clientCertificate: String?
+            /// The go-ahead line (CR LF added), sent in the same event-loop turn as the handshake
+            /// starts, so a client's ClientHello right after it is read by TLS (`go-ahead`).
+            public var goAhead: Template?
+
+            /// Creates server credentials.
+            public init(certificate: String, key: String, clientCertificate: String? = nil) {
+                self.certificate = certificate
+                self.key = key
+                self.clientCertificate = clientCertificate
+            }
+        }
 
         /// Creates a STARTTLS step.
         public init(command: Template, reply: PatternSpec, success: PatternSpec, tls: TLSOptions) {

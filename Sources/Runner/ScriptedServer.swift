@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+internal import GnuTLSNIO
+internal import NIOConcurrencyHelpers
+internal import NetworkStream
+public import Scenario
+
+/// The connections a listener has accepted and no `accept` step has taken yet, in order, and
+/// the `accept` waiting for the next one. Filled on the event loop by the engine's log function
+/// (Emacs's `:log`, called for each accepted connection), read by the run.
+final class AcceptQueue: Sendable {
+    private struct State {
+        var waiting: [NetworkProcess] = []
+        var taker: CheckedContinuation<NetworkProcess?, Never>?
+        var closed = false
+    }
+    private let state = NIOLockedValueBox(State())
+
+    /// A connection arrived: hand it to the waiting `accept`, or keep it.
+    func arrived(_ process: NetworkProcess) {
+        let taker: CheckedContinuation<NetworkProcess?, Never>? = state.withLockedValue { state in
+            if state.closed { return nil }
+            if let taker = state.taker {
+                state.taker = nil
+                return taker
+            }
+            state.waiting.append(process)
+            return nil
+        }
+        taker?.resume(returning: process)
+    }
+
+    /// The next connection, or nil when `timeout` passes first (or the queue is closed).
+    func next(timeout: Duration) async -> NetworkProcess? {
+        let deadline = Task {
+            try? await Task.sleep(for: timeout)
+            self.expire()
+        }
+        defer { deadline.cancel() }
+        return await withCheckedContinuation { continuation in
+            let ready: NetworkProcess?? = state.withLockedValue { state in
+                if !state.waiting.isEmpty { return .some(state.waiting.removeFirst()) }
+                if state.closed { return .some(nil) }
+                state.taker = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The wait ran out: the waiting `accept` gets nil.
+    private func expire() {
+        let taker = state.withLockedValue { state in
+            defer { state.taker = nil }
+            return state.taker
+        }
+        taker?.resume(returning: nil)
+    }
+
+    /// No more connections are taken; those not taken are returned to be closed.
+    func close() -> [NetworkProcess] {
+        let (taker, left) = state.withLockedValue { state in
+            state.closed = true
+            defer {
+                state.taker = nil
+                state.waiting = []
+            }
+            return (state.taker, state.waiting)
+        }
+        taker?.resume(returning: nil)
+        return left
+    }
+}
+
+extension Execution {
+    /// A scripted server's listener: what it is bound to and the clients it has accepted.
+    struct Listener: Sendable {
+        let process: NetworkProcess
+        let host: String
+        let port: Int
+        let queue: AcceptQueue
+    }
+
+    /// `listen`: a stream server (Emacs's `:server t`) on the host and port asked for (a free
+    /// port by default); its accepted connections wait for `accept`.
+    func perform(_ listen: Step.Listen, at location: SourceLocation) async throws(Failure) {
+        if listeners[listen.name] != nil {
+            throw Failure(.runtime, at: location, "there is already a listener named '\(listen.name)'")
+        }
+        let host = try listen.host.map { template throws(Failure) in try expand(template) } ?? "127.0.0.1"
+        var port = 0
+        if let template = listen.port {
+            let text = try expand(template)
+            guard let value = Int(text), (0...65535).contains(value) else {
+                throw Failure(.runtime, at: template.location, "'\(text)' is not a TCP port (0 for any free one, up to 65535)")
+            }
+            port = value
+        }
+        let queue = AcceptQueue()
+        var spec = NetworkProcess.Spec(name: listen.name, host: host, service: port == 0 ? .any : .port(port))
+        spec.server = true
+        spec.group = loop
+        spec.backlog = 16
+        spec.observer = observer(for: listen.name)
+        spec.log = { _, accepted, _ in
+            if let accepted { queue.arrived(accepted) }
+        }
+        let process: NetworkProcess
+        do {
+            process = try await NetworkProcess.make(spec, in: ProcessTable())
+        } catch {
+            throw failure(error, at: location, expected: nil)
+        }
+        let contact = await process.snapshot().contact
+        let bound = contact.localPort ?? Int(contact.service ?? "") ?? port
+        listeners[listen.name] = Listener(process: process, host: host, port: bound, queue: queue)
+        lastListener = listen.name
+        scope.servers[listen.name] = (host, bound)
+        emit(.note("listening on \(host):\(bound) (\(listen.name))"))
+    }
+
+    /// `accept`: the next client of a listener becomes the current connection.
+    func perform(_ accept: Step.Accept, at location: SourceLocation) async throws(Failure) {
+        guard let name = accept.from ?? lastListener, let listener = listeners[name] else {
+            let known = listeners.keys.sorted()
+            throw Failure(
+                .runtime, at: location,
+                accept.from.map { "there is no listener named '\($0)' (known: \(known.joined(separator: ", ")))" }
+                    ?? "'accept' needs a 'listen' step first")
+        }
+        let timeout = accept.timeout ?? scenario.timeouts.connect
+        guard let process = await listener.queue.next(timeout: timeout) else {
+            var failure = Failure(
+                .expectation, at: location,
+                "no client connected to \(listener.host):\(listener.port) (\(name)) within \(timeout)")
+            failure.wait = .connect
+            failure.deadline = timeout
+            throw failure
+        }
+        if let previous = connections.removeValue(forKey: accept.name) {
+            await previous.process.close()
+        }
+        let contact = await process.snapshot().contact
+        let connection = Connection(process: process, host: contact.host ?? "-")
+        connection.port = Int(contact.service ?? "") ?? 0
+        connection.accepted = true
+        connections[accept.name] = connection
+        current = accept.name
+        emit(.note("accepted a client from \(contact.host ?? "-"):\(contact.service ?? "-") (\(accept.name))"))
+    }
+
+    /// A server-side handshake under way, and what its step expects.
+    struct PendingHandshake: Sendable {
+        let task: Task<NetworkError?, Never>
+        let expectFailure: Bool
+        let location: SourceLocation
+    }
+
+    /// `starttls` on an accepted connection: the server side of the handshake, with the step's
+    /// certificate and key (the script has read the command and sent the go-ahead). The
+    /// handshake is started, not awaited: the next step on this connection waits for it, so a
+    /// client played by the same scenario can do its side in between.
+    func serverStartTLS(_ starttls: Step.StartTLS, connection: Connection, at location: SourceLocation) async throws(Failure) {
+        guard let credentials = starttls.server else {
+            throw Failure(
+                .runtime, at: location,
+                "'starttls' on an accepted connection plays the server: give it 'certificate' and 'key'")
+        }
+        var configuration = TLSConfiguration.server(
+            certificateChainFile: try resolvePath(credentials.certificate, at: location) ?? credentials.certificate,
+            privateKeyFile: try resolvePath(credentials.key, at: location) ?? credentials.key
+        )
+        if let priority = starttls.tls.priority { configuration.priority = priority }
+        configuration.alpn = starttls.tls.alpn
+        switch credentials.clientCertificate {
+        case "require": configuration.clientCertificateMode = .require
+        case "request": configuration.clientCertificateMode = .request
+        default: break
+        }
+        if let caFile = try resolvePath(starttls.tls.caFile, at: location) { configuration.trustRoots = .file(caFile) }
+        let context = try TLSContextFactory(caches: runner.caches).context(configuration, at: location)
+        let timeout = starttls.handshakeTimeout ?? scenario.timeouts.handshake
+        var goAhead: [UInt8] = []
+        if let template = credentials.goAhead { goAhead = Array(try expand(template).utf8) + [13, 10] }
+        let start: NetworkProcess.TLSStart
+        do throws(NetworkError) {
+            start = try await connection.process.acceptTLS(goAhead: goAhead, context: context, timeout: timeout)
+        } catch {
+            throw failure(error, at: location, expected: nil)
+        }
+        let task = Task { () -> NetworkError? in
+            do throws(NetworkError) {
+                _ = try await start.session()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        connection.tlsOptions = starttls.tls
+        connection.pendingHandshake = PendingHandshake(task: task, expectFailure: starttls.expectFailure, location: location)
+    }
+
+    /// Waits for a server-side handshake started by `starttls`, and fails as its step would.
+    func settle(_ connection: Connection) async throws(Failure) {
+        guard let pending = connection.pendingHandshake else { return }
+        connection.pendingHandshake = nil
+        let error = await pending.task.value
+        if let error {
+            if pending.expectFailure {
+                set("starttls", "failed")
+                emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
+                return
+            }
+            throw failure(error, at: pending.location, expected: nil)
+        }
+        set("starttls", "upgraded")
+        if pending.expectFailure {
+            throw Failure(.expectation, at: pending.location, "the TLS handshake succeeded, but the step expects it to fail")
+        }
+    }
+
+    /// Closes every listener and the clients no `accept` took.
+    func closeListeners() async {
+        for listener in listeners.values {
+            for process in listener.queue.close() {
+                await process.close()
+            }
+            await listener.process.close()
+        }
+        listeners = [:]
+    }
+}
