@@ -257,7 +257,7 @@ extension Result {
         // Long enough for the connect to finish on a loaded machine: the wait that runs out is
         // the handshake's.
         let error = try #require(await fetch(server, timeout: .seconds(3)).error)
-        #expect(clock.now - start < .seconds(10))
+        #expect(clock.now - start < .seconds(60))
         #expect(error.kind == .timeout)
         #expect(error.message == "deadline of 3 s passed waiting for the TLS handshake")
         #expect(error.address == "127.0.0.1:\(server.port)")

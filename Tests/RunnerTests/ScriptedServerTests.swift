@@ -94,7 +94,7 @@ struct ScriptedServerTests {
         let client = """
             import smtplib, ssl, sys
             context = ssl.create_default_context(cafile=sys.argv[2])
-            with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.test", timeout=10) as smtp:
+            with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.test", timeout=30) as smtp:
                 smtp.starttls(context=context)
                 code, _ = smtp.ehlo()
                 assert code == 250, code
@@ -104,7 +104,7 @@ struct ScriptedServerTests {
         // script matches them without regard to case.
         let yaml = """
             name: scripted smtp server
-            timeouts: {connect: 20s, expect: 10s, handshake: 10s}
+            timeouts: {connect: 30s, expect: 30s, handshake: 30s}
             steps:
               - listen: {name: fake}
               - accept:
