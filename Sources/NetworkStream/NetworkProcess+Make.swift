@@ -103,6 +103,9 @@ extension NetworkProcess {
         public var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
         /// Receives every event of the process (and, for a server, of each accepted connection).
         public var observer: @Sendable (ProcessEvent) -> Void = { _ in }
+        /// A server's observer for each accepted connection, by the connection's process name,
+        /// instead of ``observer`` (so each client's events can go to its own place).
+        public var acceptedObserver: (@Sendable (String) -> @Sendable (ProcessEvent) -> Void)?
 
         /// Creates a spec with the defaults above.
         ///
@@ -155,6 +158,7 @@ extension NetworkProcess {
         process.filter = spec.filter
         process.sentinel = spec.sentinel
         process.log = spec.log
+        process.acceptedObserver = spec.acceptedObserver
         process.plist = spec.plist
         process.contact.host = host
         process.contact.server = spec.server
@@ -268,7 +272,7 @@ extension NetworkProcess {
             raw: .connecting,
             table: table,
             receiveLimit: matcherLimit,
-            observer: observer
+            observer: acceptedObserver?(name) ?? observer
         )
         accepted.filter = filter
         accepted.sentinel = sentinel

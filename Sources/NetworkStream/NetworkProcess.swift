@@ -85,6 +85,8 @@ public final class NetworkProcess: @unchecked Sendable {
     }
     var sentinel: Sentinel?
     var log: Log?
+    /// A server's observer for each accepted connection (``Spec/acceptedObserver``).
+    var acceptedObserver: (@Sendable (String) -> @Sendable (ProcessEvent) -> Void)?
     var plist: [String: String] = [:]
     var contact = ProcessContact()
     /// Completed when a non-blocking connect (and its TLS handshake) finishes either way.

@@ -27,8 +27,22 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "What to serve: smtp, imap, pop3, or all.")
-    var serverProtocol: ServedProtocol
+    @Argument(help: "What to serve: smtp, imap, pop3, or all (or give --script).")
+    var served: ServedProtocol?
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve a scripted server: every connection runs this scenario's steps with the client as its connection; a verdict line per connection.",
+            valueName: "FILE"
+        )
+    )
+    var script: String?
+
+    @Option(help: "With --script: stop after this many connections, exiting 0 when every one passed.")
+    var connections: Int?
+
+    /// What is served (validate() makes sure there is one unless --script is given).
+    var serverProtocol: ServedProtocol { served ?? .smtp }
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
@@ -107,6 +121,13 @@ struct ServeCommand: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
+        switch (served, script) {
+        case (nil, nil): throw ValidationError("serve what? smtp, imap, pop3, all, or --script FILE")
+        case (.some(let what), .some): throw ValidationError("serve \(what.rawValue) and --script exclude each other")
+        default: break
+        }
+        if let connections, connections < 1 { throw ValidationError("--connections must be at least 1") }
+        if connections != nil && script == nil { throw ValidationError("--connections goes with --script") }
         let ports = [("--port", port)] + namedPorts.map { ("--\($0.key)-port", $0.value) } + (httpPort.map { [("--http-port", $0)] } ?? [])
         for (name, value) in ports where !(0...65535).contains(value) {
             throw ValidationError("\(name) must be 0 to 65535")
@@ -216,6 +237,17 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let script {
+            var frontend = ScriptServeFrontend(
+                file: script, output: { FileHandle.standardOutput.write(Data($0.utf8)) },
+                transcript: { FileHandle.standardError.write(Data($0.utf8)) })
+            frontend.host = host
+            frontend.port = port
+            frontend.connections = connections
+            let status = await frontend.run()
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = quiet ? .warning : .info

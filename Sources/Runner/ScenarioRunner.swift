@@ -84,7 +84,15 @@ public struct ScenarioRunner: Sendable {
     ) async -> ScenarioResult {
         let lane = lane ?? RunLane.next()
         return await withTaskExecutorPreference(lane.executor) {
-            await self.run(scenario, servers: servers, loop: lane.executor.loop, emit: emit)
+            await self.run(scenario, servers: servers, loop: lane.executor.loop, client: nil, emit: emit)
+        }
+    }
+
+    /// Runs a server script for one client a ``ClientListener`` accepted: the client is the
+    /// current connection (named `client`) from the first step on.
+    public func run(_ scenario: Scenario, client: AcceptedClient, emit: (@Sendable (RunEvent) -> Void)?) async -> ScenarioResult {
+        await withTaskExecutorPreference(client.lane.executor) {
+            await self.run(scenario, servers: nil, loop: client.lane.executor.loop, client: client, emit: emit)
         }
     }
 
@@ -92,6 +100,7 @@ public struct ScenarioRunner: Sendable {
         _ scenario: Scenario,
         servers: ServerPool?,
         loop: any EventLoop,
+        client: AcceptedClient?,
         emit: (@Sendable (RunEvent) -> Void)?
     ) async -> ScenarioResult {
         let clock = ContinuousClock()
@@ -115,6 +124,7 @@ public struct ScenarioRunner: Sendable {
             return skipped
         }
         let execution = Execution(scenario: scenario, runner: self, pool: servers, loop: loop, emit: emit)
+        if let client { await execution.adopt(client) }
         let ended = await execution.run()
         var result = ScenarioResult(
             name: scenario.name,

@@ -219,6 +219,17 @@ extension Execution {
         }
     }
 
+    /// Makes a client accepted elsewhere (``ClientListener``) the current connection, `client`,
+    /// its events (those before this too) going to this run.
+    func adopt(_ client: AcceptedClient) async {
+        client.route.attach(observer(for: "client"))
+        let connection = Connection(process: client.process, host: String(client.peer.split(separator: ":").first ?? "-"))
+        connection.port = Int(client.peer.split(separator: ":").last ?? "") ?? 0
+        connection.accepted = true
+        connections["client"] = connection
+        current = "client"
+    }
+
     /// Closes every listener and the clients no `accept` took.
     func closeListeners() async {
         for listener in listeners.values {
@@ -229,4 +240,122 @@ extension Execution {
         }
         listeners = [:]
     }
+}
+
+/// Where one accepted client's events go: kept (up to a bound) until its run attaches, then
+/// passed on as they come.
+final class EventRoute: Sendable {
+    private struct State {
+        var kept: [ProcessEvent] = []
+        var sink: (@Sendable (ProcessEvent) -> Void)?
+    }
+    private let state = NIOLockedValueBox(State())
+    /// How many events are kept before a run attaches; later ones are dropped.
+    static let keptLimit = 1024
+
+    func receive(_ event: ProcessEvent) {
+        let sink: (@Sendable (ProcessEvent) -> Void)? = state.withLockedValue { state in
+            if let sink = state.sink { return sink }
+            if state.kept.count < Self.keptLimit { state.kept.append(event) }
+            return nil
+        }
+        sink?(event)
+    }
+
+    /// Sends what was kept to `sink`, then every later event.
+    func attach(_ sink: @escaping @Sendable (ProcessEvent) -> Void) {
+        let kept = state.withLockedValue { state in
+            defer {
+                state.kept = []
+                state.sink = sink
+            }
+            return state.kept
+        }
+        for event in kept { sink(event) }
+    }
+}
+
+/// A client accepted by a ``ClientListener``, for ``ScenarioRunner/run(_:client:emit:)``.
+public struct AcceptedClient: Sendable {
+    let process: NetworkProcess
+    let route: EventRoute
+    let lane: RunLane
+    /// Where the client connected from, `HOST:PORT`.
+    public let peer: String
+}
+
+/// A listening socket whose clients each get a run of a server script (`parley serve --script`).
+public final class ClientListener: Sendable {
+    /// The address listened on.
+    public let host: String
+    /// The port listened on (the real one when 0 was asked for).
+    public let port: Int
+    private let process: NetworkProcess
+    private let queue: AcceptQueue
+    private let routes: NIOLockedValueBox<[String: EventRoute]>
+    private let lane: RunLane
+
+    private init(
+        host: String, port: Int, process: NetworkProcess, queue: AcceptQueue, routes: NIOLockedValueBox<[String: EventRoute]>,
+        lane: RunLane
+    ) {
+        self.host = host
+        self.port = port
+        self.process = process
+        self.queue = queue
+        self.routes = routes
+        self.lane = lane
+    }
+
+    /// Listens on `host` and `port` (0: a free one).
+    ///
+    /// - Throws: a message naming the address when it cannot be bound.
+    public static func start(host: String, port: Int, backlog: Int = 64) async throws(ClientListenerError) -> ClientListener {
+        let queue = AcceptQueue()
+        let routes = NIOLockedValueBox<[String: EventRoute]>([:])
+        var spec = NetworkProcess.Spec(name: "script", host: host, service: port == 0 ? .any : .port(port))
+        spec.server = true
+        spec.backlog = backlog
+        let lane = RunLane.next()
+        spec.group = lane.executor.loop
+        spec.acceptedObserver = { name in
+            let route = EventRoute()
+            routes.withLockedValue { $0[name] = route }
+            return { event in route.receive(event) }
+        }
+        spec.log = { _, accepted, _ in
+            if let accepted { queue.arrived(accepted) }
+        }
+        let process: NetworkProcess
+        do {
+            process = try await NetworkProcess.make(spec, in: ProcessTable())
+        } catch {
+            throw ClientListenerError(description: "cannot listen on \(host):\(port): \(error.message)")
+        }
+        let contact = await process.snapshot().contact
+        return ClientListener(
+            host: host, port: contact.localPort ?? port, process: process, queue: queue, routes: routes, lane: lane)
+    }
+
+    /// The next client, or nil when `timeout` passes (or the listener is stopped).
+    public func next(timeout: Duration) async -> AcceptedClient? {
+        guard let process = await queue.next(timeout: timeout) else { return nil }
+        let route = routes.withLockedValue { $0.removeValue(forKey: process.name) } ?? EventRoute()
+        let contact = await process.snapshot().contact
+        return AcceptedClient(process: process, route: route, lane: lane, peer: "\(contact.host ?? "-"):\(contact.service ?? "-")")
+    }
+
+    /// Stops listening; clients not taken are closed.
+    public func stop() async {
+        for process in queue.close() {
+            await process.close()
+        }
+        await process.close()
+    }
+}
+
+/// A listener that cannot start.
+public struct ClientListenerError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, naming the address.
+    public var description: String
 }
