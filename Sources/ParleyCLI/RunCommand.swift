@@ -82,6 +82,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write a JSON report of every event and result.", valueName: "FILE"))
     var json: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Write a self-contained HTML report: sequence diagrams, or in load mode latency and throughput charts.",
+            valueName: "FILE"
+        )
+    )
+    var html: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Write one teaching page per scenario into DIR (no times or ports; the file's comments beside the steps).",
+            valueName: "DIR"
+        )
+    )
+    var htmlTeaching: String?
+
     @Flag(help: "Print TAP (version 14) instead of transcripts.")
     var tap = false
 
@@ -116,9 +132,11 @@ struct RunCommand: AsyncParsableCommand {
         if let repeatCount {
             guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
             guard paths.count == 1 else { throw ValidationError("--repeat runs one scenario file; \(paths.count) were given") }
-            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0 || matrix != nil {
+            if junit != nil || htmlTeaching != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0
+                || matrix != nil
+            {
                 throw ValidationError(
-                    "--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag, --skip-tag, --retries and --matrix"
+                    "--repeat reports figures, not test results: leave out --junit, --html-teaching, --tap, --shard, --tag, --skip-tag, --retries and --matrix"
                 )
             }
         }
@@ -158,6 +176,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             load.variables = parsed
             load.jsonPath = json
+            load.htmlPath = html
             let status = await load.run()
             if status != 0 { throw ExitCode(status) }
             return
@@ -181,6 +200,8 @@ struct RunCommand: AsyncParsableCommand {
         frontend.skipTags = skipTag
         frontend.junitPath = junit
         frontend.jsonPath = json
+        frontend.htmlPath = html
+        frontend.teachingFolder = htmlTeaching
         frontend.tap = tap
         if isatty(STDERR_FILENO) == 1 {
             frontend.progress = { text in FileHandle.standardError.write(Data(text.utf8)) }
