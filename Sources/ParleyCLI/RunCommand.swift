@@ -132,13 +132,14 @@ struct RunCommand: AsyncParsableCommand {
         if let repeatCount {
             guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
             guard paths.count == 1 else { throw ValidationError("--repeat runs one scenario file; \(paths.count) were given") }
-            if junit != nil || htmlTeaching != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0
-                || matrix != nil
-            {
+            if junit != nil || tap || shard != nil || !tag.isEmpty || !skipTag.isEmpty || retries > 0 || matrix != nil {
                 throw ValidationError(
-                    "--repeat reports figures, not test results: leave out --junit, --html-teaching, --tap, --shard, --tag, --skip-tag, --retries and --matrix"
+                    "--repeat reports figures, not test results: leave out --junit, --tap, --shard, --tag, --skip-tag, --retries and --matrix"
                 )
             }
+        }
+        if repeatCount != nil, htmlTeaching != nil {
+            throw ValidationError("--html-teaching draws scenarios, not load runs: use --html with --repeat")
         }
         if let concurrency {
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }

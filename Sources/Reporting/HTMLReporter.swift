@@ -228,7 +228,13 @@ public enum HTMLReporter {
                 nodes.append(Markup.element("div", [("class", "intro")], intro.map { paragraph($0.value) }))
             }
         }
-        nodes.append(laneHeader(diagram.lanes))
+        if options.teaching {
+            nodes.append(
+                Markup.element(
+                    "div", [("class", "teaching-row")], [Markup.element("div", [("class", "explain")]), laneHeader(diagram.lanes)]))
+        } else {
+            nodes.append(laneHeader(diagram.lanes))
+        }
         var phases: [Int: SequenceLayout.Phase] = [:]
         for slice in diagram.slices {
             let layout = SequenceLayout(slice.items.map(input), laneCount: diagram.lanes.count, phases: phases)
@@ -249,8 +255,18 @@ public enum HTMLReporter {
         return (node, diagram.eventCount)
     }
 
+    /// A comment block: paragraphs (split at empty lines) with their lines joined, and indented
+    /// lines (commands) kept as they are.
     static func paragraph(_ text: String) -> BodyNode {
-        Markup.element("div", [("class", "comment")], text.components(separatedBy: "\n\n").map { Markup.element("p", text: $0) })
+        let paragraphs = text.components(separatedBy: "\n\n").map { $0.components(separatedBy: "\n") }
+        return Markup.element(
+            "div", [("class", "comment")],
+            paragraphs.map { lines in
+                if lines.allSatisfy({ $0.hasPrefix("  ") }) {
+                    return Markup.element("pre", [("class", "code")], text: lines.map { String($0.dropFirst(2)) }.joined(separator: "\n"))
+                }
+                return Markup.element("p", text: lines.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " "))
+            })
     }
 
     static func input(_ item: ScenarioDiagram.Item) -> SequenceLayout.Input {
@@ -674,7 +690,7 @@ public enum HTMLReporter {
         .failure dl { display: grid; grid-template-columns: max-content 1fr; gap: 1px 12px; margin: 0 0 6px; } .failure dd { margin: 0; }
         .failure pre { background: #fff; border: 1px solid #e6b8b8; padding: 4px 8px; white-space: pre-wrap; word-break: break-all; margin: 2px 0 8px; }
         .intro, .explain { font-size: 13.5px; } .intro { background: #f7f7fb; border-left: 4px solid #99a; padding: 2px 12px; margin: 8px 0; }
-        .comment p { margin: 4px 0; white-space: pre-line; }
+        .comment p { margin: 4px 0; } .comment pre.code { background: #eef0f3; padding: 2px 6px; margin: 4px 0; white-space: pre-wrap; }
         .teaching-row { display: grid; grid-template-columns: 300px minmax(0, 1fr); gap: 12px; align-items: start; break-inside: avoid; }
         .explain { color: #334; padding-top: 2px; }
         .charts .pair { display: flex; gap: 16px; flex-wrap: wrap; } figure { margin: 0; } figcaption { color: #556; font-size: 12px; text-align: center; }

@@ -250,8 +250,26 @@ struct ScenarioDiagram {
 
     /// Neighbouring writes in the same direction on the same connection joined into one, so the
     /// teaching pages do not depend on how the network cut the bytes.
+    /// When (and whether) the runner sees a connection close that no step asked for is a race
+    /// with the steps after the last reply, so in teaching mode a close shows only in a step that
+    /// waits for it (`expect: {peer-closes: true}`) or makes it (`close`).
     static func joined(_ events: [RunEvent]) -> [RunEvent] {
         var out: [RunEvent] = []
+        var asksForClose = false
+        let events = events.filter { event in
+            switch event {
+            case .stepStarted(_, let step):
+                switch step.kind {
+                case .close: asksForClose = true
+                case .expect(let expect):
+                    if case .peerCloses = expect.condition { asksForClose = true } else { asksForClose = false }
+                default: asksForClose = false
+                }
+                return true
+            case .connection(_, .closed): return asksForClose
+            default: return true
+            }
+        }
         for event in events {
             if case .connection(let name, let connection) = event, case .connection(let lastName, let last)? = out.last, name == lastName {
                 switch (last, connection) {
