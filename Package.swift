@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/JohnSundell/Plot.git", from: "0.14.0"),
     ],
     targets: [
         // C libraries found with pkg-config; header-only shims.
@@ -110,8 +111,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Event consumers: console transcript and machine reports.
-        .target(name: "Reporting", dependencies: ["Runner", "Scenario"], swiftSettings: swiftSettings),
+        // Event consumers: console transcript, machine reports, and the HTML report (built with Plot).
+        .target(
+            name: "Reporting",
+            dependencies: ["Runner", "Scenario", .product(name: "Plot", package: "Plot")],
+            swiftSettings: swiftSettings
+        ),
 
         // Command line: ArgumentParser commands and their testable frontends.
         .target(

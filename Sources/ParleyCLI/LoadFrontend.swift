@@ -20,6 +20,8 @@ public struct LoadFrontend: Sendable {
     public var variables: [String: String] = [:]
     /// Where to write the figures as JSON, if anywhere.
     public var jsonPath: String?
+    /// Where to write the HTML report (latency and throughput charts), if anywhere.
+    public var htmlPath: String?
     /// Where text goes.
     public var output: @Sendable (String) -> Void
 
@@ -96,6 +98,8 @@ public struct LoadFrontend: Sendable {
         let lanes = RunLane.all()
         // How many sessions are left to start; a worker takes one at a time.
         let remaining = Locked(sessions)
+        // When each session finished, in bounded buckets, for the throughput chart.
+        let finished = Locked(ThroughputTimeline())
         let take: @Sendable () -> Bool = {
             remaining.withLock { left in
                 guard left > 0 else { return false }
@@ -110,6 +114,8 @@ public struct LoadFrontend: Sendable {
                     var mine: [ScenarioResult] = []
                     while take() {
                         mine.append(await runner.run(scenario, servers: pool, lane: lane, emit: nil))
+                        let offset = clock.now - began
+                        finished.withLock { $0.record(at: offset) }
                     }
                     return mine
                 }
@@ -133,6 +139,11 @@ public struct LoadFrontend: Sendable {
                 output("error: cannot write \(jsonPath): \(error.localizedDescription)\n")
                 return RunFrontend.Status.runtimeError
             }
+        }
+        if let htmlPath {
+            let record = Self.loadRecord(scenario, results, figures: figures, timeline: finished.withLock { $0 })
+            let status = writeHTML(record, to: htmlPath)
+            if status != 0 { return status }
         }
         if results.contains(where: { $0.outcome == .error }) { return RunFrontend.Status.runtimeError }
         if results.contains(where: { $0.outcome == .failed }) { return RunFrontend.Status.failed }

@@ -82,6 +82,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write a JSON report of every event and result.", valueName: "FILE"))
     var json: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Write a self-contained HTML report: sequence diagrams, or in load mode latency and throughput charts.",
+            valueName: "FILE"
+        )
+    )
+    var html: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Write one teaching page per scenario into DIR (no times or ports; the file's comments beside the steps).",
+            valueName: "DIR"
+        )
+    )
+    var htmlTeaching: String?
+
     @Flag(help: "Print TAP (version 14) instead of transcripts.")
     var tap = false
 
@@ -122,6 +138,9 @@ struct RunCommand: AsyncParsableCommand {
                 )
             }
         }
+        if repeatCount != nil, htmlTeaching != nil {
+            throw ValidationError("--html-teaching draws scenarios, not load runs: use --html with --repeat")
+        }
         if let concurrency {
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
             guard repeatCount != nil else { throw ValidationError("--concurrency goes with --repeat") }
@@ -158,6 +177,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             load.variables = parsed
             load.jsonPath = json
+            load.htmlPath = html
             let status = await load.run()
             if status != 0 { throw ExitCode(status) }
             return
@@ -181,6 +201,8 @@ struct RunCommand: AsyncParsableCommand {
         frontend.skipTags = skipTag
         frontend.junitPath = junit
         frontend.jsonPath = json
+        frontend.htmlPath = html
+        frontend.teachingFolder = htmlTeaching
         frontend.tap = tap
         if isatty(STDERR_FILENO) == 1 {
             frontend.progress = { text in FileHandle.standardError.write(Data(text.utf8)) }

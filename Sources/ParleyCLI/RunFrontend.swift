@@ -80,6 +80,10 @@ public struct RunFrontend: Sendable {
     public var junitPath: String?
     /// Where to write the JSON report, if anywhere.
     public var jsonPath: String?
+    /// Where to write the HTML report, if anywhere.
+    public var htmlPath: String?
+    /// Where to write the teaching pages (one per scenario, the same on every run), if anywhere.
+    public var teachingFolder: String?
     /// Print TAP instead of transcripts.
     public var tap = false
     /// Where standard output goes.
@@ -264,6 +268,7 @@ public struct RunFrontend: Sendable {
             let json = JSONReporter.render(run, parleyVersion: ParleyVersion.string, interruption: interruption)
             status = max(status, write(json, to: jsonPath))
         }
+        status = max(status, writeHTML(run, interruption: interruption))
         let counts = run.counts
         var summary = "\(counts.passed) passed, \(counts.failed) failed"
         if counts.skipped > 0 { summary += ", \(counts.skipped) skipped" }

@@ -212,3 +212,44 @@ enum RunFrontendTestsSupport {
         return count
     }
 }
+
+@Suite("parley run --html (frontend)")
+struct HTMLFrontendTests {
+    @Test("--html writes the page beside --json: one data-event element per JSON event; the AUTH line masked")
+    func htmlReport() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var frontend = RunFrontend(paths: [root.appendingPathComponent("scenarios/submission-auth.yaml").path]) { _ in }
+        frontend.htmlPath = folder.appendingPathComponent("run.html").path
+        frontend.jsonPath = folder.appendingPathComponent("run.json").path
+        let status = await frontend.run()
+        #expect(status == 0)
+        let html = try String(contentsOfFile: folder.appendingPathComponent("run.html").path, encoding: .utf8)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))) as? [String: Any]
+        let scenarios = try #require(json?["scenarios"] as? [[String: Any]])
+        let events = scenarios.map { ($0["events"] as? [Any])?.count ?? 0 }.reduce(0, +)
+        #expect(html.components(separatedBy: " data-event=").count - 1 == events)
+        #expect(html.contains("AUTH PLAIN ****\\r\\n"))
+        // base64 of "\0alice\0secret", the initial response before masking.
+        #expect(!html.contains("AGFsaWNlAHNlY3JldA=="))
+        #expect(html.contains("Submission with STARTTLS and AUTH PLAIN"))
+    }
+
+    @Test("--html-teaching writes one page per scenario and an index, the same bytes on a second run")
+    func teachingPages() async throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var pages: [String] = []
+        for run in ["a", "b"] {
+            var frontend = RunFrontend(paths: [root.appendingPathComponent("scenarios/teaching/smtp-starttls-explained.yaml").path]) { _ in
+            }
+            frontend.teachingFolder = folder.appendingPathComponent(run).path
+            #expect(await frontend.run() == 0)
+            pages.append(
+                try String(contentsOfFile: folder.appendingPathComponent("\(run)/smtp-starttls-explained.html").path, encoding: .utf8))
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("\(run)/index.html").path))
+        }
+        #expect(pages[0] == pages[1])
+        #expect(pages[0].contains("EHLO asks which extensions the server has"))
+    }
+}
