@@ -155,6 +155,10 @@ def browser_checks(browser, html, expected_events, png, failing):
             fail(f"{html}: no failing step with its file:line:col")
         if bands < 1 or tls_rows < 1:
             fail(f"{html}: the failing step is not drawn after a TLS handshake band")
+        reproducer = evaluate("Array.from(document.querySelectorAll('.failure')).map(e => e.textContent).join(' ')")
+        if "openssl s_client" not in reproducer:
+            fail(f"{html}: the failure box has no command to repeat it by hand")
+        print(f"  {html}: the failure box holds the reproducer (openssl s_client ...)")
     charts = evaluate("document.querySelectorAll('svg[data-chart]').length")
     if charts:
         bars = evaluate("document.querySelectorAll('svg[data-chart] .bar').length")
