@@ -66,8 +66,10 @@ struct ScriptServeTests {
         }
         let listening = try #require(port, "\(output.all)")
         for mode in ["tls", "plain"] {
-            let run = try ExternalProcess.run(["python3", "-c", Self.client, listening, "\(certs)/ca.pem", mode], seconds: 60)
-            #expect(run.status != nil, "\(mode): \(String(decoding: run.stdout, as: UTF8.self))")
+            let client = try ExternalProcess(
+                ["python3", "-c", Self.client, listening, "\(certs)/ca.pem", mode], mergingStandardError: true)
+            let status = try await client.waitForExit(seconds: 60)
+            #expect(status != nil, "\(mode): \(String(decoding: client.stdout, as: UTF8.self))")
         }
         let status = await serving.value
         #expect(status == 1, "one of the two clients failed the case: \(output.all)")
