@@ -185,15 +185,7 @@ public struct RunFrontend: Sendable {
     /// before the run starts (so every report knows its count); a domain without usable MX
     /// hosts stays one unit, whose run says why.
     func expandMX(_ units: [Unit], runner: ScenarioRunner) async -> [Unit] {
-        let needs = units.indices.filter { index in
-            units[index].scenario.steps.contains { step in
-                switch step.kind {
-                case .connect(let connect): connect.mx != nil
-                case .open(let open): open.mx != nil
-                default: false
-                }
-            }
-        }
+        let needs = units.indices.filter { units[$0].scenario.mxDomain != nil }
         guard !needs.isEmpty else { return units }
         var choices: [Int: [MXChoice]] = [:]
         await withTaskGroup(of: (Int, [MXChoice]).self) { group in

@@ -115,13 +115,7 @@ extension ScenarioRunner {
     /// domain (`mx:`): one run per host. Empty when it names none or the domain has no usable
     /// MX host; the run then reports why at that step.
     public func mxChoices(for scenario: Scenario) async -> [MXChoice] {
-        var template: Template?
-        for step in scenario.steps {
-            if case .connect(let connect) = step.kind, let mx = connect.mx { template = mx }
-            if case .open(let open) = step.kind, let mx = open.mx { template = mx }
-            if template != nil { break }
-        }
-        guard let template else { return [] }
+        guard let template = scenario.mxDomain else { return [] }
         var scope = VariableScope(commandLine: variables, environment: environment, folder: scenario.folder)
         for (name, value) in scenario.variables where variables[name] == nil {
             if let expanded = try? scope.expand(value) { scope.defaults[name] = expanded }
@@ -282,23 +276,30 @@ extension Execution {
         return answer
     }
 
+    /// The one record of a TXT record set that `select` chooses (MTA-STS, TLS-RPT), nil when
+    /// none is published, and the answer's DNSSEC state; a record that does not parse fails.
+    func txtRecord<Record>(
+        _ name: String, what: String, at location: SourceLocation, select: ([[UInt8]]) throws(PolicyError) -> Record?
+    ) async throws(Failure) -> (Record?, DNSSECStatus) {
+        let answer = try await txt(name, at: location)
+        do throws(PolicyError) {
+            return (try select(answer.records), answer.dnssec)
+        } catch {
+            throw Failure(.assertion, at: location, "the \(what) record at \(name) is not valid: \(error)")
+        }
+    }
+
     /// `assert: {mta-sts: {mode: …, mx-covered: …}}` (RFC 8461): the `_mta-sts` record, the
     /// policy fetched over verified HTTPS, and the connection's MX host against its patterns.
     func checkMTASTS(_ expected: Step.Check.MTASTSCheck, _ check: Step.Check, connection: Connection?) async throws(Failure) {
         let (domain, mx) = try mailDomain(connection, fact: "mta-sts", at: check.location)
         let recordName = "_mta-sts." + domain
-        let answer = try await txt(recordName, at: check.location)
-        let record: MTASTSRecord?
-        do throws(PolicyError) {
-            record = try MTASTSRecord.select(answer.records)
-        } catch {
-            throw Failure(.assertion, at: check.location, "the MTA-STS record at \(recordName) is not valid: \(error)")
-        }
-        guard let record else {
+        let (found, dnssec) = try await txtRecord(recordName, what: "MTA-STS", at: check.location, select: MTASTSRecord.select)
+        guard let record = found else {
             throw Failure(
                 .assertion, at: check.location, "\(domain) publishes no MTA-STS record (no TXT record 'v=STSv1' at \(recordName))")
         }
-        emit(.note("MTA-STS: \(recordName) id \(record.id) (DNSSEC \(answer.dnssec.rawValue))"))
+        emit(.note("MTA-STS: \(recordName) id \(record.id) (DNSSEC \(dnssec.rawValue))"))
         let fetched = try await policy(domain, connection: connection, at: check.location)
         let policy = fetched.policy
         emit(
@@ -367,13 +368,7 @@ extension Execution {
     func checkTLSRPT(_ expected: Step.Check.TLSRPTCheck, _ check: Step.Check, connection: Connection?) async throws(Failure) {
         let (domain, _) = try mailDomain(connection, fact: "tls-rpt", at: check.location)
         let name = "_smtp._tls." + domain
-        let answer = try await txt(name, at: check.location)
-        let record: TLSRPTRecord?
-        do throws(PolicyError) {
-            record = try TLSRPTRecord.select(answer.records)
-        } catch {
-            throw Failure(.assertion, at: check.location, "the TLS-RPT record at \(name) is not valid: \(error)")
-        }
+        let (record, _) = try await txtRecord(name, what: "TLS-RPT", at: check.location, select: TLSRPTRecord.select)
         emit(.note("TLS-RPT: \(name): " + (record.map { "rua " + $0.rua.joined(separator: ", ") } ?? "no record")))
         if let present = expected.present, present != (record != nil) {
             throw Failure(

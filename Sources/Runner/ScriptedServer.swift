@@ -57,6 +57,19 @@ final class AcceptQueue: Sendable {
         taker?.resume(returning: nil)
     }
 
+    /// A stream server (Emacs's `:server t`) for `spec` whose accepted connections come here;
+    /// returns it and the port it is bound to (the real one when a free one was asked for).
+    func listen(_ spec: NetworkProcess.Spec) async throws(NetworkError) -> (NetworkProcess, Int) {
+        var spec = spec
+        spec.server = true
+        spec.log = { _, accepted, _ in
+            if let accepted { self.arrived(accepted) }
+        }
+        let process = try await NetworkProcess.make(spec, in: ProcessTable())
+        let contact = await process.snapshot().contact
+        return (process, contact.localPort ?? Int(contact.service ?? "") ?? 0)
+    }
+
     /// No more connections are taken; those not taken are returned to be closed.
     func close() -> [NetworkProcess] {
         let (taker, left) = state.withLockedValue { state in
@@ -98,21 +111,16 @@ extension Execution {
         }
         let queue = AcceptQueue()
         var spec = NetworkProcess.Spec(name: listen.name, host: host, service: port == 0 ? .any : .port(port))
-        spec.server = true
         spec.group = loop
         spec.backlog = 16
         spec.observer = observer(for: listen.name)
-        spec.log = { _, accepted, _ in
-            if let accepted { queue.arrived(accepted) }
-        }
         let process: NetworkProcess
+        let bound: Int
         do {
-            process = try await NetworkProcess.make(spec, in: ProcessTable())
+            (process, bound) = try await queue.listen(spec)
         } catch {
             throw failure(error, at: location, expected: nil)
         }
-        let contact = await process.snapshot().contact
-        let bound = contact.localPort ?? Int(contact.service ?? "") ?? port
         listeners[listen.name] = Listener(process: process, host: host, port: bound, queue: queue)
         lastListener = listen.name
         scope.servers[listen.name] = (host, bound)
@@ -314,7 +322,6 @@ public final class ClientListener: Sendable {
         let queue = AcceptQueue()
         let routes = NIOLockedValueBox<[String: EventRoute]>([:])
         var spec = NetworkProcess.Spec(name: "script", host: host, service: port == 0 ? .any : .port(port))
-        spec.server = true
         spec.backlog = backlog
         let lane = RunLane.next()
         spec.group = lane.executor.loop
@@ -323,18 +330,14 @@ public final class ClientListener: Sendable {
             routes.withLockedValue { $0[name] = route }
             return { event in route.receive(event) }
         }
-        spec.log = { _, accepted, _ in
-            if let accepted { queue.arrived(accepted) }
-        }
         let process: NetworkProcess
+        let bound: Int
         do {
-            process = try await NetworkProcess.make(spec, in: ProcessTable())
+            (process, bound) = try await queue.listen(spec)
         } catch {
             throw ClientListenerError(description: "cannot listen on \(host):\(port): \(error.message)")
         }
-        let contact = await process.snapshot().contact
-        return ClientListener(
-            host: host, port: contact.localPort ?? port, process: process, queue: queue, routes: routes, lane: lane)
+        return ClientListener(host: host, port: bound, process: process, queue: queue, routes: routes, lane: lane)
     }
 
     /// The next client, or nil when `timeout` passes (or the listener is stopped).

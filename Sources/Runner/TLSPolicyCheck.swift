@@ -34,7 +34,7 @@ enum TLSPolicyCheck {
     /// The handshakes a policy needs, in a fixed order.
     static func probes(_ policy: Step.TLSPolicy) -> [Probe] {
         var probes: [Probe] = []
-        for version in versions where policy.refuse.contains(version) || policy.accept.contains(version) {
+        for version in Step.TLSPolicy.versions where policy.refuse.contains(version) || policy.accept.contains(version) {
             let refuse = policy.refuse.contains(version)
             probes.append(
                 Probe(
@@ -55,9 +55,6 @@ enum TLSPolicyCheck {
         }
         return probes
     }
-
-    /// The protocol versions a policy can name, oldest first.
-    static let versions = ["TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
 
     /// What the certificate chain breaks of the policy, one phrase each naming the certificate.
     static func certificateProblems(_ policy: Step.TLSPolicy, tls: TLSFacts, names: [String], now: Date) -> [String] {
@@ -178,12 +175,7 @@ extension Execution {
                     .runtime, at: location, "'tls-policy' repeats the STARTTLS dialog of the preset: give the scenario a 'preset'")
             }
             open.type = .starttls
-            open.capabilityCommand = Template(preset.capabilityCommand, at: location)
-            open.endOfCommand = PatternSpec(preset.endOfCommand, at: location)
-            open.endOfCapability = PatternSpec(preset.endOfCapabilities, at: location)
-            open.starttlsWhen = preset.starttlsCapability.map { PatternSpec("\\b\($0)\\b", at: location) }
-            open.starttlsCommand = Template(preset.starttlsCommand, at: location)
-            open.success = PatternSpec(preset.starttlsSuccess, at: location)
+            open.apply(preset, at: location)
         }
         open.tls.insecure = true
         open.tls.priority = probe.priority

@@ -161,14 +161,7 @@ extension NodeReader {
     mutating func open(_ node: Node) -> Step.Open? {
         let at = location(node)
         var result = Step.Open()
-        if let preset {
-            result.capabilityCommand = Template(preset.capabilityCommand, at: at)
-            result.endOfCommand = PatternSpec(preset.endOfCommand, at: at)
-            result.endOfCapability = PatternSpec(preset.endOfCapabilities, at: at)
-            result.starttlsWhen = preset.starttlsCapability.map { PatternSpec("\\b\($0)\\b", at: at) }
-            result.starttlsCommand = Template(preset.starttlsCommand, at: at)
-            result.success = PatternSpec(preset.starttlsSuccess, at: at)
-        }
+        if let preset { result.apply(preset, at: at) }
         if isNull(node) { return result }
         guard var map = mapping(node, what: "'open'") else { return nil }
         let caseFold = map.take("case-fold").flatMap { bool($0) } ?? false
@@ -598,10 +591,10 @@ extension NodeReader {
         var result = Step.TLSPolicy()
         func versions(_ n: Node) -> [String] {
             let list = stringList(n, what: "a TLS version or a list of them")
-            for version in list where !Self.probeVersions.contains(version) {
-                error(n, unknownValue(version, allowed: Self.probeVersions, what: "TLS version"))
+            for version in list where !Step.TLSPolicy.versions.contains(version) {
+                error(n, unknownValue(version, allowed: Step.TLSPolicy.versions, what: "TLS version"))
             }
-            return list.filter(Self.probeVersions.contains)
+            return list.filter(Step.TLSPolicy.versions.contains)
         }
         func word(_ n: Node, _ expected: String, key: String) -> Bool {
             guard let v = string(n) else { return false }

@@ -52,6 +52,18 @@ public struct Scenario: Sendable {
 
     /// The embedded server named `server` (the `server:` block), if any.
     public var server: EmbeddedServer? { servers.first { $0.name == "server" } }
+
+    /// The mail domain of the first `connect` or `open` that names one (`mx:`), as written.
+    public var mxDomain: Template? {
+        for step in steps {
+            switch step.kind {
+            case .connect(let connect) where connect.mx != nil: return connect.mx
+            case .open(let open) where open.mx != nil: return open.mx
+            default: continue
+            }
+        }
+        return nil
+    }
 }
 
 /// The default deadlines of a scenario.
@@ -301,6 +313,9 @@ public struct Step: Sendable {
         /// Creates an empty policy.
         public init() {}
 
+        /// The versions a policy can name (what GnuTLS can still offer), oldest first.
+        public static let versions = ["TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
+
         /// Whether the step makes handshakes of its own.
         public var probes: Bool { !refuse.isEmpty || !accept.isEmpty || weakCiphersRefused || forwardSecrecyRequired }
     }
@@ -402,6 +417,17 @@ public struct Step: Sendable {
 
         /// Creates an open step with Emacs's defaults.
         public init() {}
+
+        /// Takes the dialog's shapes from a preset: the capability command and the patterns
+        /// that end replies and capabilities, and the STARTTLS offer, command and go-ahead.
+        public mutating func apply(_ preset: Preset, at location: SourceLocation) {
+            capabilityCommand = Template(preset.capabilityCommand, at: location)
+            endOfCommand = PatternSpec(preset.endOfCommand, at: location)
+            endOfCapability = PatternSpec(preset.endOfCapabilities, at: location)
+            starttlsWhen = preset.starttlsCapability.map { PatternSpec("\\b\($0)\\b", at: location) }
+            starttlsCommand = Template(preset.starttlsCommand, at: location)
+            success = PatternSpec(preset.starttlsSuccess, at: location)
+        }
     }
 
     /// Sends bytes exactly as written (no line-ending repair).

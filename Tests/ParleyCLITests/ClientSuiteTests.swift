@@ -51,15 +51,7 @@ struct ClientSuiteTests {
         frontend.connections = 1
         frontend.acceptTimeout = .seconds(30)
         let serving = Task { await frontend.run() }
-        var port: String?
-        for _ in 0..<300 where port == nil {
-            if let line = output.all.split(separator: "\n").first(where: { $0.hasPrefix("listening on 127.0.0.1:") }) {
-                port = line.dropFirst("listening on 127.0.0.1:".count).split(separator: " ").first.map(String.init)
-            } else {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        let listening = try #require(port, "\(output.all)")
+        let listening = try #require(try await listeningPort(output), "\(output.all)")
         let ca = FixtureCertificates.path("ca.pem")
         // Started and awaited without blocking a thread: the server's run needs the threads.
         let client = try ExternalProcess(["python3", "-c", Self.client, listening, ca, name, behaviour], mergingStandardError: true)

@@ -4,6 +4,18 @@ import ParleyCLI
 import ParleyTestSupport
 import Testing
 
+/// The port of `parley serve --script`'s first line, `listening on 127.0.0.1:PORT (...)`, once it
+/// is written (nil after 30 s).
+func listeningPort(_ output: Output) async throws -> String? {
+    for _ in 0..<300 {
+        if let line = output.all.split(separator: "\n").first(where: { $0.hasPrefix("listening on 127.0.0.1:") }) {
+            return line.dropFirst("listening on 127.0.0.1:".count).split(separator: " ").first.map(String.init)
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return nil
+}
+
 @Suite("parley serve --script: a scripted server for any client, a verdict per connection")
 struct ScriptServeTests {
     /// Credentials only under TLS (RFC 3207 §4, RFC 4954 §4): AUTH is offered before TLS, and a
@@ -56,15 +68,7 @@ struct ScriptServeTests {
         frontend.connections = 2
         frontend.acceptTimeout = .seconds(30)
         let serving = Task { await frontend.run() }
-        var port: String?
-        for _ in 0..<300 where port == nil {
-            if let line = output.all.split(separator: "\n").first(where: { $0.hasPrefix("listening on 127.0.0.1:") }) {
-                port = line.dropFirst("listening on 127.0.0.1:".count).split(separator: " ").first.map(String.init)
-            } else {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        let listening = try #require(port, "\(output.all)")
+        let listening = try #require(try await listeningPort(output), "\(output.all)")
         for mode in ["tls", "plain"] {
             let client = try ExternalProcess(
                 ["python3", "-c", Self.client, listening, "\(certs)/ca.pem", mode], mergingStandardError: true)
