@@ -54,7 +54,7 @@ extension GnuTLSSession {
             sent = !certificates.isEmpty
         }
 
-        return TLSSessionInfo(
+        var info = TLSSessionInfo(
             protocolVersion: version ?? "unknown",
             cipherSuite: suite,
             keyExchangeGroup: groupName,
@@ -67,6 +67,8 @@ extension GnuTLSSession {
             clientCertificateSent: sent,
             resumed: gnutls_session_is_resumed(session) != 0
         )
+        info.isServer = !isClient
+        return info
     }
 
     /// The SNI name a client sent to this server, if any.

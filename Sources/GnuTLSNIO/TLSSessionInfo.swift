@@ -44,6 +44,8 @@ public struct TLSSessionInfo: Sendable, Equatable {
     public var clientCertificateSent: Bool
     /// Whether the session was resumed from an earlier one.
     public var resumed: Bool
+    /// Whether this side of the session is the server (a scripted server's `starttls`).
+    public var isServer = false
 
     /// Creates session facts; the handler fills them in from GnuTLS.
     public init(

@@ -20,6 +20,11 @@ public final class ConsoleReporter: @unchecked Sendable {
     private var pending: (direction: Direction, tls: Bool, bytes: [UInt8])?
     // The connection the last wire line belonged to; a change is announced.
     private var lastConnection: String?
+    // Connections a scripted server took: their peer is a client.
+    private var acceptedNames: Set<String> = []
+    // Whether a step failure was printed for this scenario (a failure without one is printed
+    // with the verdict: a client's exit judged after the dialog, a client that never connected).
+    private var stepFailurePrinted = false
     // Wire bytes shown in the current step, and those held back once the budget is spent.
     private var shownThisStep = 0
     private var hiddenThisStep = 0
@@ -48,6 +53,8 @@ public final class ConsoleReporter: @unchecked Sendable {
         switch event {
         case .scenarioStarted(let name, let file):
             lastConnection = nil
+            acceptedNames = []
+            stepFailurePrinted = false
             out += paint("=== scenario: \(name) (\(file))", .bold) + "\n"
         case .serverStarted(let proto, let host, let port):
             out += info("embedded \(proto) server listening on \(host):\(port)")
@@ -62,12 +69,18 @@ public final class ConsoleReporter: @unchecked Sendable {
             lastConnection = name
             if case .connected(let local, let remote) = event, name != "main" {
                 out += flush() + info("connection '\(name)' connected to \(remote) (from \(local))")
+            } else if case .accepted(let local, let remote) = event {
+                acceptedNames.insert(name)
+                out += flush() + info("connection '\(name)': a client connected from \(remote) (to \(local))")
+            } else if case .closed(let byPeer) = event, byPeer, acceptedNames.contains(name) {
+                out += flush() + info("connection closed by the client")
             } else {
                 out += connection(event)
             }
         case .stepPassed:
             out += flush() + elisionNote()
         case .stepFailed(_, let step, let failure):
+            stepFailurePrinted = true
             out += flush() + elisionNote() + failed(step, failure)
         case .scenarioFinished(let result):
             out += flush() + finished(result)
@@ -81,6 +94,8 @@ public final class ConsoleReporter: @unchecked Sendable {
         switch event {
         case .connected(let local, let remote):
             return flush() + info("connected to \(remote) (from \(local))")
+        case .accepted(let local, let remote):
+            return flush() + info("a client connected from \(remote) (to \(local))")
         case .sent(let bytes, let tls):
             return wire(bytes, .sent, tls: tls)
         case .received(let bytes, let tls):
@@ -192,13 +207,21 @@ public final class ConsoleReporter: @unchecked Sendable {
         let time = String(
             format: "%.3fs", Double(result.duration.components.seconds) + Double(result.duration.components.attoseconds) / 1e18)
         let insecure = result.insecure ? " [INSECURE: verification off]" : ""
+        var out = ""
+        if [.failed, .error].contains(result.outcome), !stepFailurePrinted, let failure = result.failure {
+            out += problem("\(failure.location): \(failure.message)")
+            if result.outcome == .failed, result.stepsPassed >= result.stepCount {
+                return out + paint("FAIL", .red) + " \(result.name) (after all \(result.stepCount) steps, \(time))\(insecure)\n\n"
+            }
+        }
         switch result.outcome {
         case .passed:
-            return paint("PASS", .green) + " \(result.name) (\(result.stepCount) steps, \(time))\(insecure)\n\n"
+            return out + paint("PASS", .green) + " \(result.name) (\(result.stepCount) steps, \(time))\(insecure)\n\n"
         case .failed:
-            return paint("FAIL", .red) + " \(result.name) (step \(result.stepsPassed + 1) of \(result.stepCount), \(time))\(insecure)\n\n"
+            return out + paint("FAIL", .red)
+                + " \(result.name) (step \(result.stepsPassed + 1) of \(result.stepCount), \(time))\(insecure)\n\n"
         case .error:
-            return paint("ERROR", .red) + " \(result.name) (\(time))\(insecure)\n\n"
+            return out + paint("ERROR", .red) + " \(result.name) (\(time))\(insecure)\n\n"
         case .skipped:
             return paint("SKIP", .dim) + " \(result.name): \(result.skipReason ?? "skipped")\n\n"
         }

@@ -312,7 +312,7 @@ public struct JSONReport: Codable, Sendable, Equatable {
                 try container.encode(name, forKey: .connection)
                 try container.encode(event.type, forKey: .type)
                 switch event {
-                case .connected(let local, let remote):
+                case .connected(let local, let remote), .accepted(let local, let remote):
                     try container.encode(local, forKey: .local)
                     try container.encode(remote, forKey: .remote)
                 case .sent(let data, let tls), .received(let data, let tls):
@@ -338,6 +338,11 @@ public struct JSONReport: Codable, Sendable, Equatable {
                 switch type {
                 case "connected":
                     event = .connected(
+                        local: try container.decode(String.self, forKey: .local),
+                        remote: try container.decode(String.self, forKey: .remote)
+                    )
+                case "accepted":
+                    event = .accepted(
                         local: try container.decode(String.self, forKey: .local),
                         remote: try container.decode(String.self, forKey: .remote)
                     )
@@ -381,12 +386,14 @@ public struct JSONReport: Codable, Sendable, Equatable {
         }
     }
 
-    /// What happened on a connection: `connected` (`local`, `remote`), `sent` and `received`
+    /// What happened on a connection: `connected` and `accepted` (`local`, `remote`), `sent` and `received`
     /// (`tls`, `data`), `handshake-started` (`server_name`), `tls-established` (`tls`),
     /// `discarded` (`data`), `closed` (`by_peer`).
     public enum ConnectionReport: Sendable, Equatable {
         /// `connected`.
         case connected(local: String, remote: String)
+        /// `accepted`: a scripted server took a client's connection.
+        case accepted(local: String, remote: String)
         /// `sent`.
         case sent(Bytes, tls: Bool)
         /// `received`.
@@ -404,6 +411,7 @@ public struct JSONReport: Codable, Sendable, Equatable {
         public init(_ event: ConnectionEvent) {
             switch event {
             case .connected(let local, let remote): self = .connected(local: local, remote: remote)
+            case .accepted(let local, let remote): self = .accepted(local: local, remote: remote)
             case .sent(let data, let tls): self = .sent(Bytes(data), tls: tls)
             case .received(let data, let tls): self = .received(Bytes(data), tls: tls)
             case .handshakeStarted(let name): self = .handshakeStarted(serverName: name)
@@ -417,6 +425,7 @@ public struct JSONReport: Codable, Sendable, Equatable {
         public var type: String {
             switch self {
             case .connected: "connected"
+            case .accepted: "accepted"
             case .sent: "sent"
             case .received: "received"
             case .handshakeStarted: "handshake-started"

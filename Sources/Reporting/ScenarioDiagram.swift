@@ -60,6 +60,8 @@ struct ScenarioDiagram {
         var laneOf: [String: Int] = [:]
         var lanes = [Lane(title: "client", subtitle: "parley")]
         var servers: [Int: String] = [:]
+        var acceptedAny = false
+        var acceptedLanes: Set<Int> = []
         for event in events {
             switch event {
             case .serverStarted(let proto, _, let port): servers[port] = "embedded \(proto) server"
@@ -72,6 +74,14 @@ struct ScenarioDiagram {
                     let port = Int(remote.split(separator: ":").last ?? "") ?? -1
                     lanes[lane].title = servers[port] ?? "server"
                     lanes[lane].subtitle = (teaching ? Self.withoutPort(remote) : remote) + (name == "main" ? "" : " ('\(name)')")
+                }
+                if case .accepted(_, let remote) = connection, let lane = laneOf[name] {
+                    // Parley plays the server here; the peer is the client under test.
+                    lanes[lane].title = "client"
+                    lanes[lane].subtitle = (teaching ? Self.withoutPort(remote) : remote) + " ('\(name)')"
+                    lanes[0] = Lane(title: acceptedAny ? lanes[0].title : "server", subtitle: "parley (scripted)")
+                    acceptedAny = true
+                    acceptedLanes.insert(lane)
                 }
             default: break
             }
@@ -110,8 +120,11 @@ struct ScenarioDiagram {
             case .connection(let name, let connection):
                 let lane = laneOf[name] ?? 1
                 var item = Self.item(connection, lane: lane, mark: mark, teaching: teaching, fold: fold)
+                if case .closed(let byPeer) = connection, acceptedLanes.contains(lane) {
+                    item.lines = [byPeer ? "connection closed by the client" : "connection closed by the server"]
+                }
                 switch connection {
-                case .connected:
+                case .connected, .accepted:
                     item.enters = (lane, .plaintext)
                 case .received(_, let tls) where !tls:
                     lastReply[lane] = slices[slices.count - 1].items.count
@@ -150,6 +163,11 @@ struct ScenarioDiagram {
                 teaching
                 ? "TCP connection from \(withoutPort(local)) to \(withoutPort(remote))" : "TCP connection from \(local) to \(remote)"
             return Item(event: mark, kind: "connected", shape: .across, lines: fold([text], .across), style: "connection")
+        case .accepted(let local, let remote):
+            let text =
+                teaching
+                ? "a client connects from \(withoutPort(remote)) to \(withoutPort(local))" : "a client connects from \(remote) to \(local)"
+            return Item(event: mark, kind: "accepted", shape: .across, lines: fold([text], .across), style: "connection")
         case .sent(let bytes, let tls):
             let shape = SequenceLayout.Shape.arrow(from: 0, to: lane)
             return Item(event: mark, kind: "sent", shape: shape, lines: fold(wireLines(bytes), shape), style: "sent", tls: tls)
@@ -166,7 +184,8 @@ struct ScenarioDiagram {
                 event: mark, kind: "handshake-started", shape: .block(lane: lane), lines: fold([text], .block(lane: lane)), style: "tls")
         case .tlsEstablished(let facts):
             let shape = SequenceLayout.Shape.block(lane: lane)
-            let problem = !facts.verified
+            // Playing the server, an unverified peer is a problem only when a certificate was asked for.
+            let problem = facts.serverSide ? facts.clientCertificateRequested && !facts.verified : !facts.verified
             return Item(
                 event: mark, kind: "tls-established", shape: shape, lines: fold(tlsLines(facts), shape),
                 style: problem ? "tls problem" : "tls")
@@ -197,7 +216,15 @@ struct ScenarioDiagram {
             "TLS established: \(facts.version) · \(facts.cipher) · group \(facts.group ?? "—") · ALPN \(facts.alpn ?? "—")"
                 + (facts.resumed ? " · resumed" : "")
         ]
-        if facts.verified {
+        if facts.serverSide {
+            lines.append(facts.serverName.map { "client sent SNI \($0)" } ?? "client sent no SNI")
+            if facts.clientCertificateRequested {
+                lines.append(
+                    !facts.clientCertificateSent
+                        ? "client certificate requested, none sent"
+                        : facts.verified ? "✔ client certificate verified" : "✘ client certificate NOT verified")
+            }
+        } else if facts.verified {
             lines.append("✔ peer verified (chain and host name)")
         } else {
             let why = facts.verificationProblems.isEmpty ? "not checked" : facts.verificationProblems.joined(separator: ", ")

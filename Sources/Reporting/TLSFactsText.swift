@@ -48,7 +48,18 @@ extension TLSFacts {
                 lines.append(ReportLine(.info, "peer names: \(leaf.subjectAlternativeNames.joined(separator: ", "))"))
             }
         }
-        if verified {
+        if serverSide {
+            lines.append(ReportLine(.info, serverName.map { "the client sent SNI \($0)" } ?? "the client sent no SNI"))
+            if clientCertificateRequested, clientCertificateSent {
+                lines.append(
+                    verified
+                        ? ReportLine(.info, "client certificate verified")
+                        : ReportLine(
+                            .problem,
+                            "client certificate NOT verified: \(verificationProblems.isEmpty ? "not checked" : verificationProblems.joined(separator: ", "))"
+                        ))
+            }
+        } else if verified {
             lines.append(ReportLine(.info, "peer certificate verified (chain and host name)"))
         } else {
             let why = verificationProblems.isEmpty ? "not checked" : verificationProblems.joined(separator: ", ")

@@ -11,6 +11,9 @@
 public enum ConnectionEvent: Sendable, Equatable {
     /// The TCP connection is up.
     case connected(local: String, remote: String)
+    /// A scripted server took a client's connection (`accept`, `parley serve --script`,
+    /// `parley test-client`): Parley is the server here, the peer the client.
+    case accepted(local: String, remote: String)
     /// Bytes were written (inside TLS when `tls`).
     case sent([UInt8], tls: Bool)
     /// Bytes arrived (inside TLS when `tls`).
@@ -49,6 +52,9 @@ public struct TLSFacts: Sendable, Equatable {
     public var clientCertificateSent: Bool
     /// Whether the session was resumed.
     public var resumed: Bool
+    /// Whether Parley was the server in this session (a scripted server): then the peer is the
+    /// client, and its certificate is checked only when one was asked for.
+    public var serverSide = false
 
     /// Creates session facts.
     public init(

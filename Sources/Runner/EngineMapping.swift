@@ -6,10 +6,11 @@ internal import Scenario
 // The one place where the engine's types become the runner's plain values.
 
 extension ConnectionEvent {
-    /// The engine's event as a run's value.
-    init(_ event: ProcessEvent) {
+    /// The engine's event as a run's value; `accepted` for a connection a scripted server took.
+    init(_ event: ProcessEvent, accepted: Bool = false) {
         switch event {
-        case .connected(let local, let remote): self = .connected(local: local, remote: remote)
+        case .connected(let local, let remote):
+            self = accepted ? .accepted(local: local, remote: remote) : .connected(local: local, remote: remote)
         case .sent(let bytes, let tls): self = .sent(bytes, tls: tls)
         case .received(let bytes, let tls): self = .received(bytes, tls: tls)
         case .handshakeStarted(let serverName): self = .handshakeStarted(serverName: serverName)
@@ -36,6 +37,7 @@ extension TLSFacts {
             clientCertificateSent: session.clientCertificateSent,
             resumed: session.resumed
         )
+        serverSide = session.isServer
     }
 }
 

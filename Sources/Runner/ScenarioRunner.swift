@@ -198,6 +198,9 @@ actor Execution {
     let masker = SharedMasker()
     var stepsPassed = 0
     var insecure = false
+    /// Set when the case ends before its last step and passes (a client refused a handshake
+    /// that `handshake: either` allows it to refuse): why.
+    var endedEarly: String?
     /// How long each step that ran took, in order (the failing one included).
     var stepDurations: [Duration] = []
     /// Servers started by someone else (load mode): used, not started or stopped here.
@@ -283,6 +286,10 @@ actor Execution {
                 let began = clock.now
                 do {
                     try await perform(step)
+                    if let reason = endedEarly {
+                        emit(.note(reason))
+                        break
+                    }
                     stepDurations.append(clock.now - began)
                     stepsPassed += 1
                     emit(.stepPassed(index: index, step: step))
@@ -293,6 +300,21 @@ actor Execution {
                     failure = described
                     break
                 }
+            }
+            // A server-side handshake the last step started is judged too.
+            if failure == nil, endedEarly == nil, let last = scenario.steps.indices.last {
+                for connection in connections.values where connection.pendingHandshake != nil {
+                    do {
+                        try await settle(connection)
+                    } catch {
+                        let described = describe(error, at: scenario.steps[last])
+                        emit(.stepFailed(index: last, step: scenario.steps[last], failure: described))
+                        failure = described
+                        stepsPassed -= 1
+                        break
+                    }
+                }
+                if let reason = endedEarly { emit(.note(reason)) }
             }
         }
         for connection in connections.values {
@@ -353,6 +375,7 @@ actor Execution {
         // A server-side handshake started on this connection ends before the next step on it.
         if let name = step.connection ?? current, let connection = connections[name], connection.pendingHandshake != nil {
             try await settle(connection)
+            if endedEarly != nil { return }
         }
         switch step.kind {
         case .connect(let connect): try await perform(connect, at: step.location)
@@ -380,6 +403,8 @@ actor Execution {
             try await perform(listen, at: step.location)
         case .accept(let accept):
             try await perform(accept, at: step.location)
+        case .respond(let respond):
+            try await perform(respond, on: step)
         case .sleep(let duration):
             try? await Task.sleep(for: duration)
         case .set(let values):
@@ -444,11 +469,11 @@ actor Execution {
     ///
     /// It runs on the connection's event loop, synchronously, so events keep their order and
     /// reach reporters before the step that caused them completes.
-    nonisolated func observer(for name: String) -> @Sendable (ProcessEvent) -> Void {
+    nonisolated func observer(for name: String, accepted: Bool = false) -> @Sendable (ProcessEvent) -> Void {
         guard let emit = self.rawEmit else { return { _ in } }
         let masker = self.masker
         return { event in
-            emit(.connection(name: name, event: masker.masked(ConnectionEvent(event))))
+            emit(.connection(name: name, event: masker.masked(ConnectionEvent(event, accepted: accepted))))
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 internal import GnuTLSNIO
 internal import NIOConcurrencyHelpers
 internal import NetworkStream
+internal import Patterns
 public import Scenario
 
 /// The connections a listener has accepted and no `accept` step has taken yet, in order, and
@@ -114,6 +115,8 @@ extension Execution {
         spec.group = loop
         spec.backlog = 16
         spec.observer = observer(for: listen.name)
+        let acceptedObserver = observer(for: listen.name, accepted: true)
+        spec.acceptedObserver = { _ in acceptedObserver }
         let process: NetworkProcess
         let bound: Int
         do {
@@ -161,7 +164,11 @@ extension Execution {
     struct PendingHandshake: Sendable {
         let task: Task<NetworkError?, Never>
         let expectFailure: Bool
+        let refusal: Step.StartTLS.ClientRefusal?
+        let timeout: Duration
         let location: SourceLocation
+        /// The certificate's file name, for the failure of a client that accepted it.
+        let certificate: String
     }
 
     /// `starttls` on an accepted connection: the server side of the handshake, with the step's
@@ -190,6 +197,11 @@ extension Execution {
         let timeout = starttls.handshakeTimeout ?? scenario.timeouts.handshake
         var goAhead: [UInt8] = []
         if let template = credentials.goAhead { goAhead = Array(try expand(template).utf8) + [13, 10] }
+        if let template = credentials.inject {
+            let injected = Array(try expand(template).utf8)
+            goAhead += injected
+            emit(.note("\(injected.count) bytes injected right behind the go-ahead, before the handshake: the client must discard them"))
+        }
         let start: NetworkProcess.TLSStart
         do throws(NetworkError) {
             start = try await connection.process.acceptTLS(goAhead: goAhead, context: context, timeout: timeout)
@@ -205,7 +217,9 @@ extension Execution {
             }
         }
         connection.tlsOptions = starttls.tls
-        connection.pendingHandshake = PendingHandshake(task: task, expectFailure: starttls.expectFailure, location: location)
+        connection.pendingHandshake = PendingHandshake(
+            task: task, expectFailure: starttls.expectFailure, refusal: starttls.clientRefusal, timeout: timeout, location: location,
+            certificate: URL(fileURLWithPath: credentials.certificate).lastPathComponent)
     }
 
     /// Waits for a server-side handshake started by `starttls`, and fails as its step would.
@@ -214,6 +228,12 @@ extension Execution {
         connection.pendingHandshake = nil
         let error = await pending.task.value
         if let error {
+            if pending.refusal == .allowed {
+                set("starttls", "failed")
+                emit(.note("the client did not finish the TLS handshake: \(error.message)"))
+                endedEarly = "the client refused the TLS handshake, which this step allows: the rest of the case does not apply"
+                return
+            }
             if pending.expectFailure {
                 set("starttls", "failed")
                 emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
@@ -222,15 +242,57 @@ extension Execution {
             throw failure(error, at: pending.location, expected: nil)
         }
         set("starttls", "upgraded")
+        if pending.refusal == .required {
+            try await awaitRefusal(on: connection, pending)
+            return
+        }
         if pending.expectFailure {
-            throw Failure(.expectation, at: pending.location, "the TLS handshake succeeded, but the step expects it to fail")
+            throw Failure(
+                .expectation, at: pending.location,
+                "the client completed the TLS handshake with the certificate \(pending.certificate), which it must refuse (the step expects the handshake to fail)"
+            )
+        }
+    }
+
+    /// After a handshake the client should have refused: a client that checks the certificate
+    /// only once the handshake is done must then close without sending anything.
+    private func awaitRefusal(on connection: Connection, _ pending: PendingHandshake) async throws(Failure) {
+        let line = try compile(Self.respondLine(at: pending.location))
+        do {
+            let sent = try await connection.process.expect(line, timeout: pending.timeout).matched
+            var failure = Failure(
+                .expectation, at: pending.location,
+                "the client accepted the certificate \(pending.certificate), which it must refuse: after the handshake it sent '\(Self.visible(sent))'"
+            )
+            failure.actual = Self.visible(sent)
+            throw failure
+        } catch let error as NetworkError {
+            switch error.kind {
+            case .closedByPeer, .notOpen:
+                set("starttls", "refused")
+                emit(
+                    .note(
+                        "the client closed the connection right after the handshake without sending anything: it refused the certificate \(pending.certificate) once it had checked it"
+                    ))
+            case .timeout:
+                throw Failure(
+                    .expectation, at: pending.location,
+                    "the client completed the TLS handshake with the certificate \(pending.certificate), which it must refuse, and neither closed the connection nor sent anything within \(pending.timeout)"
+                )
+            default:
+                throw failure(error, at: pending.location, expected: "the client closes the connection")
+            }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(.runtime, at: pending.location, "\(error)")
         }
     }
 
     /// Makes a client accepted elsewhere (``ClientListener``) the current connection, `client`,
     /// its events (those before this too) going to this run.
     func adopt(_ client: AcceptedClient) async {
-        client.route.attach(observer(for: "client"))
+        client.route.attach(observer(for: "client", accepted: true))
         let connection = Connection(process: client.process, host: String(client.peer.split(separator: ":").first ?? "-"))
         connection.port = Int(client.peer.split(separator: ":").last ?? "") ?? 0
         connection.accepted = true

@@ -5,7 +5,7 @@ internal import Yams
 extension NodeReader {
     static let stepKeywords = [
         "connect", "open", "greeting", "capability", "send", "expect", "starttls", "assert", "close", "stop", "continue", "sleep",
-        "set", "snapshot", "use", "tls-policy", "listen", "accept",
+        "set", "snapshot", "use", "tls-policy", "listen", "accept", "respond",
     ]
 
     /// Reads a list of steps, expanding `use:` in place.
@@ -48,6 +48,7 @@ extension NodeReader {
         case "tls-policy": return one(tlsPolicy(value).map { .tlsPolicy($0) })
         case "listen": return one(listen(value).map { .listen($0) })
         case "accept": return one(accept(value).map { .accept($0) })
+        case "respond": return one(respond(value).map { .respond($0) })
         case "set":
             let values = assignments(value, what: "'set'")
             return values.isEmpty ? [] : one(.set(values))
@@ -364,11 +365,16 @@ extension NodeReader {
         if let n = map.take("success"), let v = pattern(n, caseInsensitive: false) { result.success = v }
         if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
         if let n = map.take("handshake-timeout"), let v = duration(n) { result.handshakeTimeout = v }
-        if let n = map.take("handshake"), let v = string(n) {
+        let handshakeNode = map.take("handshake")
+        if let n = handshakeNode, let v = string(n) {
             switch v {
             case "succeed": result.expectFailure = false
             case "fail": result.expectFailure = true
-            default: error(n, "'handshake' is 'succeed' or 'fail', not '\(v)'")
+            case "refused":
+                result.expectFailure = true
+                result.clientRefusal = .required
+            case "either": result.clientRefusal = .allowed
+            default: error(n, "'handshake' is 'succeed' or 'fail' (and, playing the server, 'refused' or 'either'), not '\(v)'")
             }
         }
         result.tls = readTLS(&map)
@@ -383,16 +389,23 @@ extension NodeReader {
             }
         }
         let goAhead = map.take("go-ahead").flatMap { template($0) }
+        let inject = map.take("inject").flatMap { template($0) }
+        if result.clientRefusal != nil, certificate == nil || key == nil, let n = handshakeNode {
+            error(
+                n,
+                "'handshake: \(result.clientRefusal?.rawValue ?? "")' is for the server side of 'starttls' (give 'certificate' and 'key')")
+        }
         if let certificate, let key {
             result.server = Step.StartTLS.ServerTLS(certificate: certificate, key: key, clientCertificate: clientCertificate)
             result.server?.goAhead = goAhead
-        } else if certificate != nil || key != nil || clientCertificate != nil || goAhead != nil {
+            result.server?.inject = inject
+        } else if certificate != nil || key != nil || clientCertificate != nil || goAhead != nil || inject != nil {
             error(node, "the server side of 'starttls' needs 'certificate' and 'key' (PEM files)")
         }
         finish(
             &map,
             allowed: ["command", "reply", "success", "timeout", "handshake-timeout", "handshake", "handshake-error", "required"]
-                + Self.tlsKeys + ["certificate", "key", "client-certificate", "go-ahead"],
+                + Self.tlsKeys + ["certificate", "key", "client-certificate", "go-ahead", "inject"],
             in: "'starttls'"
         )
         return result
@@ -420,6 +433,98 @@ extension NodeReader {
         if let n = map.take("timeout"), let v = duration(n) { result.timeout = v }
         finish(&map, allowed: ["from", "name", "timeout"], in: "'accept'")
         return result
+    }
+
+    /// `respond: [RULE, ...]` or `respond: {rules: [RULE, ...], timeout: DURATION, limit: N,
+    /// on-close: MESSAGE}`, each rule `{when: PATTERN, silence: DURATION, send: LINE|[LINE, ...],
+    /// then: PATTERN, after: LINE|[LINE, ...], fail: MESSAGE, end: true}` (or
+    /// `then: [{expect: PATTERN, send: LINES}, ...]`).
+    mutating func respond(_ node: Node) -> Step.Respond? {
+        var ruleNodes: [Node]?
+        var timeout: Duration?
+        var limit: Int?
+        var onClose: Template?
+        if node.sequence != nil {
+            ruleNodes = sequence(node, what: "'respond' (a list of rules)")
+        } else {
+            guard var map = mapping(node, what: "'respond' (a list of rules, or a mapping with 'rules')") else { return nil }
+            if let n = map.take("rules") { ruleNodes = sequence(n, what: "'rules' (a list of rules)") }
+            if let n = map.take("timeout") { timeout = duration(n) }
+            if let n = map.take("limit"), let v = int(n) {
+                if v < 1 { error(n, "'limit' is at least 1") } else { limit = v }
+            }
+            if let n = map.take("on-close") { onClose = template(n) }
+            finish(&map, allowed: ["rules", "timeout", "limit", "on-close"], in: "'respond'")
+            if ruleNodes == nil {
+                error(node, "'respond' needs 'rules'")
+                return nil
+            }
+        }
+        guard let ruleNodes else { return nil }
+        if ruleNodes.isEmpty {
+            error(node, "'respond' needs at least one rule")
+            return nil
+        }
+        var rules: [Step.Respond.Rule] = []
+        for item in ruleNodes {
+            if let rule = respondRule(item) { rules.append(rule) }
+        }
+        var result = Step.Respond(rules: rules)
+        result.timeout = timeout
+        result.onClose = onClose
+        if let limit { result.limit = limit }
+        return result
+    }
+
+    /// One rule of `respond`.
+    mutating func respondRule(_ node: Node) -> Step.Respond.Rule? {
+        guard var map = mapping(node, what: "a rule of 'respond' (a mapping with 'when')") else { return nil }
+        guard let whenNode = map.take("when") else {
+            error(node, "a rule of 'respond' needs 'when' (the pattern of the client's line)")
+            return nil
+        }
+        guard let when = pattern(whenNode, caseInsensitive: true) else { return nil }
+        var rule = Step.Respond.Rule(when: when, at: location(node))
+        func lines(_ n: Node) -> [Template] {
+            if n.sequence != nil {
+                return (sequence(n, what: "a list of lines") ?? []).compactMap { template($0) }
+            }
+            return template(n).map { [$0] } ?? []
+        }
+        if let n = map.take("send") { rule.send = lines(n) }
+        let after = map.take("after")
+        if let n = map.take("then") {
+            if n.sequence != nil {
+                // then: [{expect: PATTERN, send: LINES}, ...]
+                if let after { error(after, "'after' goes with a 'then' pattern; in a list of exchanges each has its 'send'") }
+                for item in sequence(n, what: "a list of exchanges") ?? [] {
+                    guard var exchange = mapping(item, what: "an exchange (a mapping with 'expect' and 'send')") else { continue }
+                    let expect = exchange.take("expect").flatMap { pattern($0, caseInsensitive: false) }
+                    let send = exchange.take("send").map { lines($0) } ?? []
+                    if let expect {
+                        rule.then.append(Step.Respond.Exchange(expect: expect, send: send))
+                    } else {
+                        error(item, "an exchange needs 'expect' (what to read)")
+                    }
+                    finish(&exchange, allowed: ["expect", "send"], in: "an exchange")
+                }
+            } else if let expect = pattern(n, caseInsensitive: false) {
+                rule.then = [Step.Respond.Exchange(expect: expect, send: after.map { lines($0) } ?? [])]
+            }
+        } else if let after {
+            error(after, "'after' goes with 'then' (what to read before sending it)")
+        }
+        if let n = map.take("fail") {
+            rule.fail = template(n)
+            if !rule.send.isEmpty || !rule.then.isEmpty { error(n, "a rule with 'fail' sends nothing: leave out 'send' and 'then'") }
+        }
+        if let n = map.take("end"), let v = bool(n) { rule.end = v }
+        if let n = map.take("silence") {
+            rule.silence = duration(n)
+            if rule.fail != nil { error(n, "a rule with 'fail' answers nothing: leave out 'silence'") }
+        }
+        finish(&map, allowed: ["when", "silence", "send", "then", "after", "fail", "end"], in: "a rule of 'respond'")
+        return rule
     }
 
     static let tlsKeys = ["ca-file", "insecure", "verify", "server-name", "priority", "client-cert", "client-key", "alpn"]

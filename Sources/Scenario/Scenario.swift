@@ -32,6 +32,20 @@ public struct Scenario: Sendable {
     public var timeouts: Timeouts
     /// The steps, in order.
     public var steps: [Step]
+    /// For a client case (`parley test-client`): how the client under test must exit.
+    public var clientExit: ClientExit?
+    /// Where `client-exit` is written.
+    public var clientExitLocation: SourceLocation?
+
+    /// How a client under test must end (`client-exit:`).
+    public enum ClientExit: String, Sendable, Hashable, CaseIterable {
+        /// Exit status 0: the client did its work.
+        case success
+        /// A non-zero exit status: the client refused to go on, as it must.
+        case failure
+        /// Either: only the dialog is judged.
+        case any
+    }
 
     /// Creates a scenario.
     public init(
@@ -215,6 +229,68 @@ public struct Step: Sendable {
         /// Wait for a client to connect to a listener (`accept:`); the connection is then the
         /// current one, and `send`, `expect`, `starttls` (in the server role) and `assert` act on it.
         case accept(Accept)
+        /// Answer the client's commands from a table of rules until one ends the step or the
+        /// client closes (`respond:`): the rest of a dialog a scripted server does not judge.
+        case respond(Respond)
+    }
+
+    /// A scripted server's answers to whatever the client sends next, one line at a time.
+    public struct Respond: Sendable {
+        /// One rule: a pattern for a command line and what to do when it is the first to match.
+        public struct Rule: Sendable {
+            /// The pattern, matched case-insensitively against one line (CR LF included);
+            /// named groups become variables before `send` is expanded.
+            public var when: PatternSpec
+            /// The lines to send (CR LF added to each).
+            public var send: [Template] = []
+            /// After `send`, exchanges in turn: read up to a pattern (the message after SMTP's
+            /// DATA, a SASL response), then send lines.
+            public var then: [Exchange] = []
+            /// The client sent what it must not: the step fails with this message.
+            public var fail: Template?
+            /// The step ends once this rule has answered.
+            public var end = false
+            /// Before answering, nothing more may arrive for this long: the client must wait for
+            /// the answer (`silence`), as one that took injected bytes for it would not.
+            public var silence: Duration?
+            /// Where the rule is written.
+            public var location: SourceLocation
+
+            /// Creates a rule.
+            public init(when: PatternSpec, at location: SourceLocation) {
+                self.when = when
+                self.location = location
+            }
+        }
+
+        /// One exchange after a rule's answer: what to read, then what to send.
+        public struct Exchange: Sendable {
+            /// Read up to this pattern.
+            public var expect: PatternSpec
+            /// Then send these lines (CR LF added to each).
+            public var send: [Template]
+
+            /// Creates an exchange.
+            public init(expect: PatternSpec, send: [Template]) {
+                self.expect = expect
+                self.send = send
+            }
+        }
+
+        /// The rules, tried in order.
+        public var rules: [Rule]
+        /// How long to wait for each line; defaults to the scenario's expect timeout.
+        public var timeout: Duration?
+        /// The most lines answered before the step fails (a bound for a client in a loop).
+        public var limit = 1000
+        /// The client closing the connection before a rule ends the step fails it with this
+        /// message (`on-close`); nil: closing ends the step.
+        public var onClose: Template?
+
+        /// Creates a respond step.
+        public init(rules: [Rule]) {
+            self.rules = rules
+        }
     }
 
     /// A listening socket of a scripted server.
@@ -277,6 +353,7 @@ public struct Step: Sendable {
         case .tlsPolicy: "tls-policy"
         case .listen: "listen"
         case .accept: "accept"
+        case .respond: "respond"
         }
     }
 
@@ -566,6 +643,20 @@ public struct Step: Sendable {
         /// chain and key to present, and whether to ask for a client certificate. No command is
         /// sent and no reply read: the script has done the dialog with `expect` and `send`.
         public var server: ServerTLS?
+        /// In the server role, whether the client may refuse the handshake (`handshake: refused`
+        /// or `either`); nil: `succeed` or `fail` as `expectFailure` says.
+        public var clientRefusal: ClientRefusal?
+
+        /// What a scripted server accepts from a client that will not finish the handshake.
+        public enum ClientRefusal: String, Sendable, Hashable {
+            /// The client must refuse: the handshake fails, or the client closes the connection
+            /// right after it without sending a byte (a client that checks the certificate only
+            /// once the handshake is done).
+            case required = "refused"
+            /// The client may refuse; if it does, the case ends there and passes (the rest of
+            /// the dialog does not apply), else it goes on.
+            case allowed = "either"
+        }
 
         /// The server side of a handshake (`certificate`, `key`, `client-certificate`).
         public struct ServerTLS: Sendable, Hashable {
@@ -578,6 +669,9 @@ public struct Step: Sendable {
             /// The go-ahead line (CR LF added), sent in the same event-loop turn as the handshake
             /// starts, so a client's ClientHello right after it is read by TLS (`go-ahead`).
             public var goAhead: Template?
+            /// Bytes sent right behind the go-ahead in the same write, before the handshake: the
+            /// response-injection attack (`inject`). A client must discard them.
+            public var inject: Template?
 
             /// Creates server credentials.
             public init(certificate: String, key: String, clientCertificate: String? = nil) {

@@ -275,7 +275,7 @@ struct NodeReader {
 
     static let topKeys = [
         "name", "description", "tags", "requires", "variables", "secrets", "preset", "timeouts", "server", "servers",
-        "include", "fragments", "steps",
+        "include", "fragments", "steps", "client-exit",
     ]
 
     mutating func scenario(yaml: String) -> Scenario {
@@ -326,6 +326,14 @@ struct NodeReader {
             for item in paths { include(item) }
         }
         if let node = map.take("fragments") { defineFragments(node) }
+        if let node = map.take("client-exit"), let text = string(node) {
+            if let exit = Scenario.ClientExit(rawValue: text) {
+                result.clientExit = exit
+                result.clientExitLocation = location(node)
+            } else {
+                error(node, unknownValue(text, allowed: Scenario.ClientExit.allCases.map(\.rawValue), what: "'client-exit' value"))
+            }
+        }
         if let node = map.take("steps") {
             if let items = sequence(node, what: "a list of steps") {
                 result.steps = steps(items)
