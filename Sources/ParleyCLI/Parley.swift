@@ -9,7 +9,9 @@ public struct Parley: AsyncParsableCommand {
         abstract: "Script and check protocol dialogs: connect, expect, STARTTLS, assert.",
         discussion: exitStatusHelp,
         version: ParleyVersion.string,
-        subcommands: [RunCommand.self, CheckCommand.self, ProbeCommand.self, ServeCommand.self, VersionCommand.self]
+        subcommands: [
+            RunCommand.self, CheckCommand.self, ProbeCommand.self, ServeCommand.self, TestClientCommand.self, VersionCommand.self,
+        ]
     )
 
     public init() {}

@@ -385,11 +385,14 @@ public struct RunFrontend: Sendable {
     }
 
     /// Runs one scenario, recording its events and transcript.
+    /// `execute` runs the scenario in place of `runner.run(scenario)`, sending its events to
+    /// the function it is given (`parley test-client` runs a case with its client so).
     static func runOne(
         _ scenario: Scenario,
         runner: ScenarioRunner,
         colour: Bool,
-        live: (@Sendable (String) -> Void)?
+        live: (@Sendable (String) -> Void)?,
+        execute: (@Sendable (@escaping @Sendable (RunEvent) -> Void) async -> ScenarioResult)? = nil
     ) async -> ScenarioRecord {
         let collector = Collector()
         let plain = ConsoleReporter(colour: false) { collector.append(text: $0) }
@@ -398,10 +401,16 @@ public struct RunFrontend: Sendable {
             live?(text)
         }
         let started = Date()
-        let result = await runner.run(scenario) { event in
+        let emit: @Sendable (RunEvent) -> Void = { event in
             collector.append(event: event)
             plain.handle(event)
             coloured.handle(event)
+        }
+        let result: ScenarioResult
+        if let execute {
+            result = await execute(emit)
+        } else {
+            result = await runner.run(scenario, emit: emit)
         }
         if let note = collector.elisionNote() { collector.append(event: note) }
         var record = ScenarioRecord(

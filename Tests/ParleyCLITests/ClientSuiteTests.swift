@@ -4,78 +4,173 @@ import ParleyCLI
 import ParleyTestSupport
 import Testing
 
-/// The bundled SMTP client cases (suites/clients/smtp) played by `parley serve --script`,
-/// each against a client that behaves as the RFCs ask and one that does not: Python's smtplib,
-/// driven one way or the other.
-@Suite("suites/clients/smtp: each case passes a right client and fails a wrong one, naming what it did", .serialized)
+/// The bundled client cases (suites/clients/smtp, imap, pop3) run by `parley test-client`, each
+/// against a client that behaves as the RFCs ask and one that does not: ci/clients/mail_client.py
+/// (Python's smtplib, imaplib and poplib) used right, and with the flag that makes it wrong in
+/// the way the case is about.
+@Suite("suites/clients: each case passes a right client and fails a wrong one, naming what it did", .serialized)
 struct ClientSuiteTests {
-    static let client = """
-        import smtplib, ssl, sys
-        port, ca, case, behaviour = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-        context = ssl.create_default_context(cafile=ca)
-        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as smtp:
-            try:
-                if case == "credentials-only-under-tls":
-                    if behaviour == "right":
-                        smtp.starttls(context=context)
-                    smtp.login("alice", "secret")
-                elif case == "starttls-refused":
-                    try:
-                        smtp.starttls(context=context)
-                    except smtplib.SMTPException:
-                        if behaviour == "wrong":
-                            smtp.login("alice", "secret")
-                elif case == "capabilities-asked-again":
-                    smtp.starttls(context=context)
-                    if behaviour == "right":
-                        smtp.ehlo()
-                    else:
-                        smtp.docmd("MAIL FROM:<alice@mail.test>")
-            except (smtplib.SMTPException, OSError) as error:
-                print("client:", error)
-        """
+    /// One case: its protocol and file, the flag that makes the client wrong, and words the
+    /// failure must say.
+    struct Case: Sendable, CustomTestStringConvertible {
+        var protocolName: String
+        var name: String
+        var wrongFlag: String
+        var says: [String]
+        var testDescription: String { "\(protocolName)/\(name) (wrong: \(wrongFlag))" }
+    }
 
-    /// The case, its wrong client's command, and the variable that names it.
-    static let cases: [(name: String, wrongCommand: String, variable: String)] = [
-        ("credentials-only-under-tls", "AUTH", "sent_before_starttls"),
-        ("starttls-refused", "AUTH", "sent_after_refusal"),
-        ("capabilities-asked-again", "MAIL", "sent_before_ehlo"),
-    ]
+    static let certificateCases = ["expired", "wrong-host", "self-signed", "unknown-ca"]
 
-    /// Serves one case for one client; returns the exit status and the verdict line.
-    func play(_ name: String, behaviour: String) async throws -> (Int32, String) {
+    static let cases: [Case] = {
+        var cases: [Case] = []
+        for protocolName in ["smtp", "imap", "pop3"] {
+            let upgrade = protocolName == "pop3" ? "STLS" : "STARTTLS"
+            let login = ["smtp": "AUTH", "imap": "LOGIN", "pop3": "USER"][protocolName] ?? ""
+            cases.append(Case(protocolName: protocolName, name: "credentials-only-under-tls", wrongFlag: "--auth-first", says: [login]))
+            cases.append(
+                Case(
+                    protocolName: protocolName, name: "starttls-refused", wrongFlag: "--opportunistic",
+                    says: ["went on in plain text after \(upgrade) was refused", protocolName == "smtp" ? "AUTH" : login]))
+            cases.append(
+                Case(
+                    protocolName: protocolName, name: "starttls-not-offered", wrongFlag: "--opportunistic",
+                    says: ["went on in plain text without \(upgrade)"]))
+            let again = [
+                "smtp": ("sent_before_ehlo", "MAIL"), "imap": ("sent_before_capability", "LOGIN"), "pop3": ("sent_before_capa", "USER"),
+            ][
+                protocolName]!
+            cases.append(
+                Case(protocolName: protocolName, name: "capabilities-asked-again", wrongFlag: "--no-capa-again", says: [again.0, again.1]))
+            let injected =
+                ["smtp": "bytes arrived", "imap": "took the \"* BYE\" injected", "pop3": "did not wait for the answer"][protocolName]!
+            cases.append(Case(protocolName: protocolName, name: "response-injection", wrongFlag: "--keep-buffer", says: [injected]))
+            for certificate in certificateCases {
+                cases.append(
+                    Case(
+                        protocolName: protocolName, name: "bad-certificate-\(certificate)", wrongFlag: "--no-verify",
+                        says: ["accepted the certificate \(certificate).pem"]))
+            }
+        }
+        cases.append(
+            Case(protocolName: "imap", name: "preauth", wrongFlag: "--opportunistic", says: ["after a PREAUTH greeting", "SELECT"]))
+        return cases
+    }()
+
+    /// Runs one case with the mail client; returns the exit status and the output.
+    func run(_ testCase: Case, flags: [String]) async -> (Int32, String) {
         let root = SourceTree.root
-        let file = root.appendingPathComponent("suites/clients/smtp/\(name).yaml").path
+        let output = Output()
+        let file = root.appendingPathComponent("suites/clients/\(testCase.protocolName)/\(testCase.name).yaml").path
+        let client = root.appendingPathComponent("ci/clients/mail_client.py").path
+        var frontend = TestClientFrontend(
+            clientProtocol: TestClientFrontend.ClientProtocol(rawValue: testCase.protocolName) ?? .smtp,
+            command: ["python3", client, testCase.protocolName, "{host}", "{port}", "{ca-file}"] + flags
+        ) { output.write($0) }
+        frontend.suite = [file]
+        frontend.caFile = FixtureCertificates.path("ca.pem")
+        frontend.exitTimeout = .seconds(20)
+        let status = await frontend.run()
+        return (status, output.all)
+    }
+
+    @Test("the client used right passes the case", arguments: cases)
+    func rightClient(_ testCase: Case) async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let (status, output) = await run(testCase, flags: [])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("1 passed, 0 failed"), "\(output)")
+    }
+
+    @Test("the client used wrong fails the case, and the failure says what it did", arguments: cases)
+    func wrongClient(_ testCase: Case) async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let (status, output) = await run(testCase, flags: [testCase.wrongFlag])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("0 passed, 1 failed"), "\(output)")
+        let failure = output.split(separator: "\n").filter { $0.hasPrefix("***") }.joined(separator: "\n")
+        for words in testCase.says {
+            #expect(failure.contains(words), "\(words) not in: \(failure)")
+        }
+    }
+
+    @Test("a client that exits 0 where it must give up fails the case on its exit status")
+    func exitStatusJudged() async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        // Refused STARTTLS, the client quits as it should, but then reports success.
+        let root = SourceTree.root
+        let output = Output()
+        let script =
+            "import poplib,sys; p=poplib.POP3(sys.argv[1], int(sys.argv[2])); p.capa()\ntry:\n p.stls()\nexcept poplib.error_proto:\n p.quit()"
+        var frontend = TestClientFrontend(clientProtocol: .pop3, command: ["python3", "-c", script, "{host}", "{port}"]) {
+            output.write($0)
+        }
+        frontend.suite = [root.appendingPathComponent("suites/clients/pop3/starttls-refused.yaml").path]
+        let status = await frontend.run()
+        #expect(status == 1, "\(output.all)")
+        #expect(output.all.contains("the client exited with status 0, as if it had succeeded"), "\(output.all)")
+    }
+
+    @Test("a client that never connects is an error naming its exit and output")
+    func clientThatNeverConnects() async throws {
+        let root = SourceTree.root
+        let output = Output()
+        var frontend = TestClientFrontend(clientProtocol: .smtp, command: ["sh", "-c", "echo no server for me >&2; exit 7"]) {
+            output.write($0)
+        }
+        frontend.suite = [root.appendingPathComponent("suites/clients/smtp/starttls-refused.yaml").path]
+        let status = await frontend.run()
+        #expect(status == 3, "\(output.all)")
+        #expect(output.all.contains("the client exited with status 7 before it connected"), "\(output.all)")
+        #expect(output.all.contains("no server for me"), "\(output.all)")
+    }
+
+    @Test("a client that hangs after its dialog is killed, and a case that needs its exit fails")
+    func clientThatHangs() async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let root = SourceTree.root
+        let output = Output()
+        // Gives up on the refusal (QUIT) as it should, then never exits.
+        let script =
+            "import smtplib,sys,time\ns=smtplib.SMTP(sys.argv[1], int(sys.argv[2])); s.ehlo()\ntry:\n s.starttls()\nexcept smtplib.SMTPException:\n s.quit()\ntime.sleep(60)"
+        var frontend = TestClientFrontend(clientProtocol: .smtp, command: ["python3", "-c", script, "{host}", "{port}"]) {
+            output.write($0)
+        }
+        frontend.suite = [root.appendingPathComponent("suites/clients/smtp/starttls-refused.yaml").path]
+        frontend.exitTimeout = .seconds(1)
+        let status = await frontend.run()
+        #expect(status == 1, "\(output.all)")
+        #expect(output.all.contains("did not exit within 1"), "\(output.all)")
+    }
+
+    @Test("{host}, {port}, {ca-file} and {case} are replaced inside arguments")
+    func substitution() {
+        let replaced = TestClientFrontend.substitute(
+            ["--url=smtp://{host}:{port}", "{ca-file}", "{case}.log", "{other}"], host: "127.0.0.1", port: 2525, caFile: "/ca.pem",
+            case: "preauth")
+        #expect(replaced == ["--url=smtp://127.0.0.1:2525", "/ca.pem", "preauth.log", "{other}"])
+    }
+
+    @Test("parley serve --script plays a case for any client: smtplib used right passes it")
+    func serveScript() async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let root = SourceTree.root
+        let file = root.appendingPathComponent("suites/clients/smtp/credentials-only-under-tls.yaml").path
         let output = Output()
         var frontend = ScriptServeFrontend(file: file, output: { output.write($0) }, transcript: { _ in })
         frontend.connections = 1
         frontend.acceptTimeout = .seconds(30)
         let serving = Task { await frontend.run() }
         let listening = try #require(try await listeningPort(output), "\(output.all)")
-        let ca = FixtureCertificates.path("ca.pem")
-        // Started and awaited without blocking a thread: the server's run needs the threads.
-        let client = try ExternalProcess(["python3", "-c", Self.client, listening, ca, name, behaviour], mergingStandardError: true)
+        let client = try ExternalProcess(
+            [
+                "python3", root.appendingPathComponent("ci/clients/mail_client.py").path, "smtp", "127.0.0.1", listening,
+                FixtureCertificates.path("ca.pem"),
+            ],
+            mergingStandardError: true)
         _ = try await client.waitForExit(seconds: 60)
         let status = await serving.value
-        let verdict = output.all.split(separator: "\n").first { $0.hasPrefix("connection 1 ") }.map(String.init) ?? output.all
-        return (status, verdict)
-    }
-
-    @Test("a client that behaves passes the case", arguments: cases.map(\.name))
-    func rightClient(_ name: String) async throws {
-        guard ExternalProcess.isAvailable("python3") else { return }
-        let (status, verdict) = try await play(name, behaviour: "right")
-        #expect(status == 0, "\(verdict)")
-        #expect(verdict.contains(": PASS "), "\(verdict)")
-    }
-
-    @Test("a client that does not fails the case, and the failure names what it sent", arguments: cases.map(\.name))
-    func wrongClient(_ name: String) async throws {
-        guard ExternalProcess.isAvailable("python3") else { return }
-        let (_, wrongCommand, variable) = try #require(Self.cases.first { $0.name == name })
-        let (status, verdict) = try await play(name, behaviour: "wrong")
-        #expect(status == 1, "\(verdict)")
-        #expect(verdict.contains(": FAIL "), "\(verdict)")
-        #expect(verdict.contains(variable) && verdict.contains(wrongCommand), "\(verdict)")
+        #expect(status == 0, "\(output.all)")
+        #expect(output.all.contains(": PASS client (SMTP): credentials only under TLS"), "\(output.all)")
     }
 }
