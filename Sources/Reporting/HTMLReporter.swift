@@ -187,7 +187,12 @@ public enum HTMLReporter {
             [Markup.words("Diagram: ")]
                 + items.map { style, label in
                     Markup.element("span", [("class", "key")], [Markup.element("i", [("class", "swatch \(style)")]), Markup.words(label)])
-                } + [Markup.words(" · → sent by the client, ← sent by the server; \\r \\n \\xHH are the bytes as sent.")])
+                }
+                + [
+                    Markup.words(
+                        " · arrows point from the sender (Parley is the left lane, the client when it connects, "
+                            + "the server when it plays one); \\r \\n \\xHH are the bytes as sent.")
+                ])
     }
 
     // MARK: - A scenario

@@ -239,7 +239,12 @@ extension Execution {
                 emit(.note("the TLS handshake failed, as the step expects: \(error.message)"))
                 return
             }
-            throw failure(error, at: pending.location, expected: nil)
+            guard error.kind == .tls else { throw failure(error, at: pending.location, expected: nil) }
+            // Playing the server, a handshake the client broke off is the client's doing.
+            var failed = failure(error, at: pending.location, expected: nil)
+            failed.kind = .expectation
+            failed.message = "the client did not finish the TLS handshake with the certificate \(pending.certificate): \(error.message)"
+            throw failed
         }
         set("starttls", "upgraded")
         if pending.refusal == .required {
