@@ -163,6 +163,9 @@ let package = Package(
             name: "FuzzDNSRecords", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzDNSRecords",
             swiftSettings: swiftSettings),
         .executableTarget(
+            name: "FuzzClientHello", dependencies: ["FuzzSupport", "GnuTLSNIO"], path: "Fuzz/FuzzClientHello",
+            swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FuzzMTASTS", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzMTASTS", swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzProbeEscapes", dependencies: ["FuzzSupport", "ParleyCLI"], path: "Fuzz/FuzzProbeEscapes",

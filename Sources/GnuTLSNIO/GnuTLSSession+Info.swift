@@ -68,6 +68,7 @@ extension GnuTLSSession {
             resumed: gnutls_session_is_resumed(session) != 0
         )
         info.isServer = !isClient
+        if !isClient { info.clientHello = clientHelloBody.flatMap(ClientHello.parse) }
         return info
     }
 

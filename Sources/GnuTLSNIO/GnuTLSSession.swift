@@ -46,6 +46,8 @@ final class GnuTLSSession {
     /// Whether GnuTLS verifies the peer inside the handshake (`gnutls_session_set_verify_cert`):
     /// then a finished handshake already carries the verification result.
     private(set) var verifiesInHandshake = false
+    /// As a server, the client's first ClientHello (its body), recorded by a handshake hook.
+    private(set) var clientHelloBody: [UInt8]?
 
     /// Creates a non-blocking session for the context's role and sets it up: priority,
     /// credentials, transport, SNI, verification, client-certificate request and ALPN.
@@ -118,6 +120,10 @@ final class GnuTLSSession {
                 gnutls_session_set_verify_cert(session, nil, 0)
                 self.verifiesInHandshake = true
             }
+            // Records what the client offers (versions, ALPN, SNI), not only what it got.
+            gnutls_session_set_ptr(session, Unmanaged.passUnretained(self).toOpaque())
+            gnutls_handshake_set_hook_function(
+                session, UInt32(GNUTLS_HANDSHAKE_CLIENT_HELLO.rawValue), GNUTLS_HOOK_PRE, Self.clientHelloHook)
             if let key = context.ticketKey {
                 // Resumption for clients that keep tickets (TLSConfiguration.sessionTickets).
                 rc = gnutls_session_ticket_enable_server(session, key)
@@ -128,6 +134,19 @@ final class GnuTLSSession {
         if !configuration.alpn.isEmpty {
             try Self.setALPN(configuration.alpn, mandatory: configuration.alpnMandatory, on: session)
         }
+    }
+
+    /// GnuTLS's hook for received handshake messages: keeps the first ClientHello's body (at
+    /// most 64 KiB, the most one can be), found through the session's user pointer.
+    private static let clientHelloHook: gnutls_handshake_hook_func = { session, _, _, incoming, message in
+        guard incoming != 0, let session, let pointer = gnutls_session_get_ptr(session), let message,
+            let data = message.pointee.data
+        else { return 0 }
+        let owner = Unmanaged<GnuTLSSession>.fromOpaque(pointer).takeUnretainedValue()
+        if owner.clientHelloBody == nil {
+            owner.clientHelloBody = Array(UnsafeBufferPointer(start: data, count: min(Int(message.pointee.size), 65536)))
+        }
+        return 0
     }
 
     deinit {

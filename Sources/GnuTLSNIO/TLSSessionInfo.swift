@@ -46,6 +46,8 @@ public struct TLSSessionInfo: Sendable, Equatable {
     public var resumed: Bool
     /// Whether this side of the session is the server (a scripted server's `starttls`).
     public var isServer = false
+    /// As a server: what the client's ClientHello offered (nil when it could not be read).
+    public var clientHello: ClientHello?
 
     /// Creates session facts; the handler fills them in from GnuTLS.
     public init(

@@ -218,6 +218,11 @@ struct ScenarioDiagram {
         ]
         if facts.serverSide {
             lines.append(facts.serverName.map { "client sent SNI \($0)" } ?? "client sent no SNI")
+            if let offered = facts.clientOffered {
+                lines.append(
+                    "client offered \(offered.versions.joined(separator: ", ")) · \(offered.cipherSuiteCount) suites · ALPN "
+                        + (offered.alpn.isEmpty ? "—" : offered.alpn.joined(separator: ", ")))
+            }
             if facts.clientCertificateRequested {
                 lines.append(
                     !facts.clientCertificateSent

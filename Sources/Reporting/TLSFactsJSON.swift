@@ -65,6 +65,22 @@ public struct TLSFactsJSON: Codable, Sendable, Equatable {
     public var resumed: Bool
     /// The peer's certificates.
     public var peer: Peer
+    /// Playing the server: `server_side: true`, and what the client's ClientHello offered;
+    /// both left out otherwise.
+    public var serverSide: Bool?
+    public var clientOffered: OfferedJSON?
+
+    /// A client's offer: versions, ALPN protocols, the number of cipher suites.
+    public struct OfferedJSON: Codable, Sendable, Equatable {
+        public var versions: [String]
+        public var alpn: [String]
+        public var cipherSuites: Int
+
+        enum CodingKeys: String, CodingKey {
+            case versions, alpn
+            case cipherSuites = "cipher_suites"
+        }
+    }
 
     /// The JSON of `facts`.
     ///
@@ -84,6 +100,8 @@ public struct TLSFactsJSON: Codable, Sendable, Equatable {
         clientCertificateRequested = facts.clientCertificateRequested
         clientCertificateSent = facts.clientCertificateSent
         resumed = facts.resumed
+        serverSide = facts.serverSide ? true : nil
+        clientOffered = facts.clientOffered.map { OfferedJSON(versions: $0.versions, alpn: $0.alpn, cipherSuites: $0.cipherSuiteCount) }
         let certificates = facts.peerCertificates.map(CertificateJSON.init)
         peer = leafOnly ? .leaf(certificates.first) : .chain(certificates)
     }
@@ -95,6 +113,8 @@ public struct TLSFactsJSON: Codable, Sendable, Equatable {
         case clientCertificateRequested = "client_certificate_requested"
         case clientCertificateSent = "client_certificate_sent"
         case resumed, peer
+        case serverSide = "server_side"
+        case clientOffered = "client_offered"
     }
 }
 

@@ -50,6 +50,14 @@ extension TLSFacts {
         }
         if serverSide {
             lines.append(ReportLine(.info, serverName.map { "the client sent SNI \($0)" } ?? "the client sent no SNI"))
+            if let offered = clientOffered {
+                let alpn = offered.alpn.isEmpty ? "no ALPN" : "ALPN " + offered.alpn.joined(separator: ", ")
+                lines.append(
+                    ReportLine(
+                        .info,
+                        "the client offered \(offered.versions.joined(separator: ", ")), \(offered.cipherSuiteCount) cipher suites, \(alpn)"
+                    ))
+            }
             if clientCertificateRequested, clientCertificateSent {
                 lines.append(
                     verified

@@ -55,6 +55,25 @@ public struct TLSFacts: Sendable, Equatable {
     /// Whether Parley was the server in this session (a scripted server): then the peer is the
     /// client, and its certificate is checked only when one was asked for.
     public var serverSide = false
+    /// Playing the server: what the client's ClientHello offered.
+    public var clientOffered: OfferedTLS?
+
+    /// What a client offered in its ClientHello.
+    public struct OfferedTLS: Sendable, Equatable {
+        /// The versions, newest first as the client listed them (`TLS1.3`, `TLS1.2`, ...).
+        public var versions: [String]
+        /// The ALPN protocols, in order.
+        public var alpn: [String]
+        /// How many cipher suites it offered.
+        public var cipherSuiteCount: Int
+
+        /// Creates offered facts.
+        public init(versions: [String], alpn: [String], cipherSuiteCount: Int) {
+            self.versions = versions
+            self.alpn = alpn
+            self.cipherSuiteCount = cipherSuiteCount
+        }
+    }
 
     /// Creates session facts.
     public init(

@@ -38,6 +38,9 @@ extension TLSFacts {
             resumed: session.resumed
         )
         serverSide = session.isServer
+        clientOffered = session.clientHello.map {
+            OfferedTLS(versions: $0.offeredVersions, alpn: $0.alpn, cipherSuiteCount: $0.cipherSuites.count)
+        }
     }
 }
 

@@ -49,6 +49,13 @@ struct FactCheck {
             }
             return tls
         }
+        func clientOffered(_ fact: String) throws(Failure) -> TLSFacts.OfferedTLS {
+            guard let offered = try session(fact).clientOffered else {
+                throw Failure(
+                    .assertion, at: check.location, "'\(fact)' is what a client offered: it needs a connection a scripted server accepted")
+            }
+            return offered
+        }
         func leaf(_ fact: String) throws(Failure) -> CertificateFacts {
             guard let certificate = try session(fact).peerCertificates.first else {
                 throw Failure(.assertion, at: check.location, "'\(fact)' needs the peer's certificate, and it sent none")
@@ -128,6 +135,28 @@ struct FactCheck {
             }
             for word in capabilityCheck.lacks where words.contains(word.uppercased()) {
                 throw Self.mismatch(check, "capabilities", "to lack \(word)", words.sorted().joined(separator: " "))
+            }
+        case .offeredVersions(let has, let lacks):
+            let offered = try clientOffered("offered-versions").versions
+            for version in has where !offered.contains(version) {
+                throw Self.mismatch(check, "offered-versions", "to include \(version)", offered.joined(separator: " "))
+            }
+            for version in lacks where offered.contains(version) {
+                throw Self.mismatch(check, "offered-versions", "to lack \(version)", offered.joined(separator: " "))
+            }
+        case .offeredALPN(let has, let lacks):
+            let offered = try clientOffered("offered-alpn").alpn
+            let shown = offered.isEmpty ? "(none)" : offered.joined(separator: " ")
+            for name in has where !offered.contains(name) {
+                throw Self.mismatch(check, "offered-alpn", "to include \(name)", shown)
+            }
+            for name in lacks where offered.contains(name) {
+                throw Self.mismatch(check, "offered-alpn", "to lack \(name)", shown)
+            }
+        case .sni(let expected):
+            let name = try session("sni").serverName ?? ""
+            if name != expected {
+                throw Self.mismatch(check, "sni", expected.isEmpty ? "(none)" : expected, name.isEmpty ? "(none)" : name)
             }
         case .streamType(let expected):
             let type = try opened("stream-type").type

@@ -566,7 +566,7 @@ extension NodeReader {
     static let assertKeys = [
         "status", "tls", "verified", "tls-version", "min-tls-version", "cipher", "peer-subject", "peer-issuer", "peer-san", "days-left",
         "discarded-bytes", "greeting", "capabilities", "capabilities-before-tls", "capabilities-after-tls", "variables",
-        "stream-type", "stream-error", "dane", "mta-sts", "tls-rpt",
+        "stream-type", "stream-error", "dane", "mta-sts", "tls-rpt", "offered-versions", "offered-alpn", "sni",
     ]
 
     /// The outcomes of a DANE check (RFC 7672 §2.2 and §3).
@@ -630,6 +630,17 @@ extension NodeReader {
                 } else if !states.isEmpty {
                     add(.dane(states))
                 }
+            case "offered-versions":
+                if let words = capabilityCheck(value, phase: .latest) {
+                    let unknown = (words.has + words.lacks).filter { !Self.tlsVersions.contains($0) }
+                    if let first = unknown.first {
+                        error(value, unknownValue(first, allowed: Self.tlsVersions, what: "TLS version"))
+                    } else {
+                        add(.offeredVersions(has: words.has, lacks: words.lacks))
+                    }
+                }
+            case "offered-alpn": add(capabilityCheck(value, phase: .latest).map { .offeredALPN(has: $0.has, lacks: $0.lacks) })
+            case "sni": add(string(value).map { .sni($0) })
             case "mta-sts": add(mtaSTSCheck(value).map { .mtaSTS($0) })
             case "tls-rpt": add(tlsRPTCheck(value).map { .tlsRPT($0) })
             case "variables":

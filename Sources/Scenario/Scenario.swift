@@ -731,6 +731,14 @@ public struct Step: Sendable {
             case greeting(PatternSpec)
             /// Capabilities (latest, or of one phase) include or lack words.
             case capabilities(CapabilityCheck)
+            /// Playing the server: the client's ClientHello offered (or did not offer) these TLS
+            /// versions (`offered-versions: {has, lacks}`).
+            case offeredVersions(has: [String], lacks: [String])
+            /// Playing the server: the ALPN protocols the client offered (`offered-alpn`).
+            case offeredALPN(has: [String], lacks: [String])
+            /// The SNI name of the session: sent by Parley, or, playing the server, received from
+            /// the client; '' for none (`sni`).
+            case sni(String)
             /// A variable has a value.
             case variable(name: String, value: Template)
             /// The type `open` ended with: `plain` or `tls`.

@@ -45,6 +45,10 @@ struct ClientSuiteTests {
             let injected =
                 ["smtp": "bytes arrived", "imap": "took the \"* BYE\" injected", "pop3": "did not wait for the answer"][protocolName]!
             cases.append(Case(protocolName: protocolName, name: "response-injection", wrongFlag: "--keep-buffer", says: [injected]))
+            cases.append(
+                Case(
+                    protocolName: protocolName, name: "tls-versions", wrongFlag: "--old-tls",
+                    says: ["offered-versions is TLS1.3 TLS1.2 TLS1.1 TLS1.0, expected to lack TLS1.0"]))
             for certificate in certificateCases {
                 cases.append(
                     Case(

@@ -167,6 +167,33 @@ struct RespondStepTests {
         #expect(passed.outcome == .passed, "\(String(describing: passed.failure))")
     }
 
+    @Test("playing the server, the client's offer is recorded: versions, ALPN, SNI")
+    func clientOffer() async throws {
+        let yaml = Self.paired(
+            """
+              - {on: main, send: {line: STARTTLS}}
+              - {on: peer, expect: {pattern: '^STARTTLS\\r\\n'}}
+              - {on: peer, starttls: {go-ahead: '220 go ahead', alpn: [smtp], certificate: \(certs)/server.pem, key: \(certs)/server-key.pem}}
+              - {on: main, starttls: {command: '', ca-file: \(certs)/ca.pem, server-name: localhost, alpn: [imap, smtp], priority: 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2'}}
+              - {on: peer, assert: {offered-versions: {has: [TLS1.3, TLS1.2], lacks: [TLS1.1, TLS1.0]}, offered-alpn: {has: [imap, smtp]}, sni: localhost}}
+              - {on: main, assert: {sni: localhost}}
+              - {on: peer, assert: {offered-alpn: {lacks: [smtp]}}}
+            """)
+        let (result, events) = try await run(yaml)
+        let failure = try #require(result.failure, "the last assertion is wrong on purpose")
+        #expect(failure.message == "assertion failed: offered-alpn is imap smtp, expected to lack smtp", "\(failure)")
+        #expect(result.stepsPassed == 11, "\(failure)")
+        let offered = events.compactMap { event -> TLSFacts.OfferedTLS? in
+            if case .connection(_, .tlsEstablished(let facts)) = event { return facts.clientOffered }
+            return nil
+        }
+        #expect(
+            offered == [
+                TLSFacts.OfferedTLS(
+                    versions: ["TLS1.3", "TLS1.2"], alpn: ["imap", "smtp"], cipherSuiteCount: offered.first?.cipherSuiteCount ?? 0)
+            ])
+    }
+
     @Test("inject: the bytes behind the go-ahead are discarded by Parley's own client and reported")
     func injected() async throws {
         let yaml = Self.paired(

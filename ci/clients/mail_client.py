@@ -12,6 +12,7 @@ Each flag makes it wrong in one way, so that every client case has a client that
   --auth-first       log in before STARTTLS
   --no-capa-again    after TLS, go on without asking for the capabilities again
   --keep-buffer      keep the plaintext read after the go-ahead and take it as the next replies
+  --old-tls          offer TLS 1.0 and 1.1 too
 
 usage: mail_client.py smtp|imap|pop3 HOST PORT CA_FILE [FLAG ...]
 """
@@ -37,7 +38,11 @@ def context(flags):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    return ssl.create_default_context(cafile=CA)
+    ctx = ssl.create_default_context(cafile=CA)
+    if "--old-tls" in flags:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    return ctx
 
 
 def smtp(host, port, flags):

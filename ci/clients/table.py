@@ -13,7 +13,7 @@ import sys
 
 CASE_ORDER = [
     "starttls-not-offered", "starttls-refused", "credentials-only-under-tls", "capabilities-asked-again",
-    "response-injection", "preauth", "bad-certificate-expired", "bad-certificate-wrong-host",
+    "response-injection", "preauth", "tls-versions", "bad-certificate-expired", "bad-certificate-wrong-host",
     "bad-certificate-self-signed", "bad-certificate-unknown-ca",
 ]
 
@@ -66,6 +66,7 @@ def short_failure(message):
         (r"the dialog went as it should, but the client exited with (status|signal) (\d+)", r"exit \2 after a good dialog"),
         (r"did not exit within", "did not exit"),
         (r"did not connect to", "never connected"),
+        (r"offered-versions is (.*), expected to lack", r"offered \1"),
     ]
     for pattern, replacement in patterns:
         m = re.search(pattern, message)
