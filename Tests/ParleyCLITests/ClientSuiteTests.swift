@@ -98,53 +98,46 @@ struct ClientSuiteTests {
         }
     }
 
+    /// Runs one bundled case with `command`; returns the exit status and the output.
+    func runCase(_ file: String, _ command: [String], exitTimeout: Duration = .seconds(10)) async -> (Int32, String) {
+        let output = Output()
+        let protocolName = TestClientFrontend.ClientProtocol(rawValue: String(file.split(separator: "/").first ?? "")) ?? .smtp
+        var frontend = TestClientFrontend(clientProtocol: protocolName, command: command) { output.write($0) }
+        frontend.suite = [SourceTree.root.appendingPathComponent("suites/clients/\(file)").path]
+        frontend.exitTimeout = exitTimeout
+        let status = await frontend.run()
+        return (status, output.all)
+    }
+
     @Test("a client that exits 0 where it must give up fails the case on its exit status")
     func exitStatusJudged() async throws {
         guard ExternalProcess.isAvailable("python3") else { return }
         // Refused STARTTLS, the client quits as it should, but then reports success.
-        let root = SourceTree.root
-        let output = Output()
         let script =
             "import poplib,sys; p=poplib.POP3(sys.argv[1], int(sys.argv[2])); p.capa()\ntry:\n p.stls()\nexcept poplib.error_proto:\n p.quit()"
-        var frontend = TestClientFrontend(clientProtocol: .pop3, command: ["python3", "-c", script, "{host}", "{port}"]) {
-            output.write($0)
-        }
-        frontend.suite = [root.appendingPathComponent("suites/clients/pop3/starttls-refused.yaml").path]
-        let status = await frontend.run()
-        #expect(status == 1, "\(output.all)")
-        #expect(output.all.contains("the client exited with status 0, as if it had succeeded"), "\(output.all)")
+        let (status, output) = await runCase("pop3/starttls-refused.yaml", ["python3", "-c", script, "{host}", "{port}"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("the client exited with status 0, as if it had succeeded"), "\(output)")
     }
 
     @Test("a client that never connects is an error naming its exit and output")
     func clientThatNeverConnects() async throws {
-        let root = SourceTree.root
-        let output = Output()
-        var frontend = TestClientFrontend(clientProtocol: .smtp, command: ["sh", "-c", "echo no server for me >&2; exit 7"]) {
-            output.write($0)
-        }
-        frontend.suite = [root.appendingPathComponent("suites/clients/smtp/starttls-refused.yaml").path]
-        let status = await frontend.run()
-        #expect(status == 3, "\(output.all)")
-        #expect(output.all.contains("the client exited with status 7 before it connected"), "\(output.all)")
-        #expect(output.all.contains("no server for me"), "\(output.all)")
+        let (status, output) = await runCase("smtp/starttls-refused.yaml", ["sh", "-c", "echo no server for me >&2; exit 7"])
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("the client exited with status 7 before it connected"), "\(output)")
+        #expect(output.contains("no server for me"), "\(output)")
     }
 
     @Test("a client that hangs after its dialog is killed, and a case that needs its exit fails")
     func clientThatHangs() async throws {
         guard ExternalProcess.isAvailable("python3") else { return }
-        let root = SourceTree.root
-        let output = Output()
         // Gives up on the refusal (QUIT) as it should, then never exits.
         let script =
             "import smtplib,sys,time\ns=smtplib.SMTP(sys.argv[1], int(sys.argv[2])); s.ehlo()\ntry:\n s.starttls()\nexcept smtplib.SMTPException:\n s.quit()\ntime.sleep(60)"
-        var frontend = TestClientFrontend(clientProtocol: .smtp, command: ["python3", "-c", script, "{host}", "{port}"]) {
-            output.write($0)
-        }
-        frontend.suite = [root.appendingPathComponent("suites/clients/smtp/starttls-refused.yaml").path]
-        frontend.exitTimeout = .seconds(1)
-        let status = await frontend.run()
-        #expect(status == 1, "\(output.all)")
-        #expect(output.all.contains("did not exit within 1"), "\(output.all)")
+        let (status, output) = await runCase(
+            "smtp/starttls-refused.yaml", ["python3", "-c", script, "{host}", "{port}"], exitTimeout: .seconds(1))
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("did not exit within 1"), "\(output)")
     }
 
     @Test("{host}, {port}, {ca-file} and {case} are replaced inside arguments")
