@@ -60,7 +60,7 @@ struct ScenarioDiagram {
         var laneOf: [String: Int] = [:]
         var lanes = [Lane(title: "client", subtitle: "parley")]
         var servers: [Int: String] = [:]
-        var acceptedAny = false
+        var connectedAny = false
         var acceptedLanes: Set<Int> = []
         for event in events {
             switch event {
@@ -71,6 +71,7 @@ struct ScenarioDiagram {
                     lanes.append(Lane(title: "server", subtitle: "connection '\(name)'"))
                 }
                 if case .connected(_, let remote) = connection, let lane = laneOf[name] {
+                    connectedAny = true
                     let port = Int(remote.split(separator: ":").last ?? "") ?? -1
                     lanes[lane].title = servers[port] ?? "server"
                     lanes[lane].subtitle = (teaching ? Self.withoutPort(remote) : remote) + (name == "main" ? "" : " ('\(name)')")
@@ -79,12 +80,15 @@ struct ScenarioDiagram {
                     // Parley plays the server here; the peer is the client under test.
                     lanes[lane].title = "client"
                     lanes[lane].subtitle = (teaching ? Self.withoutPort(remote) : remote) + " ('\(name)')"
-                    lanes[0] = Lane(title: acceptedAny ? lanes[0].title : "server", subtitle: "parley (scripted)")
-                    acceptedAny = true
                     acceptedLanes.insert(lane)
                 }
             default: break
             }
+        }
+        if !acceptedLanes.isEmpty {
+            // Parley plays the server (a scripted server), or both sides of one dialog.
+            lanes[0] =
+                connectedAny ? Lane(title: "parley", subtitle: "client and server") : Lane(title: "server", subtitle: "parley (scripted)")
         }
         if lanes.count == 1 { lanes.append(Lane(title: "server", subtitle: "not connected")) }
         let laneCount = lanes.count
@@ -113,7 +117,8 @@ struct ScenarioDiagram {
             case .stepFailed(_, _, let failure):
                 slices[slices.count - 1].failure = (mark, failure)
             case .note(let text):
-                add(Item(event: mark, kind: "note", shape: .across, lines: fold(["=== " + text], .across), style: "note"))
+                let shown = teaching ? Self.withoutPorts(in: text) : text
+                add(Item(event: mark, kind: "note", shape: .across, lines: fold(["=== " + shown], .across), style: "note"))
             case .serverStarted(let proto, let host, let port):
                 let text = "embedded \(proto) server listening on " + (teaching ? host : "\(host):\(port)")
                 add(Item(event: mark, kind: "server-started", shape: .across, lines: fold([text], .across), style: "note"))
@@ -122,6 +127,9 @@ struct ScenarioDiagram {
                 var item = Self.item(connection, lane: lane, mark: mark, teaching: teaching, fold: fold)
                 if case .closed(let byPeer) = connection, acceptedLanes.contains(lane) {
                     item.lines = [byPeer ? "connection closed by the client" : "connection closed by the server"]
+                }
+                if case .handshakeStarted = connection, acceptedLanes.contains(lane) {
+                    item.lines = fold(["TLS handshake begins, Parley as the server"], .block(lane: lane))
                 }
                 switch connection {
                 case .connected, .accepted:
@@ -270,6 +278,19 @@ struct ScenarioDiagram {
     }
 
     /// `127.0.0.1:40123` → `127.0.0.1`, `[::1]:40123` → `[::1]`.
+    /// A note with the port dropped from every `IPv4:port` in it (teaching pages show no ports:
+    /// they change at every run).
+    static func withoutPorts(in text: String) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: #"[0-9]{1,3}(\.[0-9]{1,3}){3}:[0-9]{1,5}"#, options: .regularExpression) {
+            out += rest[..<range.lowerBound]
+            out += withoutPort(String(rest[range]))
+            rest = rest[range.upperBound...]
+        }
+        return out + rest
+    }
+
     static func withoutPort(_ address: String) -> String {
         guard let colon = address.lastIndex(of: ":"), address[address.index(after: colon)...].allSatisfy(\.isNumber),
             address.index(after: colon) < address.endIndex

@@ -16,6 +16,13 @@ final class AcceptQueue: Sendable {
         var closed = false
     }
     private let state = NIOLockedValueBox(State())
+    /// Each accepted connection's events, kept until whoever takes the connection attaches.
+    private let routes = NIOLockedValueBox<[String: EventRoute]>([:])
+
+    /// Where the events of `process` (a connection this queue's listener accepted) go.
+    func route(of process: NetworkProcess) -> EventRoute {
+        routes.withLockedValue { $0.removeValue(forKey: process.name) } ?? EventRoute()
+    }
 
     /// A connection arrived: hand it to the waiting `accept`, or keep it.
     func arrived(_ process: NetworkProcess) {
@@ -66,6 +73,12 @@ final class AcceptQueue: Sendable {
         spec.log = { _, accepted, _ in
             if let accepted { self.arrived(accepted) }
         }
+        let routes = self.routes
+        spec.acceptedObserver = { name in
+            let route = EventRoute()
+            routes.withLockedValue { $0[name] = route }
+            return { event in route.receive(event) }
+        }
         let process = try await NetworkProcess.make(spec, in: ProcessTable())
         let contact = await process.snapshot().contact
         return (process, contact.localPort ?? Int(contact.service ?? "") ?? 0)
@@ -115,8 +128,6 @@ extension Execution {
         spec.group = loop
         spec.backlog = 16
         spec.observer = observer(for: listen.name)
-        let acceptedObserver = observer(for: listen.name, accepted: true)
-        spec.acceptedObserver = { _ in acceptedObserver }
         let process: NetworkProcess
         let bound: Int
         do {
@@ -151,6 +162,8 @@ extension Execution {
         if let previous = connections.removeValue(forKey: accept.name) {
             await previous.process.close()
         }
+        // Its events (those before this too) carry the name the step gives the connection.
+        listener.queue.route(of: process).attach(observer(for: accept.name, accepted: true))
         let contact = await process.snapshot().contact
         let connection = Connection(process: process, host: contact.host ?? "-")
         connection.port = Int(contact.service ?? "") ?? 0
@@ -367,18 +380,15 @@ public final class ClientListener: Sendable {
     public let port: Int
     private let process: NetworkProcess
     private let queue: AcceptQueue
-    private let routes: NIOLockedValueBox<[String: EventRoute]>
     private let lane: RunLane
 
     private init(
-        host: String, port: Int, process: NetworkProcess, queue: AcceptQueue, routes: NIOLockedValueBox<[String: EventRoute]>,
-        lane: RunLane
+        host: String, port: Int, process: NetworkProcess, queue: AcceptQueue, lane: RunLane
     ) {
         self.host = host
         self.port = port
         self.process = process
         self.queue = queue
-        self.routes = routes
         self.lane = lane
     }
 
@@ -387,16 +397,10 @@ public final class ClientListener: Sendable {
     /// - Throws: a message naming the address when it cannot be bound.
     public static func start(host: String, port: Int, backlog: Int = 64) async throws(ClientListenerError) -> ClientListener {
         let queue = AcceptQueue()
-        let routes = NIOLockedValueBox<[String: EventRoute]>([:])
         var spec = NetworkProcess.Spec(name: "script", host: host, service: port == 0 ? .any : .port(port))
         spec.backlog = backlog
         let lane = RunLane.next()
         spec.group = lane.executor.loop
-        spec.acceptedObserver = { name in
-            let route = EventRoute()
-            routes.withLockedValue { $0[name] = route }
-            return { event in route.receive(event) }
-        }
         let process: NetworkProcess
         let bound: Int
         do {
@@ -404,13 +408,13 @@ public final class ClientListener: Sendable {
         } catch {
             throw ClientListenerError(description: "cannot listen on \(host):\(port): \(error.message)")
         }
-        return ClientListener(host: host, port: bound, process: process, queue: queue, routes: routes, lane: lane)
+        return ClientListener(host: host, port: bound, process: process, queue: queue, lane: lane)
     }
 
     /// The next client, or nil when `timeout` passes (or the listener is stopped).
     public func next(timeout: Duration) async -> AcceptedClient? {
         guard let process = await queue.next(timeout: timeout) else { return nil }
-        let route = routes.withLockedValue { $0.removeValue(forKey: process.name) } ?? EventRoute()
+        let route = queue.route(of: process)
         let contact = await process.snapshot().contact
         return AcceptedClient(process: process, route: route, lane: lane, peer: "\(contact.host ?? "-"):\(contact.service ?? "-")")
     }

@@ -8,12 +8,20 @@ import Testing
 func validateWithSchema(_ files: [String]) throws -> [String] {
     let schema = SourceTree.path("schema/scenario.schema.json")
     let script = """
-        import json, sys, yaml, jsonschema
+        import json, re, sys, yaml, jsonschema
+        # YAML 1.2 booleans, as editors read the files: `on:` (a step's connection) is a key, not True.
+        class Loader(yaml.SafeLoader):
+            pass
+        Loader.yaml_implicit_resolvers = {
+            key: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+            for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
         schema = json.load(open(sys.argv[1]))
         validator = jsonschema.Draft7Validator(schema)
         for path in sys.argv[2:]:
             try:
-                document = yaml.safe_load(open(path))
+                document = yaml.load(open(path), Loader=Loader)
             except Exception as e:
                 print("invalid", path + ":", "yaml", e.__class__.__name__)
                 continue
