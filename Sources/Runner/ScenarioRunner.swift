@@ -96,6 +96,7 @@ public struct ScenarioRunner: Sendable {
         }
     }
 
+    @inline(never)
     private func run(
         _ scenario: Scenario,
         servers: ServerPool?,
@@ -261,6 +262,7 @@ actor Execution {
     }
 
     /// Runs every step; returns the failure that stopped the run, if any, and the figures.
+    @inline(never)
     func run() async -> Ended {
         var failure: Failure?
         do {
@@ -349,6 +351,10 @@ actor Execution {
 
     // MARK: Steps
 
+    /// Each kind of step is its own function, never inlined here: an async function's frame
+    /// holds the locals of everything inlined into it, so one that did every kind would cost
+    /// each idle session the frame of the largest (about 12 KiB) for as long as it waits.
+    @inline(never)
     func perform(_ step: Step) async throws(Failure) {
         // A server-side handshake started on this connection ends before the next step on it.
         if let name = step.connection ?? current, let connection = connections[name], connection.pendingHandshake != nil {
@@ -389,6 +395,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ connect: Step.Connect, at location: SourceLocation) async throws(Failure) {
         if let previous = connections.removeValue(forKey: connect.name) {
             await previous.process.close()
@@ -499,6 +506,7 @@ actor Execution {
         return (host, port)
     }
 
+    @inline(never)
     func perform(_ open: Step.Open, at location: SourceLocation) async throws(Failure) {
         if let previous = connections.removeValue(forKey: open.name) {
             await previous.process.close()
@@ -597,6 +605,7 @@ actor Execution {
         if result.type == .tls, open.tls.verification == .dane { try await requireDANE(connection, at: location) }
     }
 
+    @inline(never)
     func perform(_ greeting: Step.Greeting, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let pattern = try compile(greeting.pattern)
@@ -616,6 +625,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ capability: Step.Capability, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let command = Array(try expand(capability.command).utf8)
@@ -638,6 +648,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ send: Step.Send, on step: Step) async throws(Failure) {
         let connection = try require(step)
         var pieces: [[UInt8]] = []
@@ -678,6 +689,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ expect: Step.Expect, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let timeout = expect.timeout ?? scenario.timeouts.expect
@@ -715,6 +727,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ starttls: Step.StartTLS, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let location = step.location
@@ -793,6 +806,7 @@ actor Execution {
         if starttls.tls.verification == .dane { try await requireDANE(connection, at: location) }
     }
 
+    @inline(never)
     func perform(_ assertion: Step.Assertion, on step: Step) async throws(Failure) {
         let connection = try? require(step)
         var facts = await self.facts(of: connection)
@@ -830,6 +844,7 @@ actor Execution {
 
     // MARK: Snapshots
 
+    @inline(never)
     func perform(_ snapshot: Step.Snapshot, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let facts = await self.facts(of: connection)
