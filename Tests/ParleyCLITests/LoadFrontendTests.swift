@@ -26,7 +26,8 @@ struct LoadFrontendTests {
         let samples = (1...100).map { Duration.milliseconds($0) }
         let latency = try #require(LoadFrontend.Latency(samples.shuffled()))
         func near(_ value: Duration, _ exact: Duration) -> Bool {
-            abs(value.seconds - exact.seconds) <= exact.seconds * 0.001
+            let difference = value > exact ? value - exact : exact - value
+            return difference * 1000 <= exact
         }
         #expect(latency.count == 100)
         #expect(near(latency.p50, .milliseconds(50)))

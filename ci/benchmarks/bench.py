@@ -60,12 +60,15 @@ class Measured:
         began = time.monotonic()
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, preexec_fn=raise_nofile, env=env)
         self.samples = []
+        sampled = began - (sample or 0)
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG if sample else 0)
             if pid:
                 break
-            self.samples.append((time.monotonic() - began, rss_kib(process.pid)))
-            time.sleep(sample)
+            if time.monotonic() - sampled >= sample:
+                sampled = time.monotonic()
+                self.samples.append((sampled - began, rss_kib(process.pid)))
+            time.sleep(0.2)
         self.wall = time.monotonic() - began
         process.returncode = os.waitstatus_to_exitcode(status)
         self.status = process.returncode
