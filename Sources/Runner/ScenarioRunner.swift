@@ -360,15 +360,17 @@ actor Execution {
         if let name = step.connection ?? current, let connection = connections[name], connection.pendingHandshake != nil {
             try await settle(connection)
         }
+        // No payload is bound here: a case that bound one would give this frame, which lives as
+        // long as the step (a `sleep` or a long `expect`), a slot for every kind's payload.
         switch step.kind {
-        case .connect(let connect): try await perform(connect, at: step.location)
-        case .open(let open): try await perform(open, at: step.location)
-        case .greeting(let greeting): try await perform(greeting, on: step)
-        case .capability(let capability): try await perform(capability, on: step)
-        case .send(let send): try await perform(send, on: step)
-        case .expect(let expect): try await perform(expect, on: step)
-        case .starttls(let starttls): try await perform(starttls, on: step)
-        case .assert(let assertion): try await perform(assertion, on: step)
+        case .connect: try await performConnect(step)
+        case .open: try await performOpen(step)
+        case .greeting: try await performGreeting(step)
+        case .capability: try await performCapability(step)
+        case .send: try await performSend(step)
+        case .expect: try await performExpect(step)
+        case .starttls: try await performStartTLS(step)
+        case .assert: try await performAssert(step)
         case .close:
             let connection = try require(step)
             await connection.process.close()
@@ -378,20 +380,84 @@ actor Execution {
         case .continue:
             let connection = try require(step)
             await connection.process.continue()
-        case .snapshot(let snapshot):
-            try await perform(snapshot, on: step)
-        case .tlsPolicy(let policy):
-            try await perform(policy, on: step)
-        case .listen(let listen):
-            try await perform(listen, at: step.location)
-        case .accept(let accept):
-            try await perform(accept, at: step.location)
-        case .sleep(let duration):
-            try? await Task.sleep(for: duration)
-        case .set(let values):
-            for (name, template) in values {
-                set(name, try expand(template))
-            }
+        case .snapshot: try await performSnapshot(step)
+        case .tlsPolicy: try await performTLSPolicy(step)
+        case .listen: try await performListen(step)
+        case .accept: try await performAccept(step)
+        case .sleep: await performSleep(step)
+        case .set: try performSet(step)
+        }
+    }
+
+    @inline(never)
+    func performConnect(_ step: Step) async throws(Failure) {
+        if case .connect(let connect) = step.kind { try await perform(connect, at: step.location) }
+    }
+
+    @inline(never)
+    func performOpen(_ step: Step) async throws(Failure) {
+        if case .open(let open) = step.kind { try await perform(open, at: step.location) }
+    }
+
+    @inline(never)
+    func performGreeting(_ step: Step) async throws(Failure) {
+        if case .greeting(let greeting) = step.kind { try await perform(greeting, on: step) }
+    }
+
+    @inline(never)
+    func performCapability(_ step: Step) async throws(Failure) {
+        if case .capability(let capability) = step.kind { try await perform(capability, on: step) }
+    }
+
+    @inline(never)
+    func performSend(_ step: Step) async throws(Failure) {
+        if case .send(let send) = step.kind { try await perform(send, on: step) }
+    }
+
+    @inline(never)
+    func performExpect(_ step: Step) async throws(Failure) {
+        if case .expect(let expect) = step.kind { try await perform(expect, on: step) }
+    }
+
+    @inline(never)
+    func performStartTLS(_ step: Step) async throws(Failure) {
+        if case .starttls(let starttls) = step.kind { try await perform(starttls, on: step) }
+    }
+
+    @inline(never)
+    func performAssert(_ step: Step) async throws(Failure) {
+        if case .assert(let assertion) = step.kind { try await perform(assertion, on: step) }
+    }
+
+    @inline(never)
+    func performSnapshot(_ step: Step) async throws(Failure) {
+        if case .snapshot(let snapshot) = step.kind { try await perform(snapshot, on: step) }
+    }
+
+    @inline(never)
+    func performTLSPolicy(_ step: Step) async throws(Failure) {
+        if case .tlsPolicy(let policy) = step.kind { try await perform(policy, on: step) }
+    }
+
+    @inline(never)
+    func performListen(_ step: Step) async throws(Failure) {
+        if case .listen(let listen) = step.kind { try await perform(listen, at: step.location) }
+    }
+
+    @inline(never)
+    func performAccept(_ step: Step) async throws(Failure) {
+        if case .accept(let accept) = step.kind { try await perform(accept, at: step.location) }
+    }
+
+    @inline(never)
+    func performSleep(_ step: Step) async {
+        if case .sleep(let duration) = step.kind { try? await Task.sleep(for: duration) }
+    }
+
+    func performSet(_ step: Step) throws(Failure) {
+        guard case .set(let values) = step.kind else { return }
+        for (name, template) in values {
+            set(name, try expand(template))
         }
     }
 
