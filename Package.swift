@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/JohnSundell/Plot.git", from: "0.14.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C libraries found with pkg-config; header-only shims.
@@ -114,7 +115,10 @@ let package = Package(
         // Event consumers: console transcript, machine reports, and the HTML report (built with Plot).
         .target(
             name: "Reporting",
-            dependencies: ["Runner", "Scenario", .product(name: "Plot", package: "Plot")],
+            dependencies: [
+                "Runner", "Scenario", .product(name: "Plot", package: "Plot"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
 

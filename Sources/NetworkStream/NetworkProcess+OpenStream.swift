@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import GnuTLSNIO
+internal import NIOConcurrencyHelpers
 internal import NIOCore
 internal import NIOPosix
 internal import Patterns
@@ -447,7 +448,7 @@ struct StreamOpener: Sendable {
             }
         }
         do {
-            return try GnuTLSContext(configuration: configuration)
+            return try OpenedContexts.shared.context(configuration)
         } catch let error as GnuTLSError {
             throw NetworkError(.invalidArgument, message: "TLS settings: \(error)", tlsError: error)
         } catch {
@@ -547,4 +548,45 @@ extension NetworkProcess {
 
     /// The argv of a shell connection's child (Emacs's `process-command`), nil for others.
     public var command: [String]? { child?.arguments }
+}
+
+/// The client TLS contexts `open-network-stream` has made, by configuration, shared by every open
+/// with the same settings in this process: making one parses its trust roots (the system store is
+/// about 140 certificates, a third of a megabyte and a few milliseconds), which is work per run,
+/// not per connection (a domain suite's `tls-policy` step opens five probes per MX host). Bounded:
+/// past ``limit`` configurations the cache starts again.
+final class OpenedContexts: Sendable {
+    static let shared = OpenedContexts()
+    /// The most configurations kept.
+    static let limit = 64
+
+    private let contexts = NIOLockedValueBox<[String: GnuTLSContext]>([:])
+
+    /// The context for `configuration`, made on first use.
+    func context(_ configuration: TLSConfiguration) throws -> GnuTLSContext {
+        let key = Self.key(configuration)
+        if let cached = contexts.withLockedValue({ $0[key] }) { return cached }
+        let context = try GnuTLSContext(configuration: configuration)
+        contexts.withLockedValue { contexts in
+            if contexts.count >= Self.limit { contexts.removeAll() }
+            contexts[key] = context
+        }
+        return context
+    }
+
+    /// What tells two client configurations apart (built by hand: interpolating the enums would
+    /// go through reflection on every open).
+    static func key(_ c: TLSConfiguration) -> String {
+        let roots: String
+        switch c.trustRoots {
+        case .system: roots = "system"
+        case .file(let path): roots = "file:" + path
+        case .pem(let pem): roots = "pem:" + pem.name + ":" + String(pem.text.hashValue)
+        }
+        return [
+            roots, c.verifyPeer ? "verify" : "insecure", c.priority, c.alpn.joined(separator: ","), c.alpnMandatory ? "alpn!" : "",
+            c.certificateChainFile ?? "", c.privateKeyFile ?? "", c.credential.map { $0.chain.name + ":" + $0.key.name } ?? "",
+            c.minimumDHPrimeBits.map(String.init) ?? "", c.sessionTickets ? "tickets" : "",
+        ].joined(separator: "|")
+    }
 }

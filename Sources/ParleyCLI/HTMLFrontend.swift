@@ -85,18 +85,14 @@ extension RunFrontend {
 
 extension LoadFrontend {
     /// The load run as the HTML report reads it.
-    static func loadRecord(
-        _ scenario: Scenario, _ results: [ScenarioResult], figures: Figures, timeline: ThroughputTimeline
-    ) -> LoadRecord {
-        let steps = scenario.steps.enumerated().map { index, step in
-            LoadRecord.StepLatency(
-                keyword: step.keyword, location: step.location,
-                latency: LatencyHistogram(results.lazy.compactMap { $0.stepDurations.count > index ? $0.stepDurations[index] : nil }))
+    static func loadRecord(_ scenario: Scenario, _ tally: Tally, figures: Figures) -> LoadRecord {
+        let steps = zip(scenario.steps, tally.steps).map { step, latency in
+            LoadRecord.StepLatency(keyword: step.keyword, location: step.location, latency: latency)
         }
         var record = LoadRecord(
             name: scenario.name, file: scenario.file, sessions: figures.sessions, concurrency: figures.concurrency,
             passed: figures.passed, wall: figures.wall, errors: figures.errors, steps: steps,
-            session: LatencyHistogram(results.lazy.filter { $0.outcome == .passed }.map(\.duration)), timeline: timeline)
+            session: tally.session, timeline: tally.timeline)
         record.notes = [
             "socket options: TCP_NODELAY on (SwiftNIO's default)"
                 + (NetworkProcess.setsQuickAckAfterFlush ? ", TCP_QUICKACK set after each flush" : "")

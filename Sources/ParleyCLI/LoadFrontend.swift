@@ -22,6 +22,8 @@ public struct LoadFrontend: Sendable {
     public var jsonPath: String?
     /// Where to write the HTML report (latency and throughput charts), if anywhere.
     public var htmlPath: String?
+    /// Start no session after this long (`--duration`); nil: run all `sessions`.
+    public var duration: Duration?
     /// Where text goes.
     public var output: @Sendable (String) -> Void
 
@@ -33,7 +35,8 @@ public struct LoadFrontend: Sendable {
         self.output = output
     }
 
-    /// Latency figures of one step (or of whole sessions).
+    /// Latency figures of one step (or of whole sessions), read off a ``LatencyHistogram``:
+    /// percentiles within 0.1 % of the exact nearest-rank ones, the maximum exact.
     public struct Latency: Sendable, Equatable {
         public var count: Int
         public var p50: Duration
@@ -41,19 +44,74 @@ public struct LoadFrontend: Sendable {
         public var p99: Duration
         public var max: Duration
 
-        /// Nearest-rank percentiles of `samples`; nil when there are none.
-        public init?(_ samples: [Duration]) {
-            guard !samples.isEmpty else { return nil }
-            let sorted = samples.sorted()
-            func rank(_ p: Double) -> Duration {
-                sorted[Swift.max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
-            }
-            count = sorted.count
-            p50 = rank(0.50)
-            p90 = rank(0.90)
-            p99 = rank(0.99)
-            max = sorted[sorted.count - 1]
+        /// The figures of `histogram`; nil when it is empty.
+        init?(_ histogram: LatencyHistogram) {
+            guard histogram.count > 0, let p50 = histogram.duration(at: 0.50), let p90 = histogram.duration(at: 0.90),
+                let p99 = histogram.duration(at: 0.99), let max = histogram.duration(at: 1)
+            else { return nil }
+            count = histogram.count
+            self.p50 = p50
+            self.p90 = p90
+            self.p99 = p99
+            self.max = max
         }
+
+        /// The figures of `samples`; nil when there are none.
+        public init?(_ samples: some Sequence<Duration>) {
+            self.init(LatencyHistogram(samples))
+        }
+    }
+
+    /// What a load run keeps of its sessions as they finish: counts, histograms and the
+    /// throughput timeline, never the sessions' results themselves, so a run of any length
+    /// stays in the same memory.
+    struct Tally: Sendable {
+        var sessions = 0
+        var passed = 0
+        var failed = 0
+        var erred = 0
+        var errors: [String: Int] = [:]
+        var steps: [LatencyHistogram]
+        var session = LatencyHistogram()
+        var timeline = ThroughputTimeline()
+        /// Whole passed sessions of each minute of the run before the current one, as figures
+        /// (a soak's first and last minutes are compared); the current minute as a histogram.
+        var minutes: [Latency?] = []
+        var thisMinute = LatencyHistogram()
+
+        init(steps: Int) {
+            self.steps = Array(repeating: LatencyHistogram(), count: steps)
+        }
+
+        /// Counts one session that finished `offset` after the run began.
+        mutating func record(_ result: ScenarioResult, at offset: Duration) {
+            sessions += 1
+            switch result.outcome {
+            case .passed:
+                passed += 1
+                session.record(result.duration)
+                let minute = Int(offset.seconds / 60)
+                while minutes.count < minute {
+                    minutes.append(Latency(thisMinute))
+                    thisMinute = LatencyHistogram()
+                }
+                thisMinute.record(result.duration)
+            case .failed: failed += 1
+            case .error: erred += 1
+            case .skipped: break
+            }
+            if let failure = result.failure, result.outcome != .passed {
+                let key = failure.kind.rawValue + (failure.wait.map { " (\($0.rawValue))" } ?? "")
+                errors[key, default: 0] += 1
+            }
+            for (index, duration) in result.stepDurations.prefix(steps.count).enumerated() {
+                steps[index].record(duration)
+            }
+            timeline.record(at: offset)
+        }
+
+        /// Every minute's figures, the last (perhaps partial) one included.
+        var allMinutes: [Latency?] { minutes + [Latency(thisMinute)] }
     }
 
     /// The figures of a load run.
@@ -68,6 +126,8 @@ public struct LoadFrontend: Sendable {
         public var steps: [(keyword: String, location: SourceLocation, latency: Latency?)]
         /// Whole sessions.
         public var session: Latency?
+        /// Whole passed sessions by minute of the run (nil: none passed in that minute).
+        public var minutes: [Latency?] = []
 
         /// Sessions per second of wall time.
         public var rate: Double { Double(sessions) / Swift.max(wall.seconds, 1e-9) }
@@ -98,38 +158,33 @@ public struct LoadFrontend: Sendable {
         let lanes = RunLane.all()
         // How many sessions are left to start; a worker takes one at a time.
         let remaining = Locked(sessions)
-        // When each session finished, in bounded buckets, for the throughput chart.
-        let finished = Locked(ThroughputTimeline())
+        // What the finished sessions leave: counts and histograms, in bounded memory.
+        let tally = Locked(Tally(steps: scenario.steps.count))
+        let deadline = duration.map { began + $0 }
         let take: @Sendable () -> Bool = {
-            remaining.withLock { left in
+            if let deadline, clock.now >= deadline { return false }
+            return remaining.withLock { left in
                 guard left > 0 else { return false }
                 left -= 1
                 return true
             }
         }
-        let results = await withTaskGroup(of: [ScenarioResult].self) { group in
+        await withTaskGroup(of: Void.self) { group in
             for worker in 0..<Swift.min(concurrency, sessions) {
                 let lane = lanes[worker % lanes.count]
                 group.addTask(executorPreference: lane.taskExecutor) {
-                    var mine: [ScenarioResult] = []
                     while take() {
-                        mine.append(await runner.run(scenario, servers: pool, lane: lane, emit: nil))
+                        let result = await runner.run(scenario, servers: pool, lane: lane, emit: nil)
                         let offset = clock.now - began
-                        finished.withLock { $0.record(at: offset) }
+                        tally.withLock { $0.record(result, at: offset) }
                     }
-                    return mine
                 }
             }
-            var results: [ScenarioResult] = []
-            results.reserveCapacity(sessions)
-            for await some in group {
-                results.append(contentsOf: some)
-            }
-            return results
         }
         let wall = clock.now - began
         await pool.stop()
-        let figures = Self.figures(scenario, results, wall: wall, concurrency: concurrency)
+        let done = tally.withLock { $0 }
+        let figures = Self.figures(scenario, done, wall: wall, concurrency: concurrency)
         output(Self.table(scenario, figures))
         if let jsonPath {
             let json = Self.json(figures)
@@ -141,36 +196,26 @@ public struct LoadFrontend: Sendable {
             }
         }
         if let htmlPath {
-            let record = Self.loadRecord(scenario, results, figures: figures, timeline: finished.withLock { $0 })
+            let record = Self.loadRecord(scenario, done, figures: figures)
             let status = writeHTML(record, to: htmlPath)
             if status != 0 { return status }
         }
-        if results.contains(where: { $0.outcome == .error }) { return RunFrontend.Status.runtimeError }
-        if results.contains(where: { $0.outcome == .failed }) { return RunFrontend.Status.failed }
+        if done.erred > 0 { return RunFrontend.Status.runtimeError }
+        if done.failed > 0 { return RunFrontend.Status.failed }
         return RunFrontend.Status.passed
     }
 
-    /// Figures from the sessions' results.
-    static func figures(_ scenario: Scenario, _ results: [ScenarioResult], wall: Duration, concurrency: Int) -> Figures {
-        var errors: [String: Int] = [:]
-        for result in results {
-            guard let failure = result.failure, result.outcome != .passed else { continue }
-            let key = failure.kind.rawValue + (failure.wait.map { " (\($0.rawValue))" } ?? "")
-            errors[key, default: 0] += 1
-        }
-        let steps = scenario.steps.enumerated().map { index, step in
-            let samples = results.compactMap { $0.stepDurations.count > index ? $0.stepDurations[index] : nil }
-            return (step.keyword, step.location, Latency(samples))
-        }
-        let sessions = results.filter { $0.outcome == .passed }.map(\.duration)
-        return Figures(
-            sessions: results.count,
+    /// Figures from the tally of the sessions.
+    static func figures(_ scenario: Scenario, _ tally: Tally, wall: Duration, concurrency: Int) -> Figures {
+        Figures(
+            sessions: tally.sessions,
             concurrency: concurrency,
             wall: wall,
-            passed: results.filter { $0.outcome == .passed }.count,
-            errors: errors,
-            steps: steps,
-            session: Latency(sessions)
+            passed: tally.passed,
+            errors: tally.errors,
+            steps: zip(scenario.steps, tally.steps).map { step, latency in (step.keyword, step.location, Latency(latency)) },
+            session: Latency(tally.session),
+            minutes: tally.allMinutes
         )
     }
 
@@ -228,6 +273,9 @@ public struct LoadFrontend: Sendable {
                 session: f.session.map(LoadReport.Latency.init),
                 steps: f.steps.enumerated().map { index, step in
                     .init(index: index, keyword: step.keyword, line: step.location.line, latency: step.latency.map(LoadReport.Latency.init))
+                },
+                minutes: f.minutes.enumerated().map { index, latency in
+                    .init(minute: index, session: latency.map(LoadReport.Latency.init))
                 }
             )
         )
@@ -283,6 +331,16 @@ struct LoadReport: Encodable {
         }
     }
 
+    /// Whole passed sessions of one minute of the run (the first is minute 0).
+    struct Minute: Encodable {
+        var minute: Int
+        @NullWhenAbsent var session: Latency?
+
+        enum CodingKeys: String, CodingKey {
+            case minute, session
+        }
+    }
+
     struct Load: Encodable {
         var sessions: Int
         var concurrency: Int
@@ -293,9 +351,10 @@ struct LoadReport: Encodable {
         var socket: Socket
         @NullWhenAbsent var session: Latency?
         var steps: [Step]
+        var minutes: [Minute]
 
         enum CodingKeys: String, CodingKey {
-            case sessions, concurrency, passed, errors, socket, session, steps
+            case sessions, concurrency, passed, errors, socket, session, steps, minutes
             case wallSeconds = "wall_seconds"
             case sessionsPerSecond = "sessions_per_second"
         }

@@ -110,6 +110,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Load mode: sessions in flight at once (default 1).", valueName: "C"))
     var concurrency: Int?
 
+    @Option(
+        name: .customLong("duration"),
+        help: ArgumentHelp(
+            "Load mode: start no session after this many seconds (--repeat is then the most sessions); figures per minute in --json.",
+            valueName: "SECONDS")
+    )
+    var durationSeconds: Double?
+
     @Flag(help: "Never colour the output (NO_COLOR in the environment does the same).")
     var noColor = false
 
@@ -145,6 +153,10 @@ struct RunCommand: AsyncParsableCommand {
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
             guard repeatCount != nil else { throw ValidationError("--concurrency goes with --repeat") }
         }
+        if let durationSeconds {
+            guard durationSeconds > 0 else { throw ValidationError("--duration must be more than 0 seconds") }
+            guard repeatCount != nil else { throw ValidationError("--duration goes with --repeat") }
+        }
     }
 
     /// The shard named by CI_NODE_INDEX and CI_NODE_TOTAL (GitLab's parallel jobs), if both are set.
@@ -178,6 +190,7 @@ struct RunCommand: AsyncParsableCommand {
             load.variables = parsed
             load.jsonPath = json
             load.htmlPath = html
+            load.duration = durationSeconds.map { .nanoseconds(Int64($0 * 1e9)) }
             let status = await load.run()
             if status != 0 { throw ExitCode(status) }
             return

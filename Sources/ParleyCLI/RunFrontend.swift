@@ -300,7 +300,20 @@ public struct RunFrontend: Sendable {
         return scenarios
     }
 
-    /// Runs the scenarios, at most `jobs` at a time; returns their records in file order.
+    /// What a record must keep once its transcript is printed: the events for the JSON and
+    /// HTML reports and the teaching pages, the plain transcript for JUnit's `system-out`;
+    /// without any report only its result, so a run over many scenarios (a matrix over a
+    /// thousand domains) keeps a few hundred bytes a scenario instead of its whole dialog.
+    func keptOncePrinted(_ record: ScenarioRecord) -> ScenarioRecord {
+        var kept = record
+        if jsonPath == nil && htmlPath == nil && teachingFolder == nil { kept.events = [] }
+        if junitPath == nil && jsonPath == nil && htmlPath == nil && teachingFolder == nil { kept.transcript = "" }
+        kept.colouredTranscript = ""
+        return kept
+    }
+
+    /// Runs the scenarios, at most `jobs` at a time; returns their records in file order (once
+    /// printed, each holds what ``keptOncePrinted(_:)`` keeps).
     func runAll(_ units: [Unit], runner: ScenarioRunner) async -> [ScenarioRecord] {
         let live = jobs <= 1 && !tap
         let board = ProgressBoard(total: units.count, sink: progress)
@@ -345,6 +358,9 @@ public struct RunFrontend: Sendable {
                     } else if !live {
                         output(colour ? done.colouredTranscript : done.transcript)
                     }
+                    let kept = keptOncePrinted(done)
+                    records[printed - 1] = kept
+                    ledger.record(kept, at: printed - 1)
                 }
             }
             board.stop()

@@ -96,6 +96,7 @@ public struct ScenarioRunner: Sendable {
         }
     }
 
+    @inline(never)
     private func run(
         _ scenario: Scenario,
         servers: ServerPool?,
@@ -264,6 +265,7 @@ actor Execution {
     }
 
     /// Runs every step; returns the failure that stopped the run, if any, and the figures.
+    @inline(never)
     func run() async -> Ended {
         var failure: Failure?
         do {
@@ -371,21 +373,27 @@ actor Execution {
 
     // MARK: Steps
 
+    /// Each kind of step is its own function, never inlined here: an async function's frame
+    /// holds the locals of everything inlined into it, so one that did every kind would cost
+    /// each idle session the frame of the largest (about 12 KiB) for as long as it waits.
+    @inline(never)
     func perform(_ step: Step) async throws(Failure) {
         // A server-side handshake started on this connection ends before the next step on it.
         if let name = step.connection ?? current, let connection = connections[name], connection.pendingHandshake != nil {
             try await settle(connection)
             if endedEarly != nil { return }
         }
+        // No payload is bound here: a case that bound one would give this frame, which lives as
+        // long as the step (a `sleep` or a long `expect`), a slot for every kind's payload.
         switch step.kind {
-        case .connect(let connect): try await perform(connect, at: step.location)
-        case .open(let open): try await perform(open, at: step.location)
-        case .greeting(let greeting): try await perform(greeting, on: step)
-        case .capability(let capability): try await perform(capability, on: step)
-        case .send(let send): try await perform(send, on: step)
-        case .expect(let expect): try await perform(expect, on: step)
-        case .starttls(let starttls): try await perform(starttls, on: step)
-        case .assert(let assertion): try await perform(assertion, on: step)
+        case .connect: try await performConnect(step)
+        case .open: try await performOpen(step)
+        case .greeting: try await performGreeting(step)
+        case .capability: try await performCapability(step)
+        case .send: try await performSend(step)
+        case .expect: try await performExpect(step)
+        case .starttls: try await performStartTLS(step)
+        case .assert: try await performAssert(step)
         case .close:
             let connection = try require(step)
             await connection.process.close()
@@ -395,25 +403,94 @@ actor Execution {
         case .continue:
             let connection = try require(step)
             await connection.process.continue()
-        case .snapshot(let snapshot):
-            try await perform(snapshot, on: step)
-        case .tlsPolicy(let policy):
-            try await perform(policy, on: step)
-        case .listen(let listen):
-            try await perform(listen, at: step.location)
-        case .accept(let accept):
-            try await perform(accept, at: step.location)
-        case .respond(let respond):
-            try await perform(respond, on: step)
-        case .sleep(let duration):
-            try? await Task.sleep(for: duration)
-        case .set(let values):
-            for (name, template) in values {
-                set(name, try expand(template))
-            }
+        case .snapshot: try await performSnapshot(step)
+        case .tlsPolicy: try await performTLSPolicy(step)
+        case .listen: try await performListen(step)
+        case .accept: try await performAccept(step)
+        case .respond: try await performRespond(step)
+        case .sleep: await performSleep(step)
+        case .set: try performSet(step)
         }
     }
 
+    @inline(never)
+    func performRespond(_ step: Step) async throws(Failure) {
+        if case .respond(let respond) = step.kind { try await perform(respond, on: step) }
+    }
+
+    @inline(never)
+    func performConnect(_ step: Step) async throws(Failure) {
+        if case .connect(let connect) = step.kind { try await perform(connect, at: step.location) }
+    }
+
+    @inline(never)
+    func performOpen(_ step: Step) async throws(Failure) {
+        if case .open(let open) = step.kind { try await perform(open, at: step.location) }
+    }
+
+    @inline(never)
+    func performGreeting(_ step: Step) async throws(Failure) {
+        if case .greeting(let greeting) = step.kind { try await perform(greeting, on: step) }
+    }
+
+    @inline(never)
+    func performCapability(_ step: Step) async throws(Failure) {
+        if case .capability(let capability) = step.kind { try await perform(capability, on: step) }
+    }
+
+    @inline(never)
+    func performSend(_ step: Step) async throws(Failure) {
+        if case .send(let send) = step.kind { try await perform(send, on: step) }
+    }
+
+    @inline(never)
+    func performExpect(_ step: Step) async throws(Failure) {
+        if case .expect(let expect) = step.kind { try await perform(expect, on: step) }
+    }
+
+    @inline(never)
+    func performStartTLS(_ step: Step) async throws(Failure) {
+        if case .starttls(let starttls) = step.kind { try await perform(starttls, on: step) }
+    }
+
+    @inline(never)
+    func performAssert(_ step: Step) async throws(Failure) {
+        if case .assert(let assertion) = step.kind { try await perform(assertion, on: step) }
+    }
+
+    @inline(never)
+    func performSnapshot(_ step: Step) async throws(Failure) {
+        if case .snapshot(let snapshot) = step.kind { try await perform(snapshot, on: step) }
+    }
+
+    @inline(never)
+    func performTLSPolicy(_ step: Step) async throws(Failure) {
+        if case .tlsPolicy(let policy) = step.kind { try await perform(policy, on: step) }
+    }
+
+    @inline(never)
+    func performListen(_ step: Step) async throws(Failure) {
+        if case .listen(let listen) = step.kind { try await perform(listen, at: step.location) }
+    }
+
+    @inline(never)
+    func performAccept(_ step: Step) async throws(Failure) {
+        if case .accept(let accept) = step.kind { try await perform(accept, at: step.location) }
+    }
+
+    @inline(never)
+    func performSleep(_ step: Step) async {
+        if case .sleep(let duration) = step.kind { try? await Task.sleep(for: duration) }
+    }
+
+    func performSet(_ step: Step) throws(Failure) {
+        guard case .set(let values) = step.kind else { return }
+        for (name, template) in values {
+            set(name, try expand(template))
+        }
+    }
+
+    @inline(never)
     func perform(_ connect: Step.Connect, at location: SourceLocation) async throws(Failure) {
         if let previous = connections.removeValue(forKey: connect.name) {
             await previous.process.close()
@@ -524,6 +601,7 @@ actor Execution {
         return (host, port)
     }
 
+    @inline(never)
     func perform(_ open: Step.Open, at location: SourceLocation) async throws(Failure) {
         if let previous = connections.removeValue(forKey: open.name) {
             await previous.process.close()
@@ -622,6 +700,7 @@ actor Execution {
         if result.type == .tls, open.tls.verification == .dane { try await requireDANE(connection, at: location) }
     }
 
+    @inline(never)
     func perform(_ greeting: Step.Greeting, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let pattern = try compile(greeting.pattern)
@@ -641,6 +720,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ capability: Step.Capability, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let command = Array(try expand(capability.command).utf8)
@@ -663,6 +743,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ send: Step.Send, on step: Step) async throws(Failure) {
         let connection = try require(step)
         var pieces: [[UInt8]] = []
@@ -703,6 +784,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ expect: Step.Expect, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let timeout = expect.timeout ?? scenario.timeouts.expect
@@ -740,6 +822,7 @@ actor Execution {
         }
     }
 
+    @inline(never)
     func perform(_ starttls: Step.StartTLS, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let location = step.location
@@ -818,6 +901,7 @@ actor Execution {
         if starttls.tls.verification == .dane { try await requireDANE(connection, at: location) }
     }
 
+    @inline(never)
     func perform(_ assertion: Step.Assertion, on step: Step) async throws(Failure) {
         let connection = try? require(step)
         var facts = await self.facts(of: connection)
@@ -855,6 +939,7 @@ actor Execution {
 
     // MARK: Snapshots
 
+    @inline(never)
     func perform(_ snapshot: Step.Snapshot, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let facts = await self.facts(of: connection)

@@ -110,6 +110,7 @@ extension Execution {
 
     /// `listen`: a stream server (Emacs's `:server t`) on the host and port asked for (a free
     /// port by default); its accepted connections wait for `accept`.
+    @inline(never)
     func perform(_ listen: Step.Listen, at location: SourceLocation) async throws(Failure) {
         if listeners[listen.name] != nil {
             throw Failure(.runtime, at: location, "there is already a listener named '\(listen.name)'")
@@ -142,6 +143,7 @@ extension Execution {
     }
 
     /// `accept`: the next client of a listener becomes the current connection.
+    @inline(never)
     func perform(_ accept: Step.Accept, at location: SourceLocation) async throws(Failure) {
         guard let name = accept.from ?? lastListener, let listener = listeners[name] else {
             let known = listeners.keys.sorted()
@@ -236,6 +238,7 @@ extension Execution {
     }
 
     /// Waits for a server-side handshake started by `starttls`, and fails as its step would.
+    @inline(never)
     func settle(_ connection: Connection) async throws(Failure) {
         guard let pending = connection.pendingHandshake else { return }
         connection.pendingHandshake = nil

@@ -113,6 +113,7 @@ enum TLSPolicyCheck {
 extension Execution {
     /// `tls-policy`: the handshakes the policy needs, each on a connection of its own, then the
     /// chain of the step's connection. Every problem is named, and all are reported together.
+    @inline(never)
     func perform(_ policy: Step.TLSPolicy, on step: Step) async throws(Failure) {
         let connection = try require(step)
         let facts = await self.facts(of: connection)

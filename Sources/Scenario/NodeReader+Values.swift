@@ -77,15 +77,58 @@ extension NodeReader {
     }
 
     mutating func bool(_ node: Node) -> Bool? {
-        if let s = node.scalar, s.style == .plain, let v = node.bool { return v }
+        if let s = node.scalar, s.style == .plain, let v = Self.plainBool(s.string) { return v }
         error(node, "expected true or false, found \(kind(node))")
         return nil
     }
 
     mutating func int(_ node: Node) -> Int? {
-        if let s = node.scalar, s.style == .plain, let v = node.int { return v }
+        if let s = node.scalar, s.style == .plain, let v = Self.plainInt(s.string) { return v }
         error(node, "expected a whole number, found \(kind(node))")
         return nil
+    }
+
+    /// A plain scalar as YAML 1.1's `bool` (what Yams's default resolver's rule accepts).
+    static func plainBool(_ text: String) -> Bool? {
+        switch text {
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": true
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": false
+        default: nil
+        }
+    }
+
+    /// A plain scalar as YAML 1.1's `int` (the forms of Yams's default resolver's rule: decimal,
+    /// `0b`, `0o` or a leading 0, `0x`, and sexagesimal `1:30`, each with a sign and `_`
+    /// separators), read by Yams's own constructor.
+    static func plainInt(_ text: String) -> Int? {
+        var body = Substring(text)
+        if body.first == "-" || body.first == "+" { body = body.dropFirst() }
+        func all(_ digits: Substring, _ allowed: (Character) -> Bool) -> Bool { !digits.isEmpty && digits.allSatisfy(allowed) }
+        let octal: (Character) -> Bool = { ("0"..."7").contains($0) || $0 == "_" }
+        let decimal: (Character) -> Bool = { $0.isASCII && ($0.isNumber || $0 == "_") }
+        let form: Bool
+        if body.hasPrefix("0b") {
+            form = all(body.dropFirst(2)) { $0 == "0" || $0 == "1" || $0 == "_" }
+        } else if body.hasPrefix("0x") {
+            form = all(body.dropFirst(2)) { $0.isHexDigit || $0 == "_" }
+        } else if body.hasPrefix("0o") {
+            form = all(body.dropFirst(2), octal)
+        } else if body == "0" {
+            form = true
+        } else if body.hasPrefix("0") {
+            form = all(body.dropFirst(), octal)
+        } else if body.contains(":") {
+            let parts = body.split(separator: ":", omittingEmptySubsequences: false)
+            form =
+                all(parts[0], decimal) && parts[0].first != "0"
+                && parts.dropFirst().allSatisfy { part in
+                    (1...2).contains(part.count) && part.allSatisfy { $0.isASCII && $0.isNumber } && (part.count == 1 || part.first! <= "5")
+                }
+        } else {
+            form = all(body, decimal) && body.first != "_"
+        }
+        guard form else { return nil }
+        return Int.construct(from: Node.Scalar(text, Tag(.int, .basic)))
     }
 
     /// A duration: a number of seconds, or a string with a unit (`250ms`, `5s`, `2m`).

@@ -203,7 +203,7 @@ public struct TLSOptions: Sendable, Hashable {
 /// One step of a scenario.
 public struct Step: Sendable {
     /// What the step does.
-    public enum Kind: Sendable {
+    public indirect enum Kind: Sendable {
         case connect(Connect)
         case open(Open)
         case send(Send)

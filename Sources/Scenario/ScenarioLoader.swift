@@ -159,7 +159,10 @@ struct NodeReader {
         var masked: [(at: SourceLocation, name: String)] = []
         while true {
             do {
-                guard let root = try Yams.compose(yaml: text) else {
+                // `.basic`: no tag resolution by regular expression (Yams's default resolver
+                // compiles seven NSRegularExpressions on first use, which loads ICU's regex
+                // engine at every start); the reader recognises booleans and numbers itself.
+                guard let root = try Yams.compose(yaml: text, .basic) else {
                     diagnostics.append(Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty"))
                     return nil
                 }

@@ -150,6 +150,20 @@ struct LoadChartTests {
         #expect(LatencyHistogram().quantile(0.5) == nil)
     }
 
+    @Test("a million samples cost the histogram no more memory than a hundred over the same range")
+    func boundedHistogram() {
+        var small = LatencyHistogram()
+        for i in 1...100 { small.record(.microseconds(900 + i * 2)) }
+        var large = LatencyHistogram()
+        for i in 0..<1_000_000 { large.record(.microseconds(900 + i % 200)) }
+        #expect(large.count == 1_000_000)
+        #expect(large.footprint == small.footprint)
+        #expect(large.footprint < 64 << 10)
+        var merged = small
+        merged.add(large)
+        #expect(merged.count == 1_000_100 && merged.minimum == large.minimum && merged.maximum == small.maximum)
+    }
+
     @Test("the throughput timeline stays within its buckets however long the run")
     func timeline() {
         var t = ThroughputTimeline()

@@ -17,6 +17,40 @@ func diagnostics(_ yaml: String, loader: ScenarioLoader = ScenarioLoader()) -> [
 
 @Suite("Scenario loader")
 struct ScenarioLoaderTests {
+    @Test(
+        "plain booleans and whole numbers in YAML 1.1's forms, read without Yams's regex resolver",
+        arguments: [
+            ("2048", 2048), ("+2_048", 2048), ("0x800", 2048), ("0o4000", 2048), ("04000", 2048), ("0b100000000000", 2048), ("34:08", 2048),
+            ("0", 0), ("-7", -7),
+        ])
+    func plainNumbers(text: String, value: Int) throws {
+        let scenario = try ScenarioLoader().load(
+            yaml: "name: n\nsteps:\n  - connect: {host: h, port: 25}\n  - tls-policy: {min-rsa-bits: \(text)}\n", file: "t.yaml")
+        guard case .tlsPolicy(let policy) = try #require(scenario.steps.last).kind else {
+            Issue.record("not a tls-policy step")
+            return
+        }
+        #expect(policy.minimumRSABits == value)
+    }
+
+    @Test("quoted, misspelt or non-decimal-looking scalars are not booleans or numbers")
+    func notPlainNumbers() {
+        for text in ["'2048'", "20x48", "2048.0", "_2048", "0x", "1:75", "TrUe"] {
+            let field = text == "TrUe" ? "- connect: {host: h, port: 25, tls: \(text)}" : "- tls-policy: {min-rsa-bits: \(text)}"
+            let problems = diagnostics("name: n\nsteps:\n  - connect: {host: h, port: 25}\n  \(field)\n")
+            #expect(!problems.isEmpty, "\(text)")
+        }
+        for (text, value) in [("yes", true), ("On", true), ("FALSE", false), ("off", false)] {
+            let loaded = try? ScenarioLoader().load(
+                yaml: "name: n\nsteps:\n  - connect: {host: h, port: 25, tls: \(text)}\n", file: "t.yaml")
+            guard case .connect(let connect) = loaded?.steps.first?.kind else {
+                Issue.record("\(text) did not load")
+                continue
+            }
+            #expect((connect.tls != nil) == value, "\(text)")
+        }
+    }
+
     @Test("the bundled SMTP STARTTLS scenario loads with every step and its place")
     func bundledScenario() throws {
         let path = SourceTree.path("scenarios/smtp-starttls.yaml")
