@@ -114,6 +114,16 @@ final class ClientProcess: @unchecked Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// SIGKILL now, without waiting (a signal handler's way). Not SIGTERM: a client started
+    /// after `parley` set SIGINT and SIGTERM to be ignored (to catch them itself) inherits that,
+    /// and would ignore it.
+    func terminateNow() {
+        guard ended == nil else { return }
+        let pid = process.processIdentifier
+        if getpgid(pid) == pid { Foundation.kill(-pid, SIGKILL) }
+        Foundation.kill(pid, SIGKILL)
+    }
+
     /// Ends the client: SIGTERM, then SIGKILL after a second (to its process group too when it
     /// leads one, so a wrapper script's children go with it); waits for it.
     func kill() async {

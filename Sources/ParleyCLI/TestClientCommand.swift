@@ -90,6 +90,11 @@ struct TestClientCommand: AsyncParsableCommand {
         frontend.htmlPath = html
         let environment = ProcessInfo.processInfo.environment
         frontend.colour = !noColor && environment["NO_COLOR"] == nil && isatty(STDOUT_FILENO) == 1
+        // Interrupted: stop the client, write complete reports for the cases that finished.
+        let interruptible = frontend
+        onTermination { signal in
+            Foundation.exit(interruptible.writeInterrupted(signal: signal))
+        }
         let status = await frontend.run()
         if status != 0 { throw ExitCode(status) }
     }

@@ -45,6 +45,10 @@ public struct TestClientFrontend: Sendable {
     public var executable = InstalledFiles.executablePath()
     /// Where transcripts and the summary go.
     public var output: @Sendable (String) -> Void
+    /// The cases that have finished, kept where a signal handler can reach them.
+    public var ledger = RunLedger()
+    /// The client running now, for a signal handler to stop.
+    let running = RunningClient()
 
     /// A frontend for `command` against the bundled suite of `clientProtocol`.
     public init(clientProtocol: ClientProtocol, command: [String], output: @escaping @Sendable (String) -> Void) {
@@ -86,11 +90,11 @@ public struct TestClientFrontend: Sendable {
         } else {
             paths = suite
         }
-        var reports = RunFrontend(paths: paths, variables: variables, colour: colour, output: output)
-        reports.tags = tags
-        reports.junitPath = junitPath
-        reports.jsonPath = jsonPath
-        reports.htmlPath = htmlPath
+        guard ClientProcess.find(command.first ?? "", path: environment["PATH"]) != nil else {
+            output("error: client command '\(command.first ?? "")' not found (on PATH or as a path)\n")
+            return RunFrontend.Status.invalid
+        }
+        let reports = reportFrontend(paths)
         guard let loaded = reports.loadAll(), var cases = reports.selectByTags(loaded) else { return RunFrontend.Status.invalid }
         cases = cases.filter { !$0.steps.isEmpty }
         for scenario in cases {
@@ -123,6 +127,24 @@ public struct TestClientFrontend: Sendable {
         }
         guard let run = reports.ledger.finish() else { return RunFrontend.Status.interrupted }
         return reports.report(run, interruption: nil)
+    }
+
+    /// The frontend that loads the cases and writes the reports, sharing this one's ledger.
+    func reportFrontend(_ paths: [String]) -> RunFrontend {
+        var reports = RunFrontend(paths: paths, variables: variables, colour: colour, output: output)
+        reports.tags = tags
+        reports.junitPath = junitPath
+        reports.jsonPath = jsonPath
+        reports.htmlPath = htmlPath
+        reports.ledger = ledger
+        return reports
+    }
+
+    /// On SIGINT or SIGTERM: stops the running client, writes the reports of the cases that
+    /// finished, and returns 128 + the signal.
+    public func writeInterrupted(signal: Int32) -> Int32 {
+        running.terminate()
+        return reportFrontend(suite.isEmpty ? [bundledSuite() ?? ""] : suite).writeInterrupted(signal: signal)
     }
 
     /// One case: listener, client, script, exit.
@@ -160,6 +182,7 @@ public struct TestClientFrontend: Sendable {
         let client: ClientProcess
         do {
             client = try ClientProcess(arguments, environment: environment)
+            running.set(client)
         } catch {
             await listener.stop()
             emit(.scenarioStarted(name: scenario.name, file: scenario.file))
@@ -205,6 +228,7 @@ public struct TestClientFrontend: Sendable {
         await listener.stop()
         let exited = await client.waitForExit(timeout: exitTimeout)
         if !exited { await client.kill() }
+        running.set(nil)
         let output = client.output.trimmingCharacters(in: .whitespacesAndNewlines)
         if !output.isEmpty { emit(.note("client output:\n\(output)")) }
         let wanted = scenario.clientExit ?? .any
@@ -249,4 +273,15 @@ public struct TestClientFrontend: Sendable {
     static func location(_ scenario: Scenario) -> SourceLocation {
         scenario.clientExitLocation ?? scenario.steps.last?.location ?? SourceLocation(file: scenario.file, line: 1, column: 1)
     }
+}
+
+/// The client of the case running now, for a signal handler.
+final class RunningClient: @unchecked Sendable {
+    private let lock = NSLock()
+    private var client: ClientProcess?
+
+    func set(_ client: ClientProcess?) { lock.withLock { self.client = client } }
+
+    /// Kills the running client (and its process group, when it leads one).
+    func terminate() { lock.withLock { client }?.terminateNow() }
 }

@@ -128,6 +128,13 @@ struct ClientSuiteTests {
         #expect(output.contains("no server for me"), "\(output)")
     }
 
+    @Test("a client command that does not exist is bad usage, found before any case runs")
+    func missingCommand() async throws {
+        let (status, output) = await runCase("smtp/starttls-refused.yaml", ["/no/such/client", "{port}"])
+        #expect(status == 2, "\(output)")
+        #expect(output == "error: client command '/no/such/client' not found (on PATH or as a path)\n", "\(output)")
+    }
+
     @Test("a client that hangs after its dialog is killed, and a case that needs its exit fails")
     func clientThatHangs() async throws {
         guard ExternalProcess.isAvailable("python3") else { return }

@@ -59,3 +59,54 @@ struct InterruptTests {
         #expect((report?["scenarios"] as? [[String: Any]])?.count == 1)
     }
 }
+
+@Suite("parley test-client, interrupted")
+struct TestClientInterruptTests {
+    @Test("SIGTERM stops the running client and leaves a complete JSON report of the cases that finished")
+    func interrupted() throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let json = folder.appendingPathComponent("clients.json").path
+        let root = SourceTree.root
+        let client = root.appendingPathComponent("ci/clients/mail_client.py").path
+        // The first case gets a client that behaves; the second one that never connects.
+        let script = "if [ \"$1\" = starttls-refused ]; then exec python3 \(client) smtp 127.0.0.1 \"$2\" \"$3\"; else exec sleep 61; fi"
+        let process = Process()
+        process.executableURL = try ExecutableTests().executable()
+        process.arguments = [
+            "test-client", "--protocol", "smtp", "--json", json,
+            "--suite", root.appendingPathComponent("suites/clients/smtp/starttls-refused.yaml").path,
+            "--suite", root.appendingPathComponent("suites/clients/smtp/starttls-not-offered.yaml").path,
+            "--", "sh", "-c", script, "sh", "{case}", "{port}", "{ca-file}",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let output = Output()
+        let started = DispatchSemaphore(value: 0)
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { return }
+            output.write(String(decoding: data, as: UTF8.self))
+            if output.all.contains("PASS client (SMTP): STARTTLS refused") { started.signal() }
+        }
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        #expect(started.wait(timeout: .now() + 30) == .success, "\(output.all)")
+        Thread.sleep(forTimeInterval: 0.3)  // the second case's client is running
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(!process.isRunning)
+        process.waitUntilExit()
+        pipe.fileHandleForReading.readabilityHandler = nil
+        #expect(process.terminationStatus == 128 + SIGTERM, "\(output.all)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        #expect(report?["interrupted"] as? String == "SIGTERM")
+        #expect((report?["scenarios"] as? [[String: Any]])?.count == 1)
+        // The second case's client (`sleep 61`, which inherited the ignored SIGTERM) is gone.
+        let pids = try ExternalProcess.run(executable: "/usr/bin/pgrep", arguments: ["-f", "^sleep 61$"])
+        #expect(pids.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "still running: \(pids.output)")
+    }
+}
