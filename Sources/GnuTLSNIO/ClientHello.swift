@@ -35,7 +35,8 @@ public struct ClientHello: Sendable, Equatable {
         case 0x0302: "TLS1.1"
         case 0x0301: "TLS1.0"
         case 0x0300: "SSL3.0"
-        default: "0x" + String(version, radix: 16, uppercase: true).leftPadded(to: 4)
+        default:
+            "0x" + String(repeating: "0", count: 4 - String(version, radix: 16).count) + String(version, radix: 16, uppercase: true)
         }
     }
 
@@ -135,11 +136,5 @@ public struct ClientHello: Sendable, Equatable {
             defer { offset += length }
             return Array(bytes[offset..<offset + length])
         }
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

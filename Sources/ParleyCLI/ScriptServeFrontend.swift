@@ -41,15 +41,11 @@ public struct ScriptServeFrontend: Sendable {
             output(error.description)
             return nil
         }
-        for step in scenario.steps {
-            switch step.kind {
-            case .listen, .accept:
-                output(
-                    "\(step.location): error: a script for 'parley serve --script' runs once per connection, with the client as its connection: leave out '\(step.keyword)'\n"
-                )
-                return nil
-            default: continue
-            }
+        if let step = scenario.listenOrAccept {
+            output(
+                "\(step.location): error: a script for 'parley serve --script' runs once per connection, with the client as its connection: leave out '\(step.keyword)'\n"
+            )
+            return nil
         }
         return scenario
     }
@@ -110,6 +106,19 @@ public struct ScriptServeFrontend: Sendable {
             let word = result.outcome == .failed ? "FAIL" : "ERROR"
             let failure = result.failure
             return head + "\(word) \(result.name): \(failure.map { "\($0.location): \($0.message)" } ?? "no failure recorded")\n"
+        }
+    }
+}
+
+extension Scenario {
+    /// The first `listen` or `accept` step: a server script played with a client it is given
+    /// (`serve --script`, `test-client`) has none.
+    var listenOrAccept: Step? {
+        steps.first { step in
+            switch step.kind {
+            case .listen, .accept: true
+            default: false
+            }
         }
     }
 }

@@ -95,20 +95,11 @@ public struct TestClientFrontend: Sendable {
             return RunFrontend.Status.invalid
         }
         let reports = reportFrontend(paths)
-        guard let loaded = reports.loadAll(), var cases = reports.selectByTags(loaded) else { return RunFrontend.Status.invalid }
-        cases = cases.filter { !$0.steps.isEmpty }
+        guard let loaded = reports.loadAll(), let cases = reports.selectByTags(loaded) else { return RunFrontend.Status.invalid }
         for scenario in cases {
-            for step in scenario.steps {
-                if case .listen = step.kind {
-                    output(
-                        "\(step.location): error: a client case runs with the client as its connection: leave out '\(step.keyword)'\n")
-                    return RunFrontend.Status.invalid
-                }
-                if case .accept = step.kind {
-                    output(
-                        "\(step.location): error: a client case runs with the client as its connection: leave out '\(step.keyword)'\n")
-                    return RunFrontend.Status.invalid
-                }
+            if let step = scenario.listenOrAccept {
+                output("\(step.location): error: a client case runs with the client as its connection: leave out '\(step.keyword)'\n")
+                return RunFrontend.Status.invalid
             }
         }
         let trust: String

@@ -99,7 +99,7 @@ extension Execution {
             case 13: text += "\\r"
             case 10: text += "\\n"
             case 32...126: text.unicodeScalars.append(Unicode.Scalar(byte))
-            default: text += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            default: text += "\\x" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16, uppercase: true)
             }
         }
         return bytes.count > 200 ? text + "..." : text
@@ -113,11 +113,5 @@ extension Execution {
             bytes += Array(try expand(line).utf8) + [13, 10]
         }
         try await send(bytes, to: connection, at: location)
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

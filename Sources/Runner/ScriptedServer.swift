@@ -279,15 +279,10 @@ extension Execution {
     /// only once the handshake is done must then close without sending anything.
     private func awaitRefusal(on connection: Connection, _ pending: PendingHandshake) async throws(Failure) {
         let line = try compile(Self.respondLine(at: pending.location))
+        let sent: [UInt8]
         do {
-            let sent = try await connection.process.expect(line, timeout: pending.timeout).matched
-            var failure = Failure(
-                .expectation, at: pending.location,
-                "the client accepted the certificate \(pending.certificate), which it must refuse: after the handshake it sent '\(Self.visible(sent))'"
-            )
-            failure.actual = Self.visible(sent)
-            throw failure
-        } catch let error as NetworkError {
+            sent = try await connection.process.expect(line, timeout: pending.timeout).matched
+        } catch {
             switch error.kind {
             case .closedByPeer, .notOpen:
                 set("starttls", "refused")
@@ -295,6 +290,7 @@ extension Execution {
                     .note(
                         "the client closed the connection right after the handshake without sending anything: it refused the certificate \(pending.certificate) once it had checked it"
                     ))
+                return
             case .timeout:
                 throw Failure(
                     .expectation, at: pending.location,
@@ -303,11 +299,13 @@ extension Execution {
             default:
                 throw failure(error, at: pending.location, expected: "the client closes the connection")
             }
-        } catch let failure as Failure {
-            throw failure
-        } catch {
-            throw Failure(.runtime, at: pending.location, "\(error)")
         }
+        var failure = Failure(
+            .expectation, at: pending.location,
+            "the client accepted the certificate \(pending.certificate), which it must refuse: after the handshake it sent '\(Self.visible(sent))'"
+        )
+        failure.actual = Self.visible(sent)
+        throw failure
     }
 
     /// Makes a client accepted elsewhere (``ClientListener``) the current connection, `client`,
