@@ -26,31 +26,11 @@ struct InterruptTests {
         """.write(to: folder.appendingPathComponent("b-stuck.yaml"), atomically: true, encoding: .utf8)
         let junit = folder.appendingPathComponent("junit.xml").path
         let json = folder.appendingPathComponent("run.json").path
-        let process = Process()
-        process.executableURL = try ExecutableTests().executable()
-        process.arguments = ["run", "--jobs", "1", "--junit", junit, "--json", json, folder.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let output = Output()
-        let seenPass = DispatchSemaphore(value: 0)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            output.write(String(decoding: data, as: UTF8.self))
-            if output.all.contains("PASS quick") && output.all.contains("scenario: stuck") { seenPass.signal() }
-        }
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        #expect(seenPass.wait(timeout: .now() + 30) == .success, "\(output.all)")
-        kill(process.processIdentifier, signalNumber)
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        #expect(!process.isRunning)
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        #expect(process.terminationStatus == 128 + signalNumber, "\(output.all)")
-        #expect(output.all.contains("interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM") after 1 of 2 scenarios"))
+        let (status, output) = try interrupt(
+            ["run", "--jobs", "1", "--junit", junit, "--json", json, folder.path], with: signalNumber,
+            once: { $0.contains("PASS quick") && $0.contains("scenario: stuck") })
+        #expect(status == 128 + signalNumber, "\(output)")
+        #expect(output.contains("interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM") after 1 of 2 scenarios"))
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
         #expect(xml.hasSuffix("</testsuites>\n"))
         #expect(xml.contains("<testsuites name=\"parley\" tests=\"1\" failures=\"0\" errors=\"0\""))
@@ -72,36 +52,16 @@ struct TestClientInterruptTests {
         let client = root.appendingPathComponent("ci/clients/mail_client.py").path
         // The first case gets a client that behaves; the second one that never connects.
         let script = "if [ \"$1\" = starttls-refused ]; then exec python3 \(client) smtp 127.0.0.1 \"$2\" \"$3\"; else exec sleep 61; fi"
-        let process = Process()
-        process.executableURL = try ExecutableTests().executable()
-        process.arguments = [
+        let arguments = [
             "test-client", "--protocol", "smtp", "--json", json,
             "--suite", root.appendingPathComponent("suites/clients/smtp/starttls-refused.yaml").path,
             "--suite", root.appendingPathComponent("suites/clients/smtp/starttls-not-offered.yaml").path,
             "--", "sh", "-c", script, "sh", "{case}", "{port}", "{ca-file}",
         ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let output = Output()
-        let started = DispatchSemaphore(value: 0)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            output.write(String(decoding: data, as: UTF8.self))
-            if output.all.contains("PASS client (SMTP): STARTTLS refused") { started.signal() }
-        }
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        #expect(started.wait(timeout: .now() + 30) == .success, "\(output.all)")
-        Thread.sleep(forTimeInterval: 0.3)  // the second case's client is running
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        #expect(!process.isRunning)
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        #expect(process.terminationStatus == 128 + SIGTERM, "\(output.all)")
+        // Once the first case passed, the second case's client is running 0.3 s later.
+        let (status, output) = try interrupt(
+            arguments, with: SIGTERM, once: { $0.contains("PASS client (SMTP): STARTTLS refused") }, after: 0.3)
+        #expect(status == 128 + SIGTERM, "\(output)")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         #expect(report?["interrupted"] as? String == "SIGTERM")
         #expect((report?["scenarios"] as? [[String: Any]])?.count == 1)
@@ -109,4 +69,36 @@ struct TestClientInterruptTests {
         let pids = try ExternalProcess.run(executable: "/usr/bin/pgrep", arguments: ["-f", "^sleep 61$"])
         #expect(pids.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "still running: \(pids.output)")
     }
+}
+
+/// Runs `parley ARGUMENTS`, sends it `signal` once its output satisfies `once` (and `after`
+/// seconds more), and returns its exit status and output; every wait is bounded.
+func interrupt(
+    _ arguments: [String], with signal: Int32, once: @escaping @Sendable (String) -> Bool, after: Double = 0
+) throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = try ExecutableTests().executable()
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    let output = Output()
+    let seen = DispatchSemaphore(value: 0)
+    pipe.fileHandleForReading.readabilityHandler = { handle in
+        let data = handle.availableData
+        guard !data.isEmpty else { return }
+        output.write(String(decoding: data, as: UTF8.self))
+        if once(output.all) { seen.signal() }
+    }
+    try process.run()
+    defer { if process.isRunning { process.terminate() } }
+    #expect(seen.wait(timeout: .now() + 30) == .success, "\(output.all)")
+    if after > 0 { Thread.sleep(forTimeInterval: after) }
+    kill(process.processIdentifier, signal)
+    let deadline = Date().addingTimeInterval(15)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    #expect(!process.isRunning)
+    process.waitUntilExit()
+    pipe.fileHandleForReading.readabilityHandler = nil
+    return (process.terminationStatus, output.all)
 }
