@@ -105,6 +105,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // `parley record`: the STARTTLS-aware recording proxy and the files generated from a recording.
+        .target(
+            name: "Recording",
+            dependencies: ["Runner", "Patterns", "GnuTLSNIO", nioCore, nioPosix, nioConcurrency],
+            swiftSettings: swiftSettings
+        ),
+
         // The runner's embedded servers, played by the fake mail servers.
         .target(
             name: "MailServerProvider",
@@ -192,6 +199,13 @@ let package = Package(
             dependencies: [
                 "MailDomain", "GnuTLSNIO", "ParleyTestSupport", "MailServers", nioCore, nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RecordingTests",
+            dependencies: [
+                "Recording", "Runner", "Scenario", "Patterns", "GnuTLSNIO", "MailServers", "ParleyTestSupport", nioCore, nioPosix,
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,8 +3,9 @@ import Foundation
 
 /// The words of a capability response, upper-cased: reply codes, IMAP's `* CAPABILITY`, tagged
 /// and `+OK` status lines, POP3's final dot and numeric parameters are left out.
-enum CapabilityWords {
-    static func parse(_ response: [UInt8]) -> Set<String> {
+public enum CapabilityWords {
+    /// The words of one capability response.
+    public static func parse(_ response: [UInt8]) -> Set<String> {
         var words = Set<String>()
         let text = String(decoding: response, as: UTF8.self)
         var first = true

@@ -88,3 +88,12 @@ extension SnapshotFile {
         return update ? .update(found) : .differs(found)
     }
 }
+
+/// The text of a snapshot file, for tools that write one for a scenario they generate
+/// (`parley record`): the same format the `snapshot` step writes and reads.
+public enum SnapshotText {
+    /// The file's text for these facts, of the snapshot `name` of the scenario file `scenario`.
+    public static func render(_ facts: [(name: String, value: String)], scenario: String, name: String) -> String {
+        SnapshotFile.render(facts, scenario: scenario, name: name)
+    }
+}

@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+public import Runner
+
+/// Writes the two files a recording gives: the client scenario (replays the client's side
+/// against the real server, the server's variable parts generalised, capabilities and TLS facts
+/// asserted and snapshotted) and the server script (replays the server's side for the recorded
+/// client: `parley serve --script`, `parley test-client --suite`). Pure: text out.
+public enum ScenarioWriter {
+    /// What the files are called, relative to the folder they are written in.
+    public struct Names: Sendable {
+        /// The recording's name (`NAME.client.yaml`, `NAME.server.yaml`, ...).
+        public var stem: String
+        /// The certificate and key the server script presents (the proxy's, for the same name).
+        public var certificate: String
+        public var key: String
+        /// The CA file the client scenario verifies the server against by default (nil: the system store).
+        public var caFile: String?
+
+        public init(stem: String, certificate: String, key: String, caFile: String?) {
+            self.stem = stem
+            self.certificate = certificate
+            self.key = key
+            self.caFile = caFile
+        }
+
+        public var clientScenario: String { "\(stem).client.yaml" }
+        public var serverScript: String { "\(stem).server.yaml" }
+        public var recording: String { "\(stem).recording.json" }
+        /// The snapshot the client scenario's `snapshot` step compares against.
+        public var snapshot: String { "snapshots/\(stem).client.recorded.txt" }
+    }
+
+    /// The recording as a sequence of turns.
+    enum Turn {
+        case server([UInt8], tls: Bool)
+        case client([[Recording.Piece]], tls: Bool)
+        case starttls(discardedFromServer: [UInt8])
+        case handshake
+        case closed(Recording.Side)
+    }
+
+    static func turns(_ recording: Recording) -> [Turn] {
+        var turns: [Turn] = []
+        for event in recording.events {
+            switch event.kind {
+            case .data:
+                let pieces = event.pieces ?? []
+                if event.from == .server {
+                    let bytes = pieces.flatMap { piece -> [UInt8] in
+                        if case .bytes(let bytes) = piece { return bytes }
+                        return Array("****".utf8)
+                    }
+                    if case .server(let before, let tls)? = turns.last, tls == event.tls {
+                        turns[turns.count - 1] = .server(before + bytes, tls: tls)
+                    } else {
+                        turns.append(.server(bytes, tls: event.tls))
+                    }
+                } else if case .client(let before, let tls)? = turns.last, tls == event.tls {
+                    turns[turns.count - 1] = .client(before + [pieces], tls: tls)
+                } else {
+                    turns.append(.client([pieces], tls: event.tls))
+                }
+            case .starttls: turns.append(.starttls(discardedFromServer: []))
+            case .discarded:
+                if event.from == .server, case .starttls(let before)? = turns.last {
+                    turns[turns.count - 1] = .starttls(discardedFromServer: before + event.literalBytes)
+                }
+            case .handshake: turns.append(.handshake)
+            case .closed: if let side = event.from { turns.append(.closed(side)) }
+            }
+        }
+        return turns
+    }
+
+    // MARK: - The client scenario
+
+    /// The client scenario's text.
+    public static func clientScenario(_ recording: Recording, names: Names) -> String {
+        let dialog = DialogProtocol(preset: recording.preset) ?? .smtp
+        let upstream = recording.upstream
+        var steps: [String] = []
+        var snapshotAt: Int?
+        var sawTLS = upstream.implicitTLS
+        let turns = turns(recording)
+        let tlsOptions = tlsOptionText(recording, names: names)
+        var connect =
+            "- connect: {host: \(YAMLText.quoted("${HOST:-\(upstream.host)}")), port: \(YAMLText.quoted("${PORT:-\(upstream.port)}"))"
+        if upstream.implicitTLS { connect += ", tls: {\(tlsOptions)}" }
+        steps.append(connect + "}")
+        if upstream.implicitTLS, let tls = recording.upstreamTLS { steps.append(tlsAssert(tls, discarded: 0)) }
+        var index = 0
+        var first = true
+        while index < turns.count {
+            switch turns[index] {
+            case .server(let bytes, _):
+                let (pattern, lastOnly) = Generalizer.serverPattern(bytes)
+                if lastOnly { steps.append("# \(bytes.count) bytes: only the last line is checked") }
+                steps.append((first ? "- greeting: " : "- expect: ") + YAMLText.singleQuoted(pattern))
+            case .client(let lines, _):
+                let reply: [UInt8]? =
+                    if index + 1 < turns.count, case .server(let bytes, _) = turns[index + 1] { bytes } else { nil }
+                let line = lines.count == 1 ? literal(lines[0]) : nil
+                if let line, let reply, isCapabilityCommand(line, dialog: dialog) {
+                    var step = "- capability: {command: \(YAMLText.quoted(templateText(line)))"
+                    if dialog == .imap { step += ", end: " + YAMLText.singleQuoted(imapTaggedEnd(line)) }
+                    steps.append(step + "}")
+                    let words = CapabilityWords.parse(reply).sorted()
+                    let which = sawTLS ? "capabilities-after-tls" : "capabilities-before-tls"
+                    if !words.isEmpty {
+                        steps.append("- assert: {\(which): {has: [\(words.map(YAMLText.quoted).joined(separator: ", "))]}}")
+                    }
+                    snapshotAt = steps.count
+                    index += 2
+                    first = false
+                    continue
+                }
+                if let line, reply != nil, index + 2 < turns.count, case .starttls(let discarded) = turns[index + 2] {
+                    var step = "- starttls: {command: \(YAMLText.quoted(templateText(line)))"
+                    if dialog == .imap {
+                        let tag = Array(line.prefix { $0 != 32 })
+                        step += ", reply: " + YAMLText.singleQuoted(#"^(?:\*[^\n]*\n)*"# + escape(tag) + #" (?:OK|NO|BAD)\b[^\n]*\n"#)
+                        step += ", success: " + YAMLText.singleQuoted("^" + escape(tag) + #" OK\b"#)
+                    }
+                    steps.append(step + ", \(tlsOptions)}")
+                    sawTLS = true
+                    index += 3
+                    if index < turns.count, case .handshake = turns[index] { index += 1 }
+                    if let tls = recording.upstreamTLS { steps.append(tlsAssert(tls, discarded: discarded.count)) }
+                    snapshotAt = steps.count
+                    first = false
+                    continue
+                }
+                steps.append(sendStep(lines))
+            case .starttls, .handshake:
+                break
+            case .closed(let side):
+                if side == .server { steps.append("- expect: {peer-closes: true}") }
+            }
+            first = false
+            index += 1
+        }
+        if let at = snapshotAt ?? (steps.isEmpty ? nil : steps.count) {
+            steps.insert("- snapshot: {name: recorded, facts: [\(snapshotFacts(recording).map(\.name).joined(separator: ", "))]}", at: at)
+        }
+        var text = header(recording, kind: "client scenario", names: names)
+        text += "#   parley run \(names.clientScenario)"
+        for variable in recording.variables { text += " --var \(variable.name)=..." }
+        text += "\n#   (HOST, PORT, SERVER_NAME and CA_FILE default to what was recorded; --var changes them.)\n"
+        text += "# The snapshot step compares the capabilities and TLS facts with \(names.snapshot).\n"
+        text += "name: \(YAMLText.quoted("Recorded \(recording.preset) dialog with \(upstream.host):\(upstream.port)"))\n"
+        text += "preset: \(recording.preset)\n"
+        let required = recording.variables.map(\.name)
+        if !required.isEmpty { text += "requires: [\(required.joined(separator: ", "))]\n" }
+        let secrets = recording.variables.filter(\.secret).map(\.name)
+        if !secrets.isEmpty { text += "secrets: [\(secrets.joined(separator: ", "))]\n" }
+        text += "timeouts: {connect: 10s, expect: 10s, handshake: 10s}\n"
+        text += "steps:\n"
+        for step in steps { text += "  " + step + "\n" }
+        return text
+    }
+
+    /// The snapshot file's text: the facts the recording saw, as the `snapshot` step writes them.
+    public static func snapshot(_ recording: Recording, names: Names) -> String {
+        SnapshotText.render(snapshotFacts(recording), scenario: names.clientScenario, name: "recorded")
+    }
+
+    static func snapshotFacts(_ recording: Recording) -> [(name: String, value: String)] {
+        let dialog = DialogProtocol(preset: recording.preset) ?? .smtp
+        var before: [UInt8]?
+        var after: [UInt8]?
+        let turns = turns(recording)
+        var tls = recording.upstream.implicitTLS
+        for (index, turn) in turns.enumerated() {
+            switch turn {
+            case .client(let lines, _):
+                guard lines.count == 1, let line = literal(lines[0]), isCapabilityCommand(line, dialog: dialog),
+                    index + 1 < turns.count, case .server(let reply, _) = turns[index + 1]
+                else { continue }
+                if tls { after = reply } else { before = reply }
+            case .starttls: tls = true
+            default: continue
+            }
+        }
+        func words(_ reply: [UInt8]?) -> String {
+            reply.map { CapabilityWords.parse($0).sorted().joined(separator: " ") } ?? "-"
+        }
+        var facts: [(name: String, value: String)] = []
+        if before != nil { facts.append(("capabilities-before-tls", words(before))) }
+        if after != nil { facts.append(("capabilities-after-tls", words(after))) }
+        if let upstream = recording.upstreamTLS {
+            facts.append(("tls-version", upstream.version))
+            facts.append(("cipher", upstream.cipher))
+            facts.append(("verified", upstream.verified ? "yes" : "no: " + upstream.problems.joined(separator: ", ")))
+            facts.append(("peer-subject", upstream.peerSubject ?? "-"))
+            facts.append(("peer-issuer", upstream.peerIssuer ?? "-"))
+            facts.append(("peer-san", upstream.peerSAN.joined(separator: ", ")))
+        }
+        return facts
+    }
+
+    private static func tlsOptionText(_ recording: Recording, names: Names) -> String {
+        var options = "ca-file: \(YAMLText.quoted("${CA_FILE:-\(templateEscaped(names.caFile ?? ""))}"))"
+        options += ", server-name: \(YAMLText.quoted("${SERVER_NAME:-\(templateEscaped(recording.upstream.serverName))}"))"
+        if let tls = recording.upstreamTLS, !tls.verified { options += ", insecure: true" }
+        return options
+    }
+
+    private static func tlsAssert(_ tls: Recording.TLSRecord, discarded: Int) -> String {
+        "- assert: {tls: true, verified: \(tls.verified), tls-version: \(tls.version), discarded-bytes: \(discarded)}"
+    }
+
+    // MARK: - The server script
+
+    /// The server script's text.
+    public static func serverScript(_ recording: Recording, names: Names) -> String {
+        let dialog = DialogProtocol(preset: recording.preset) ?? .smtp
+        let turns = turns(recording)
+        var steps: [String] = []
+        var tags: [(bytes: [UInt8], name: String)] = []
+        var tagCount = 0
+        var inMessage = false
+        let certificate = "certificate: \(YAMLText.quoted(names.certificate)), key: \(YAMLText.quoted(names.key))"
+        if recording.upstream.implicitTLS { steps.append("- starttls: {\(certificate)}") }
+        var index = 0
+        while index < turns.count {
+            switch turns[index] {
+            case .server(let bytes, _):
+                let isGoAhead = index + 1 < turns.count && { if case .starttls = turns[index + 1] { return true } else { return false } }()
+                if isGoAhead, case .starttls(let discarded) = turns[index + 1] {
+                    var lines = CredentialScanner.lines(bytes)
+                    let goAhead = lines.removeLast()
+                    if !lines.isEmpty { steps.append(serverSend(lines.flatMap { $0 }, tags: tags)) }
+                    var step =
+                        "- starttls: {go-ahead: \(YAMLText.quoted(substituteTag(CredentialScanner.splitEnding(goAhead).0, tags: tags)))"
+                    if !discarded.isEmpty { step += ", inject: \(YAMLText.quoted(templateEscaped(discarded)))" }
+                    steps.append(step + ", \(certificate)}")
+                    index += 2
+                    if index < turns.count, case .handshake = turns[index] { index += 1 }
+                    continue
+                }
+                if dialog == .smtp, bytes.starts(with: Array("354".utf8)) { inMessage = true }
+                steps.append(serverSend(bytes, tags: tags))
+            case .client(let lines, _):
+                var remaining = lines[...]
+                while let line = remaining.first {
+                    remaining = remaining.dropFirst()
+                    if inMessage {
+                        // The message itself (its Date and Message-ID change every time): up to the lone dot.
+                        var sawDot = literal(line).map(isDot) ?? false
+                        while !sawDot, let next = remaining.first {
+                            remaining = remaining.dropFirst()
+                            sawDot = literal(next).map(isDot) ?? false
+                        }
+                        steps.append("- expect: \(YAMLText.singleQuoted(#"^\.\r?\n"#))  # the message, up to its final dot")
+                        inMessage = false
+                        continue
+                    }
+                    tagCount += 1
+                    let (pattern, tag) = Generalizer.clientPattern(line, dialog: dialog, tagName: "tag\(tagCount)")
+                    if let tag { tags.insert((tag, "tag\(tagCount)"), at: 0) }
+                    steps.append("- expect: {pattern: \(YAMLText.singleQuoted(pattern)), case-insensitive: true}")
+                }
+            case .starttls, .handshake:
+                break
+            case .closed(let side):
+                steps.append(side == .client ? "- expect: {peer-closes: true}" : "- close:")
+            }
+            index += 1
+        }
+        var text = header(recording, kind: "server script", names: names)
+        text += "#   parley serve --script \(names.serverScript)          (any client, one connection at a time)\n"
+        text += "#   parley test-client --suite \(names.serverScript) -- CLIENT ARGS   (the client's command, {port} for the port)\n"
+        text += "# The client's credentials are not checked (they were never written down); its lines are.\n"
+        text +=
+            "name: \(YAMLText.quoted("Recorded server side of a \(recording.preset) dialog with \(recording.upstream.host):\(recording.upstream.port)"))\n"
+        text += "preset: \(recording.preset)\n"
+        text += "client-exit: success\n"
+        text += "timeouts: {connect: 10s, expect: 10s, handshake: 10s}\n"
+        text += "steps:\n"
+        for step in steps { text += "  " + step + "\n" }
+        return text
+    }
+
+    private static func isDot(_ line: [UInt8]) -> Bool { line == Array(".\r\n".utf8) || line == Array(".\n".utf8) }
+
+    /// Server bytes as a send step, IMAP tags of the client's commands as `${tagN}`.
+    private static func serverSend(_ bytes: [UInt8], tags: [(bytes: [UInt8], name: String)]) -> String {
+        var parts: [String] = []
+        for line in CredentialScanner.lines(bytes) {
+            let (body, ending) = CredentialScanner.splitEnding(line)
+            if ending == [13, 10] {
+                parts.append("{line: \(YAMLText.quoted(substituteTag(body, tags: tags)))}")
+            } else if String(validating: line, as: UTF8.self) != nil {
+                parts.append("{text: \(YAMLText.quoted(substituteTag(line, tags: tags)))}")
+            } else {
+                parts.append("{hex: \(YAMLText.quoted(line.map { String(format: "%02x", $0) }.joined()))}")
+            }
+        }
+        if parts.count == 1, parts[0].hasPrefix("{line: ") { return "- send: " + parts[0] }
+        return "- send: {parts: [\(parts.joined(separator: ", "))]}"
+    }
+
+    private static func substituteTag(_ bytes: [UInt8], tags: [(bytes: [UInt8], name: String)]) -> String {
+        for tag in tags where bytes.starts(with: tag.bytes + [32]) {
+            return "${\(tag.name)}" + templateEscaped(Array(bytes.dropFirst(tag.bytes.count)))
+        }
+        return templateEscaped(bytes)
+    }
+
+    // MARK: - Pieces
+
+    /// A line's bytes when it has no credential in it.
+    static func literal(_ pieces: [Recording.Piece]) -> [UInt8]? {
+        var out: [UInt8] = []
+        for piece in pieces {
+            guard case .bytes(let bytes) = piece else { return nil }
+            out += bytes
+        }
+        return out
+    }
+
+    static func isCapabilityCommand(_ line: [UInt8], dialog: DialogProtocol) -> Bool {
+        let upper = CredentialScanner.upper(line)
+        switch dialog {
+        case .smtp: return ["EHLO ", "LHLO "].contains { upper.starts(with: Array($0.utf8)) }
+        case .pop3: return upper == Array("CAPA\r\n".utf8) || upper == Array("CAPA\n".utf8)
+        case .imap:
+            let words = upper.split(separator: 32)
+            return words.count == 2 && [Array("CAPABILITY\r\n".utf8), Array("CAPABILITY\n".utf8)].contains(Array(words[1]))
+        }
+    }
+
+    private static func imapTaggedEnd(_ line: [UInt8]) -> String {
+        #"^(?:\*[^\n]*\n)*"# + escape(Array(line.prefix { $0 != 32 })) + #" (?:OK|NO|BAD)\b[^\n]*\n"#
+    }
+
+    /// Client lines as one send step (one write, as the client sent them).
+    static func sendStep(_ lines: [[Recording.Piece]]) -> String {
+        var parts: [String] = []
+        for line in lines {
+            var template = ""
+            var pending: [UInt8] = []
+            func flushBytes(final: Bool) {
+                guard !pending.isEmpty else { return }
+                if String(validating: pending, as: UTF8.self) == nil
+                    || pending.dropLast(final ? 2 : 0).contains(where: { $0 < 32 && $0 != 9 && $0 != 13 && $0 != 10 })
+                {
+                    if !template.isEmpty { parts.append(YAMLText.quoted(template)) }
+                    template = ""
+                    parts.append("{hex: \(YAMLText.quoted(pending.map { String(format: "%02x", $0) }.joined()))}")
+                } else {
+                    template += templateEscaped(pending)
+                }
+                pending = []
+            }
+            for piece in line {
+                switch piece {
+                case .bytes(let bytes): pending += bytes
+                case .variable(let name):
+                    flushBytes(final: false)
+                    template += "${\(name)}"
+                case .base64(let value):
+                    flushBytes(final: false)
+                    if !template.isEmpty { parts.append(YAMLText.quoted(template)) }
+                    template = ""
+                    parts.append("{base64: \(YAMLText.quoted(value))}")
+                }
+            }
+            flushBytes(final: true)
+            // Bytes, not Characters: "\r\n" is one Character in Swift.
+            if template.utf8.count > 2, template.utf8.suffix(2).elementsEqual([13, 10]) {
+                parts.append("{line: \(YAMLText.quoted(String(decoding: template.utf8.dropLast(2), as: UTF8.self)))}")
+            } else if !template.isEmpty {
+                parts.append(YAMLText.quoted(template))
+            }
+        }
+        if parts.count == 1, parts[0].hasPrefix("{line: ") { return "- send: " + parts[0] }
+        return "- send: {parts: [\(parts.joined(separator: ", "))]}"
+    }
+
+    /// The text form of a line for `command:` (with `$` doubled).
+    private static func templateText(_ line: [UInt8]) -> String { templateEscaped(line) }
+
+    static func templateEscaped(_ bytes: [UInt8]) -> String { CredentialScanner.templateEscaped(bytes) }
+    static func templateEscaped(_ text: String) -> String { text.replacingOccurrences(of: "$", with: "$$") }
+
+    private static func header(_ recording: Recording, kind: String, names: Names) -> String {
+        var text = "# A \(kind) generated by `parley record` from a \(recording.preset) dialog with "
+        text += "\(recording.upstream.host):\(recording.upstream.port)"
+        text += recording.upstream.implicitTLS ? " (implicit TLS)" : ""
+        text += ", recorded \(recording.recordedAt) (\(names.recording)).\n"
+        text += "# Edit it freely: docs/recording.md says what was generalised and how to change it.\n"
+        if recording.truncated { text += "# The recording was cut at its size limit: the end of the dialog is missing.\n" }
+        return text
+    }
+
+    /// `bytes` as a PCRE2 literal: printable ASCII as it is (metacharacters behind a backslash),
+    /// CR, LF and tab as `\r`, `\n`, `\t`, everything else as `\xHH`.
+    public static func escape(_ bytes: [UInt8]) -> String {
+        var out = ""
+        for byte in bytes {
+            switch byte {
+            case 13: out += "\\r"
+            case 10: out += "\\n"
+            case 9: out += "\\t"
+            // The characters PCRE2 gives a meaning outside a class.
+            case 92, 94, 36, 46, 124, 63, 42, 43, 40, 41, 91, 93, 123, 125: out += "\\" + String(Unicode.Scalar(byte))
+            case 32...126: out.unicodeScalars.append(Unicode.Scalar(byte))
+            default: out += String(format: "\\x%02x", byte)
+            }
+        }
+        return out
+    }
+}
+
+extension ScenarioWriter {
+    /// The pattern a client scenario expects for these server bytes.
+    public static func generalizedServerPattern(_ bytes: [UInt8]) -> String {
+        Generalizer.serverPattern(bytes).pattern
+    }
+}
