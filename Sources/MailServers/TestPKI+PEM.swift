@@ -18,6 +18,14 @@ extension TestPKI {
         -----END CERTIFICATE-----
 
         """,
+        "ca-key.pem": """
+        -----BEGIN EC PRIVATE KEY-----
+        MHcCAQEEIFmst73a75qsEvnYv0BJRlK/2H+uPeEpzMvPpLvfZWQRoAoGCCqGSM49
+        AwEHoUQDQgAE2Wrs+2fBFmF5uMxKBNP10qMOS56ZA46YFGbVLrnFCrQ13vZlJx3F
+        er20eBr7vcM+gCRATCUPJB+6s1rTqvxlbw==
+        -----END EC PRIVATE KEY-----
+
+        """,
         "server.pem": """
         -----BEGIN CERTIFICATE-----
         MIIB7jCCAZSgAwIBAgIBAjAKBggqhkjOPQQDAjAqMQ8wDQYDVQQKEwZQYXJsZXkx

@@ -40,6 +40,20 @@ public enum TestPKI {
         )
     }
 
+    /// The test CA as a ``CertificateIssuer``, for `parley record`, which issues the certificate
+    /// its proxy presents at run time.
+    ///
+    /// The CA's key is public test material, built into the program: a client that trusts the
+    /// test CA trusts whatever this issues, for any name. Only ever use it for tests.
+    ///
+    /// - Throws: `GnuTLSError` when GnuTLS rejects the built-in text (it does not).
+    public static func issuer() throws -> CertificateIssuer {
+        try CertificateIssuer(
+            certificate: .init(files["ca.pem"] ?? "", name: "the test PKI's ca.pem"),
+            key: .init(files["ca-key.pem"] ?? "", name: "the test PKI's ca-key.pem")
+        )
+    }
+
     /// A server-role context presenting `certificate` (by default the server certificate, which
     /// verifies for localhost, mail.test, 127.0.0.1 and ::1 against the test CA).
     ///

@@ -516,12 +516,36 @@ struct TestPKITests {
         for name in ["ca", "server", "client", "expired", "wrong-host", "self-signed"] {
             let certificate = try String(contentsOfFile: FixtureCertificates.path("\(name).pem"), encoding: .utf8)
             #expect(TestPKI.pem("\(name).pem") == certificate, "\(name).pem")
-            if name != "ca" {
-                let key = try String(contentsOfFile: FixtureCertificates.path("\(name)-key.pem"), encoding: .utf8)
-                #expect(TestPKI.pem("\(name)-key.pem") == key, "\(name)-key.pem")
+            let key = try String(contentsOfFile: FixtureCertificates.path("\(name)-key.pem"), encoding: .utf8)
+            #expect(TestPKI.pem("\(name)-key.pem") == key, "\(name)-key.pem")
+        }
+        // The unknown CA's leaf is for the client cases in suites/clients only.
+        #expect(TestPKI.pem("unknown-ca.pem") == nil)
+    }
+
+    @Test("TestPKI.issuer() issues a certificate that the test CA's trust verifies, here served by a fake server")
+    func issuerIssuesTrustedCertificates() async throws {
+        let issuer = try TestPKI.issuer()
+        #expect(issuer.subject.contains("CN=Parley Test CA"))
+        let credential = try issuer.issue(names: ["imap.example.test", "127.0.0.1"])
+        let configuration = FakeMailServer.Configuration(
+            protocol: .pop3,
+            tls: try GnuTLSContext(configuration: .server(credential: credential)),
+            implicitTLS: true
+        )
+        try await withFakeMailServer(configuration) { server in
+            for name in ["imap.example.test", "127.0.0.1"] {
+                let client = try await WireClient.connect(
+                    port: server.port, tls: try TestPKI.clientContext(), serverHostname: name)
+                defer { Task { await client.close() } }
+                #expect(try await client.read(through: bytes("ready\r\n")) != nil, "\(name)")
+                let session = try #require(client.snapshot.tls, "\(name)")
+                #expect(session.verified, "\(name)")
+                #expect(session.verificationProblems == [], "\(name)")
+                #expect(
+                    session.peerCertificates.first?.subjectAlternativeNames == ["DNS:imap.example.test", "IP:127.0.0.1"])
             }
         }
-        #expect(TestPKI.pem("ca-key.pem") == nil)
     }
 
     @Test("a context from memory serves a handshake a file-based client verifies")
