@@ -18,6 +18,9 @@ struct Masker: Sendable {
     private var awaitingResponse = false
     /// An AUTH or AUTHENTICATE command is in progress.
     private var inAuthentication = false
+    /// The credentials masked in client lines so far, to hide wherever else they turn up (a
+    /// scripted server's failure that shows what the client sent).
+    private(set) var maskedCredentials: [[UInt8]] = []
 
     /// Adds a value to hide; values shorter than 3 bytes are ignored (they would hide ordinary text).
     mutating func add(secret value: String) {
@@ -94,12 +97,18 @@ struct Masker: Sendable {
         if awaitingResponse {
             awaitingResponse = false
             // "*" cancels the exchange; it is not a secret.
-            return body == [42] ? line : Self.mask + ending
+            if body == [42] { return line }
+            maskedCredentials.append(body)
+            return Self.mask + ending
         }
         let words = body.split(separator: 32, omittingEmptySubsequences: false).map(Array.init)
         let upper = words.map { $0.map { (97...122).contains($0) ? $0 - 32 : $0 } }
         func keep(_ count: Int) -> [UInt8] {
-            Array(words.prefix(count).joined(separator: [32])) + [32] + Self.mask + ending
+            let hidden = Array(words.dropFirst(count).joined(separator: [32]))
+            maskedCredentials.append(hidden)
+            // A quoted IMAP password is also hidden without its quotes.
+            if hidden.count > 2, hidden.first == 34, hidden.last == 34 { maskedCredentials.append(Array(hidden.dropFirst().dropLast())) }
+            return Array(words.prefix(count).joined(separator: [32])) + [32] + Self.mask + ending
         }
         // SMTP/POP3: AUTH mech [initial]
         if upper.first == Array("AUTH".utf8), words.count >= 2 {
@@ -133,6 +142,8 @@ struct Masker: Sendable {
 final class SharedMasker: @unchecked Sendable {
     private let lock = NSLock()
     private var masker = Masker()
+    /// The dialog state of accepted connections (the client's lines arrive there).
+    private var serverSide = Masker()
 
     /// Adds a value to hide.
     func add(secret value: String) {
@@ -154,13 +165,29 @@ final class SharedMasker: @unchecked Sendable {
         String(decoding: hideSecrets(Array(text.utf8)), as: UTF8.self)
     }
 
-    /// An engine event with its secrets hidden.
-    func masked(_ event: ConnectionEvent) -> ConnectionEvent {
+    /// An engine event with its secrets hidden. On a connection the scenario accepted (playing
+    /// the server) the roles turn round: the client's credentials arrive, the continuations
+    /// leave; what is masked there is hidden everywhere from then on.
+    func masked(_ event: ConnectionEvent, serverRole: Bool = false) -> ConnectionEvent {
         lock.withLock {
-            switch event {
-            case .sent(let bytes, let tls): return .sent(masker.sent(bytes), tls: tls)
-            case .received(let bytes, let tls): return .received(masker.received(bytes), tls: tls)
-            case .discarded(let bytes): return .discarded(masker.hideSecrets(bytes))
+            switch (event, serverRole) {
+            case (.sent(let bytes, let tls), false):
+                let hidden = masker.sent(bytes)
+                for credential in masker.maskedCredentials where credential.count >= 3 {
+                    masker.add(secret: String(decoding: credential, as: UTF8.self))
+                }
+                return .sent(hidden, tls: tls)
+            case (.received(let bytes, let tls), false): return .received(masker.received(bytes), tls: tls)
+            case (.received(let bytes, let tls), true):
+                let hidden = serverSide.sent(bytes)
+                for credential in serverSide.maskedCredentials where credential.count >= 3 {
+                    masker.add(secret: String(decoding: credential, as: UTF8.self))
+                }
+                return .received(masker.hideSecrets(hidden), tls: tls)
+            case (.sent(let bytes, let tls), true):
+                _ = serverSide.received(bytes)
+                return .sent(masker.hideSecrets(bytes), tls: tls)
+            case (.discarded(let bytes), _): return .discarded(masker.hideSecrets(bytes))
             default: return event
             }
         }

@@ -550,7 +550,7 @@ actor Execution {
         guard let emit = self.rawEmit else { return { _ in } }
         let masker = self.masker
         return { event in
-            emit(.connection(name: name, event: masker.masked(ConnectionEvent(event, accepted: accepted))))
+            emit(.connection(name: name, event: masker.masked(ConnectionEvent(event, accepted: accepted), serverRole: accepted)))
         }
     }
 
