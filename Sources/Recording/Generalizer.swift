@@ -63,8 +63,22 @@ enum Generalizer {
         return out + generalizeSegment(whole[...], firstIsTag: firstIsTag) + ScenarioWriter.escape(ending)
     }
 
+    /// Timings a server reports, whose number of parts varies from run to run: Dovecot's
+    /// `(0.001 + 0.000 secs)` and `(0.002 + 0.000 + 0.001 secs)`.
+    static let timing = try? BytePattern(#"\([0-9]+(?:\.[0-9]+)?(?: \+ [0-9]+(?:\.[0-9]+)?)* secs\)"#)
+    static let timingPattern = #"\([0-9.]+(?: \+ [0-9.]+)* secs\)"#
+
     /// Space-separated tokens, each generalised; the spaces stay as they were.
     static func generalizeSegment(_ segment: ArraySlice<UInt8>, firstIsTag: Bool) -> String {
+        let bytes = Array(segment)
+        if let timing, let match = timing.firstMatch(in: bytes) {
+            return generalizeTokens(bytes[..<match.range.lowerBound], firstIsTag: firstIsTag) + timingPattern
+                + generalizeSegment(bytes[match.range.upperBound...], firstIsTag: false)
+        }
+        return generalizeTokens(segment, firstIsTag: firstIsTag)
+    }
+
+    static func generalizeTokens(_ segment: ArraySlice<UInt8>, firstIsTag: Bool) -> String {
         segment.split(separator: 32, omittingEmptySubsequences: false).enumerated()
             .map { generalizeToken(Array($0.element), first: firstIsTag && $0.offset == 0) }
             .joined(separator: " ")
@@ -96,11 +110,12 @@ enum Generalizer {
         let hasDigit = core.contains(where: isDigit)
         let hasLetter = core.contains(where: isLetter)
         // Enhanced status codes (RFC 3463) are the reply's meaning.
-        if matchesWhole(#"[245]\.[0-9]{1,3}\.[0-9]{1,3}"#, core) { return ScenarioWriter.escape(core) }
+        if isEnhancedStatusCode(core) { return ScenarioWriter.escape(core) }
         if !hasDigit {
             if core.count == 3, weekdays.contains(text) || months.contains(text) { return "[A-Z][a-z]{2}" }
             // A host name: labels with dots, at least two of them.
-            if core.contains(46), matchesWhole(#"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?"#, core) { return #"[^ \r\n]+"# }
+            if isHostName(core) { return #"[^ \r\n]+"# }
+            if looksRandom(core) { return "[A-Za-z0-9]+" }
             return ScenarioWriter.escape(core)
         }
         if !hasLetter {
@@ -121,6 +136,32 @@ enum Generalizer {
         if core.allSatisfy({ isDigit($0) || isLetter($0) }) { return "[A-Za-z0-9]+" }
         // Ids, host names with digits, addresses in angle brackets.
         return #"[^ \r\n]+"#
+    }
+
+    /// Letters only, but not a word: eight or more, with capitals inside as well as small
+    /// letters (a queue id such as `hcDjFnHjhWEQqaxrwUnxFY`; `PIPELINING` and `Authentication` are words).
+    static func looksRandom(_ core: [UInt8]) -> Bool {
+        guard core.count >= 8, core.allSatisfy({ (65...90).contains($0) || (97...122).contains($0) }) else { return false }
+        let innerCapitals = core.dropFirst().filter { (65...90).contains($0) }.count
+        let small = core.filter { (97...122).contains($0) }.count
+        return innerCapitals >= 2 && small >= 2
+    }
+
+    /// RFC 3463's `class.subject.detail`: 2, 4 or 5, then two numbers of one to three digits.
+    static func isEnhancedStatusCode(_ core: [UInt8]) -> Bool {
+        let parts = core.split(separator: 46, omittingEmptySubsequences: false)
+        guard parts.count == 3, [[50], [52], [53]].contains(Array(parts[0])) else { return false }
+        return parts.dropFirst().allSatisfy { (1...3).contains($0.count) && $0.allSatisfy { (48...57).contains($0) } }
+    }
+
+    /// Labels of letters, digits and hyphens joined by dots, two labels at least (a final dot allowed).
+    static func isHostName(_ core: [UInt8]) -> Bool {
+        var labels = core.split(separator: 46, omittingEmptySubsequences: false)
+        if labels.count > 2, labels.last?.isEmpty == true { labels.removeLast() }
+        guard labels.count >= 2 else { return false }
+        return labels.allSatisfy { label in
+            !label.isEmpty && label.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 }
+        }
     }
 
     // MARK: - The client's side (for the server script)
@@ -154,7 +195,9 @@ enum Generalizer {
             return (out + ScenarioWriter.escape(Array(rest.prefix(5))) + #"[^\r\n]*\r?\n"#, tag)
         }
         if open {
-            return (out + ScenarioWriter.escape(Array(rest)) + #"[^\r\n]*\r?\n"#, tag)
+            // The command's words, up to the credential (its form may differ: a quoted or an atom user name).
+            let words = rest.lastIndex(of: 32).map { Array(rest[...$0]) } ?? []
+            return (out + ScenarioWriter.escape(words) + #"[^\r\n]*\r?\n"#, tag)
         }
         return (out + ScenarioWriter.escape(Array(rest)) + ScenarioWriter.escape(ending), tag)
     }

@@ -179,7 +179,7 @@ public struct ProxySession: Sendable {
             record(line: partialLine, at: time)
             partialLine = []
         }
-        append(Recording.Event(at: time, kind: .closed, from: side, tls: phase == .tls))
+        append(Recording.Event(at: time, kind: .closed, from: side, tls: underTLS))
     }
 
     /// The recording so far, with every secret value seen replaced wherever it still occurs.
@@ -221,9 +221,13 @@ public struct ProxySession: Sendable {
         successPattern = try? BytePattern(success, options: [.multiline, .caseInsensitive])
     }
 
+    /// After the go-ahead (or from the start, with implicit TLS) everything relayed went under
+    /// TLS: the handlers were in place before the next byte.
+    private var underTLS: Bool { phase == .upgrading || phase == .tls }
+
     private mutating func record(line: [UInt8], at time: Double) {
         let pieces = scanner.client(line)
-        append(Recording.Event(at: time, kind: .data, from: .client, tls: phase == .tls, pieces: pieces))
+        append(Recording.Event(at: time, kind: .data, from: .client, tls: underTLS, pieces: pieces))
     }
 
     private mutating func scannedPieces(_ bytes: [UInt8]) -> [Recording.Piece] {
@@ -233,7 +237,7 @@ public struct ProxySession: Sendable {
     private mutating func recordServer(_ bytes: [UInt8], at time: Double) {
         guard !bytes.isEmpty else { return }
         scanner.server(bytes)
-        append(Recording.Event(at: time, kind: .data, from: .server, tls: phase == .tls, pieces: [.bytes(bytes)]))
+        append(Recording.Event(at: time, kind: .data, from: .server, tls: underTLS, pieces: [.bytes(bytes)]))
     }
 
     private mutating func append(_ event: Recording.Event) {

@@ -169,7 +169,7 @@ final class DialogShell: @unchecked Sendable {
         guard session != nil else { return end(problem: "the preset '\(configuration.preset)' is not one parley record follows") }
         armIdle()
         let upstream = configuration.upstream
-        let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000)
+        let timeout = Self.timeAmount(configuration.connectTimeout)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -260,8 +260,10 @@ final class DialogShell: @unchecked Sendable {
 
     func inactive(_ side: Recording.Side) {
         guard open.contains(side) else { return }
+        let first = open.count == 2 || upstream == nil
         open.remove(side)
-        if !finished, var session {
+        // Only the side that closed first is recorded: the proxy closes the other.
+        if !finished, first, var session {
             session.closed(by: side, at: now)
             self.session = session
         }
@@ -273,8 +275,7 @@ final class DialogShell: @unchecked Sendable {
 
     private func armIdle() {
         idle?.cancel()
-        let timeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
-        idle = loop.scheduleTask(in: timeout) { [self] in
+        idle = loop.scheduleTask(in: Self.timeAmount(configuration.idleTimeout)) { [self] in
             end(problem: "nothing in either direction for \(configuration.idleTimeout)")
         }
     }
@@ -293,6 +294,11 @@ final class DialogShell: @unchecked Sendable {
                     problem: self.problem, client: peer))
         }
         report(.init(recording: session.finished, secretValues: session.secretValues, problem: self.problem, client: peer))
+    }
+
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     static func record(_ info: TLSSessionInfo) -> Recording.TLSRecord {

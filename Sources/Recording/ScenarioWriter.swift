@@ -140,8 +140,10 @@ public enum ScenarioWriter {
             first = false
             index += 1
         }
-        if let at = snapshotAt ?? (steps.isEmpty ? nil : steps.count) {
-            steps.insert("- snapshot: {name: recorded, facts: [\(snapshotFacts(recording).map(\.name).joined(separator: ", "))]}", at: at)
+        let facts = snapshotFacts(recording)
+        if !facts.isEmpty {
+            steps.insert(
+                "- snapshot: {name: recorded, facts: [\(facts.map(\.name).joined(separator: ", "))]}", at: snapshotAt ?? steps.count)
         }
         var text = header(recording, kind: "client scenario", names: names)
         text += "#   parley run \(names.clientScenario)"
@@ -268,6 +270,8 @@ public enum ScenarioWriter {
             }
             index += 1
         }
+        // A dialog the client never spoke in: the server's side is to close.
+        if steps.isEmpty { steps.append("- close:") }
         var text = header(recording, kind: "server script", names: names)
         text += "#   parley serve --script \(names.serverScript)          (any client, one connection at a time)\n"
         text += "#   parley test-client --suite \(names.serverScript) -- CLIENT ARGS   (the client's command, {port} for the port)\n"
