@@ -134,7 +134,7 @@ let package = Package(
             name: "ParleyCLI",
             dependencies: [
                 "Reporting", "Runner", "Scenario", "MailServers", "MailServerProvider", "MailAPI", "NetworkStream", "GnuTLSNIO",
-                "Patterns",
+                "Patterns", "Recording",
                 nioPosix, logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -175,6 +175,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzClientHello", dependencies: ["FuzzSupport", "GnuTLSNIO"], path: "Fuzz/FuzzClientHello",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzRecordingProxy", dependencies: ["FuzzSupport", "Recording", "Runner", "Scenario"], path: "Fuzz/FuzzRecordingProxy",
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzMTASTS", dependencies: ["FuzzSupport", "MailDomain"], path: "Fuzz/FuzzMTASTS", swiftSettings: swiftSettings),

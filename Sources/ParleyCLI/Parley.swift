@@ -10,7 +10,8 @@ public struct Parley: AsyncParsableCommand {
         discussion: exitStatusHelp,
         version: ParleyVersion.string,
         subcommands: [
-            RunCommand.self, CheckCommand.self, ProbeCommand.self, ServeCommand.self, TestClientCommand.self, VersionCommand.self,
+            RunCommand.self, CheckCommand.self, ProbeCommand.self, ServeCommand.self, TestClientCommand.self, RecordCommand.self,
+            VersionCommand.self,
         ]
     )
 
