@@ -177,11 +177,17 @@ public final class NetworkProcess: @unchecked Sendable {
                 guard let channel else { continue }
                 channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
                 channel.read()
-            case .insertTLS(let request, let id):
+            case .insertTLS(let request, let id, let replay):
                 do {
                     guard let channel else { throw ChannelError.ioOnClosedChannel }
                     let handler = GnuTLSHandler(context: request.context, serverHostname: request.serverHostname)
                     try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+                    // TLS records that arrived before the handler (implicit TLS): read by it now.
+                    if !replay.isEmpty {
+                        let context = try channel.pipeline.syncOperations.context(handler: handler)
+                        handler.channelRead(context: context, data: NIOAny(channel.allocator.buffer(bytes: replay)))
+                        handler.channelReadComplete(context: context)
+                    }
                 } catch {
                     perform(machine.tlsInsertFailed(id, describe(error)))
                 }
@@ -667,10 +673,13 @@ public final class NetworkProcess: @unchecked Sendable {
     /// client's go-ahead. Returns once the TLS handler is in place; the handshake goes on.
     ///
     /// - Throws: `NetworkError` (`.notOpen`) when the connection is gone.
-    public func acceptTLS(goAhead: [UInt8], context: GnuTLSContext, timeout: Duration) async throws(NetworkError) -> TLSStart {
+    public func acceptTLS(goAhead: [UInt8], context: GnuTLSContext, timeout: Duration, keepReceived: Bool = false)
+        async throws(NetworkError)
+        -> TLSStart
+    {
         let started = eventLoop.submitOrRun { () -> EventLoopFuture<TLSSessionInfo> in
             if !goAhead.isEmpty { self.sendOnLoop(goAhead).whenComplete { _ in } }
-            return self.upgradeOnLoop(context: context, serverHostname: nil, timeout: timeout)
+            return self.upgradeOnLoop(context: context, serverHostname: nil, timeout: timeout, keepReceived: keepReceived)
         }
         do {
             return TLSStart(handshake: try await started.get())
@@ -684,10 +693,12 @@ public final class NetworkProcess: @unchecked Sendable {
         context: GnuTLSContext,
         serverHostname: String?,
         timeout: Duration,
-        duringConnect: Bool = false
+        duringConnect: Bool = false,
+        keepReceived: Bool = false
     ) -> EventLoopFuture<TLSSessionInfo> {
         eventLoop.preconditionInEventLoop()
-        let request = ProcessStateMachine.TLSRequest(context: context, serverHostname: serverHostname, timeout: timeout)
+        let request = ProcessStateMachine.TLSRequest(
+            context: context, serverHostname: serverHostname, timeout: timeout, keepReceived: keepReceived)
         return begin(machine.beginTLS(request, duringConnect: duringConnect)).flatMapThrowing { result in
             try Self.session(of: result)
         }

@@ -68,6 +68,10 @@ struct ProcessStateMachine {
         var serverHostname: String?
         /// The handshake's deadline.
         var timeout: Duration
+        /// The bytes received and not consumed are the peer's first TLS records, not plaintext:
+        /// they go to the TLS handler instead of being discarded (a server's side of implicit
+        /// TLS, or of a go-ahead an earlier step sent, where the ClientHello may have arrived first).
+        var keepReceived = false
     }
 
     /// What a STARTTLS reply must say for the upgrade to start, and the session to start.
@@ -100,7 +104,7 @@ struct ProcessStateMachine {
         case resumeReading
         /// Put the TLS handler at the front of the pipeline; a failure comes back as
         /// ``tlsInsertFailed(_:_:)``.
-        case insertTLS(TLSRequest, WaitID)
+        case insertTLS(TLSRequest, WaitID, replay: [UInt8])
         /// Close the channel (our side).
         case close
         /// Free the name in the process table.
@@ -409,16 +413,17 @@ struct ProcessStateMachine {
             actions.append(.complete(id, .failure(error)))
             return id
         }
-        // The response-injection defence: plaintext after the go-ahead is never fed to TLS.
+        // The response-injection defence: plaintext after the go-ahead is never fed to TLS,
+        // unless the caller says the bytes are TLS records already.
         let leftover = matcher.removeAll()
-        if !leftover.isEmpty {
+        if !leftover.isEmpty, !request.keepReceived {
             discardedBytes += leftover.count
             actions.append(.emit(.discarded(leftover)))
         }
         handshake = HandshakeWait(id: id, deadline: request.timeout)
         actions.append(.schedule(.deadline(id), request.timeout))
         actions.append(.emit(.handshakeStarted(serverName: request.serverHostname)))
-        actions.append(.insertTLS(request, id))
+        actions.append(.insertTLS(request, id, replay: request.keepReceived ? leftover : []))
         return id
     }
 

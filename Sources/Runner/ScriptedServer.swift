@@ -219,7 +219,10 @@ extension Execution {
         }
         let start: NetworkProcess.TLSStart
         do throws(NetworkError) {
-            start = try await connection.process.acceptTLS(goAhead: goAhead, context: context, timeout: timeout)
+            // Without a go-ahead, TLS starts from the bytes already received: implicit TLS
+            // (SMTPS, IMAPS, POP3S), where the ClientHello may be there before this step.
+            start = try await connection.process.acceptTLS(
+                goAhead: goAhead, context: context, timeout: timeout, keepReceived: credentials.goAhead == nil && credentials.inject == nil)
         } catch {
             throw failure(error, at: location, expected: nil)
         }

@@ -71,7 +71,7 @@ struct MachineDriver {
             case .resumeReading:
                 reading = true
                 trace.append("resume")
-            case .insertTLS(_, let id):
+            case .insertTLS(_, let id, _):
                 tlsInsertions.append(id)
                 trace.append("insertTLS")
             case .close:
@@ -380,6 +380,28 @@ struct ProcessStateMachineTests {
         let wait = try driver.expect("x")
         #expect(driver.error(wait)?.message == "TLS: later")
         #expect(driver.error(wait)?.wait == .expect)
+    }
+
+    @Test("a server's implicit TLS keeps the bytes received (the ClientHello) for the handler; without it they are discarded")
+    func keepReceivedForImplicitTLS() throws {
+        var driver = MachineDriver()
+        driver.read("\u{16}\u{03}\u{01}hello")
+        var request = try tlsRequest()
+        request.keepReceived = true
+        let (_, actions) = driver.machine.beginTLS(request)
+        let replayed = actions.compactMap { action -> [UInt8]? in
+            if case .insertTLS(_, _, let replay) = action { return replay }
+            return nil
+        }
+        #expect(replayed == [Array("\u{16}\u{03}\u{01}hello".utf8)])
+        #expect(driver.machine.discardedBytes == 0)
+        #expect(driver.machine.bufferedCount == 0)
+
+        var plain = MachineDriver()
+        plain.read("RSET\r\n")
+        let (_, discarding) = plain.machine.beginTLS(try tlsRequest())
+        #expect(discarding.contains { if case .insertTLS(_, _, let replay) = $0 { replay.isEmpty } else { false } })
+        #expect(plain.machine.discardedBytes == 6)
     }
 
     @Test("the peer closing during the handshake fails it")
