@@ -133,7 +133,9 @@ public enum ScenarioWriter {
                 }
                 steps.append(sendStep(lines))
             case .starttls, .handshake:
-                break
+                // Not a step of its own (the TLS handshake of implicit TLS comes before the greeting).
+                index += 1
+                continue
             case .closed(let side):
                 if side == .server { steps.append("- expect: {peer-closes: true}") }
             }

@@ -4,6 +4,7 @@ used as their documentation says for a client that wants TLS.
 
   client.py smtp --port P --ca-file CA --server-name NAME --user U --password-file F [--auth plain|login]
   client.py imap --port P --ca-file CA --server-name NAME --user U --password-file F
+  client.py smtps --port P --ca-file CA --user U --password-file F   (implicit TLS, login, NOOP)
   client.py swaks --port P --ca-file CA --server-name NAME --user U --password-file F
 
 swaks (AUTH LOGIN) is started with the password read from the file, so that no command line
@@ -51,6 +52,15 @@ def smtp(args, password):
         client.quit()
 
 
+def smtps(args, password):
+    # Implicit TLS (RFC 8314): the certificate is checked for the address connected to.
+    with smtplib.SMTP_SSL("127.0.0.1", args.port, local_hostname="client.parley.test", timeout=20, context=tls(args)) as client:
+        client.ehlo()
+        client.login(args.user, password)
+        client.noop()
+        client.quit()
+
+
 def imap(args, password):
     import imapclient
 
@@ -75,7 +85,7 @@ def swaks(args, password):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("protocol", choices=["smtp", "imap", "swaks"])
+    parser.add_argument("protocol", choices=["smtp", "smtps", "imap", "swaks"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ca-file", required=True)
     parser.add_argument("--server-name", default="mail.test")
@@ -85,7 +95,7 @@ def main():
     args = parser.parse_args()
     with open(args.password_file) as file:
         password = file.read().strip()
-    {"smtp": smtp, "imap": imap, "swaks": swaks}[args.protocol](args, password)
+    {"smtp": smtp, "smtps": smtps, "imap": imap, "swaks": swaks}[args.protocol](args, password)
 
 
 if __name__ == "__main__":
