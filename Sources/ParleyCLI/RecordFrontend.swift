@@ -44,6 +44,8 @@ public struct RecordFrontend: Sendable {
     /// How long to wait for each client.
     public var acceptTimeout: Duration = .seconds(300)
     public var idleTimeout: Duration = .seconds(60)
+    /// Bytes recorded per dialog at most (the dialog goes on; the recording says it was cut).
+    public var recordLimit = 16 << 20
     /// Progress and results (standard output).
     public var output: @Sendable (String) -> Void
 
@@ -112,6 +114,7 @@ public struct RecordFrontend: Sendable {
         var configuration = RecordingProxy.Configuration(
             host: listenHost, port: listenPort, preset: preset, upstream: upstream, clientSideTLS: clientSideTLS, upstreamTLS: upstreamTLS)
         configuration.idleTimeout = idleTimeout
+        configuration.recordLimit = recordLimit
         let proxy: RecordingProxy
         do {
             proxy = try await RecordingProxy.start(configuration)

@@ -241,6 +241,8 @@ public struct ProxySession: Sendable {
     }
 
     private mutating func append(_ event: Recording.Event) {
+        // Once cut, the recording keeps no more of the dialog (no holes), only how it ended.
+        if recording.truncated, event.kind != .closed { return }
         let size = event.pieces.map { $0.reduce(0) { $0 + Self.size($1) } } ?? 0
         if recordedBytes + size > recordLimit {
             recording.truncated = true

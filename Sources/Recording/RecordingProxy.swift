@@ -191,7 +191,7 @@ final class DialogShell: @unchecked Sendable {
                 self.upstream = channel
                 self.open.insert(.server)
                 if !self.toServer.isEmpty {
-                    self.write(self.toServer, to: channel)
+                    self.write(self.toServer, to: channel, from: self.client)
                     self.toServer = []
                 }
                 if self.finished { channel.close(promise: nil) }
@@ -213,9 +213,16 @@ final class DialogShell: @unchecked Sendable {
         for action in actions {
             switch action {
             case .toServer(let bytes):
-                if let upstream { write(bytes, to: upstream) } else { toServer += bytes }
+                if let upstream {
+                    write(bytes, to: upstream, from: client)
+                } else {
+                    toServer += bytes
+                    if toServer.count > Self.pendingLimit {
+                        end(problem: "the client sent more than \(Self.pendingLimit) bytes before the server answered the connection")
+                    }
+                }
             case .toClient(let bytes):
-                write(bytes, to: client)
+                if let upstream { write(bytes, to: client, from: upstream) } else { write(bytes, to: client, from: nil) }
             case .startTLS:
                 do {
                     try client.pipeline.syncOperations.addHandler(GnuTLSHandler(context: configuration.clientSideTLS), position: .first)
@@ -233,9 +240,23 @@ final class DialogShell: @unchecked Sendable {
         }
     }
 
-    private func write(_ bytes: [UInt8], to channel: any Channel) {
+    /// Bytes from the client held while the connection to the server is being made.
+    static let pendingLimit = 1 << 20
+
+    /// Writes, and stops reading the side the bytes came from while the other cannot take more
+    /// (its write buffer past NIO's high-water mark): a slow reader holds the fast writer back,
+    /// so no buffer grows without bound.
+    private func write(_ bytes: [UInt8], to channel: any Channel, from source: (any Channel)?) {
         guard !bytes.isEmpty else { return }
         channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+        if !channel.isWritable, let source { source.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+    }
+
+    /// A side can take writes again: read again from the other.
+    func writable(_ side: Recording.Side, _ isWritable: Bool) {
+        guard isWritable, let other = side == .client ? upstream : client else { return }
+        other.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        other.read()
     }
 
     func handshake(_ info: TLSSessionInfo, side: Recording.Side) {
@@ -334,6 +355,11 @@ final class SideHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? GnuTLSEvent, case .handshakeCompleted(let info) = event { dialog.handshake(info, side: side) }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        dialog.writable(side, context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -114,6 +114,43 @@ struct RecordFrontendTests {
         }
     }
 
+    @Test("a 3 MiB message goes through the proxy whole, and the recording says where it was cut")
+    func largeMessage() async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let configuration = FakeSMTPServer.Configuration(tls: try TestPKI.serverContext(), users: ["alice": Self.password])
+        try await withFakeSMTPServer(configuration) { server in
+            let output = Output()
+            var frontend = RecordFrontend(upstreamHost: "127.0.0.1", upstreamPort: server.port, preset: "smtp") { output.write($0) }
+            frontend.outputFolder = folder.path
+            frontend.upstreamCAFile = "\(FixtureCertificates.directory)/ca.pem"
+            frontend.serverName = "localhost"
+            frontend.acceptTimeout = .seconds(30)
+            frontend.recordLimit = 1 << 20
+            let recording = Task { await frontend.run() }
+            let port = try #require(try await Self.port(output), "\(output.all)")
+            let client = """
+                import smtplib, ssl, sys
+                body = ("x" * 998 + "\\r\\n") * 3150
+                with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60) as smtp:
+                    smtp._host = "localhost"
+                    smtp.starttls(context=ssl.create_default_context(cafile=sys.argv[2]))
+                    smtp.login("alice", sys.argv[3])
+                    refused = smtp.sendmail("alice@mail.test", ["alice@mail.test"], "Subject: big\\r\\n\\r\\n" + body)
+                    print("sent", len(body), refused)
+                """
+            let process = try ExternalProcess(
+                ["python3", "-c", client, port, "\(FixtureCertificates.directory)/ca.pem", Self.password], mergingStandardError: true)
+            let status = try await process.waitForExit(seconds: 120)
+            #expect(status == 0, "\(String(decoding: process.stdout, as: UTF8.self))")
+            #expect(await recording.value == 0, "\(output.all)")
+            #expect(output.all.contains("cut at the size limit"))
+            let text = try String(contentsOf: folder.appendingPathComponent("smtp.client.yaml"), encoding: .utf8)
+            #expect(text.contains("The recording was cut at its size limit"))
+        }
+    }
+
     @Test("--mode none without a recording, an unknown preset and a bad name are bad usage; a server that is not there is a runtime error")
     func badUsage() async throws {
         guard ExternalProcess.isAvailable("python3") else { return }

@@ -132,6 +132,23 @@ import Testing
         #expect(!popText.contains("open-sesame") && !popText.contains("alice"))
     }
 
+    @Test func implicitTLSRecordsEverythingUnderTLSAndTheLimitCutsTheRecordingNotTheDialog() throws {
+        let implicit = Recording.Upstream(host: "127.0.0.1", port: 10465, serverName: "mail.test", implicitTLS: true)
+        var session = try ProxySession(preset: "submission", upstream: implicit, recordedAt: "", recordLimit: 64)
+        _ = session.serverSent(Self.bytes("220 mail.test ESMTP\r\n"), at: 0)
+        session.handshakesCompleted(
+            client: .init(version: "TLS1.3", cipher: "X", verified: false), upstream: .init(version: "TLS1.3", cipher: "X", verified: true),
+            at: 0)
+        let big = Array(repeating: UInt8(ascii: "x"), count: 100) + [13, 10]
+        // Relayed whole, recorded no further than the limit.
+        #expect(session.clientSent(big, at: 0) == [.toServer(big)])
+        let recording = session.finished
+        #expect(recording.truncated)
+        #expect(recording.events.filter { $0.kind == .data }.allSatisfy { $0.tls })
+        // The client never sends STARTTLS under implicit TLS: a line that says so is relayed as it is.
+        #expect(session.clientSent(Self.bytes("STARTTLS\r\n"), at: 0) == [.toServer(Self.bytes("STARTTLS\r\n"))])
+    }
+
     @Test func anUnknownPresetIsRefused() {
         #expect(throws: RecordingError.self) { try ProxySession(preset: "xmpp", upstream: Self.upstream, recordedAt: "") }
     }
