@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import Runner
 
 /// The protocol family a preset belongs to, as far as recording cares: how STARTTLS, capability
 /// commands and credentials look.
@@ -311,22 +312,7 @@ struct CredentialScanner: Sendable {
         ending.isEmpty ? [] : [.bytes(ending)]
     }
 
-    /// A line split into its text and its CR LF / LF ending.
-    static func splitEnding(_ line: [UInt8]) -> ([UInt8], [UInt8]) {
-        if line.suffix(2) == [13, 10] { return (Array(line.dropLast(2)), [13, 10]) }
-        if line.last == 10 { return (Array(line.dropLast()), [10]) }
-        return (line, [])
-    }
+    static func splitEnding(_ line: [UInt8]) -> ([UInt8], [UInt8]) { LineBytes.splitEnding(line) }
 
-    /// Lines including their LF; a last partial line as is.
-    static func lines(_ bytes: [UInt8]) -> [[UInt8]] {
-        var lines: [[UInt8]] = []
-        var start = 0
-        for (index, byte) in bytes.enumerated() where byte == 10 {
-            lines.append(Array(bytes[start...index]))
-            start = index + 1
-        }
-        if start < bytes.count { lines.append(Array(bytes[start...])) }
-        return lines
-    }
+    static func lines(_ bytes: [UInt8]) -> [[UInt8]] { LineBytes.lines(bytes) }
 }

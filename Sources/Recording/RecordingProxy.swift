@@ -23,7 +23,7 @@ public final class RecordingProxy: Sendable {
         public var connectTimeout: Duration = .seconds(10)
         /// Nothing in either direction for this long ends the dialog.
         public var idleTimeout: Duration = .seconds(60)
-        /// Dialogs at once; more clients wait in the backlog.
+        /// Dialogs at once; a client beyond them is closed at once.
         public var maxDialogs = 16
         public var recordLimit = 16 << 20
 

@@ -39,7 +39,7 @@ struct Masker: Sendable {
     /// Bytes the client sends, with credentials hidden.
     mutating func sent(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        for line in split(bytes) {
+        for line in LineBytes.lines(bytes) {
             out += maskCredentials(in: line)
         }
         return hideSecrets(out)
@@ -49,7 +49,7 @@ struct Masker: Sendable {
     mutating func received(_ bytes: [UInt8]) -> [UInt8] {
         // The common case, and the one that must stay fast for large responses.
         if !inAuthentication && secrets.isEmpty { return bytes }
-        for line in split(bytes) where inAuthentication {
+        for line in LineBytes.lines(bytes) where inAuthentication {
             if line.starts(with: Array("334 ".utf8)) || line.starts(with: Array("+ ".utf8)) || line == Array("+\r\n".utf8) {
                 awaitingResponse = true
             } else if !line.isEmpty {
@@ -79,21 +79,9 @@ struct Masker: Sendable {
         return out
     }
 
-    /// Lines including their LF; a last partial line as is.
-    private func split(_ bytes: [UInt8]) -> [[UInt8]] {
-        var lines: [[UInt8]] = []
-        var start = 0
-        for (i, b) in bytes.enumerated() where b == 10 {
-            lines.append(Array(bytes[start...i]))
-            start = i + 1
-        }
-        if start < bytes.count { lines.append(Array(bytes[start...])) }
-        return lines
-    }
-
     /// One client line with its credentials hidden.
     private mutating func maskCredentials(in line: [UInt8]) -> [UInt8] {
-        let (body, ending) = Self.splitEnding(line)
+        let (body, ending) = LineBytes.splitEnding(line)
         if awaitingResponse {
             awaitingResponse = false
             // "*" cancels the exchange; it is not a secret.
@@ -130,12 +118,6 @@ struct Masker: Sendable {
         return line
     }
 
-    /// A line split into its text and its CR LF / LF ending.
-    private static func splitEnding(_ line: [UInt8]) -> ([UInt8], [UInt8]) {
-        if line.suffix(2) == [13, 10] { return (Array(line.dropLast(2)), [13, 10]) }
-        if line.last == 10 { return (Array(line.dropLast()), [10]) }
-        return (line, [])
-    }
 }
 
 /// A `Masker` behind a lock, shared by a run and its connections' event-loop callbacks.

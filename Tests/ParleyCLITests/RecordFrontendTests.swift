@@ -35,6 +35,21 @@ struct RecordFrontendTests {
         return nil
     }
 
+    /// A fake SMTP server (STARTTLS with the test PKI, alice's password) and a recorder in
+    /// front of it that writes into `folder`, verifying the server for "localhost".
+    static func withRecorder(folder: URL, _ body: (RecordFrontend, Output) async throws -> Void) async throws {
+        let configuration = FakeSMTPServer.Configuration(tls: try TestPKI.serverContext(), users: ["alice": Self.password])
+        try await withFakeSMTPServer(configuration) { server in
+            let output = Output()
+            var frontend = RecordFrontend(upstreamHost: "127.0.0.1", upstreamPort: server.port, preset: "smtp") { output.write($0) }
+            frontend.outputFolder = folder.path
+            frontend.upstreamCAFile = "\(FixtureCertificates.directory)/ca.pem"
+            frontend.serverName = "localhost"
+            frontend.acceptTimeout = .seconds(30)
+            try await body(frontend, output)
+        }
+    }
+
     static func runClient(port: String) async throws -> Int32? {
         let process = try ExternalProcess(
             ["python3", "-c", client, port, "\(FixtureCertificates.directory)/ca.pem", password], mergingStandardError: true)
@@ -50,15 +65,9 @@ struct RecordFrontendTests {
         guard ExternalProcess.isAvailable("python3") else { return }
         let folder = try scratchFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let configuration = FakeSMTPServer.Configuration(tls: try TestPKI.serverContext(), users: ["alice": Self.password])
-        try await withFakeSMTPServer(configuration) { server in
-            let output = Output()
-            var frontend = RecordFrontend(upstreamHost: "127.0.0.1", upstreamPort: server.port, preset: "smtp") { output.write($0) }
-            frontend.outputFolder = folder.path
+        try await Self.withRecorder(folder: folder) { configured, output in
+            var frontend = configured
             frontend.name = "fake"
-            frontend.upstreamCAFile = "\(FixtureCertificates.directory)/ca.pem"
-            frontend.serverName = "localhost"
-            frontend.acceptTimeout = .seconds(30)
             let recording = Task { await frontend.run() }
             let port = try #require(try await Self.port(output), "\(output.all)")
             #expect(try await Self.runClient(port: port) == 0)
@@ -119,14 +128,8 @@ struct RecordFrontendTests {
         guard ExternalProcess.isAvailable("python3") else { return }
         let folder = try scratchFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let configuration = FakeSMTPServer.Configuration(tls: try TestPKI.serverContext(), users: ["alice": Self.password])
-        try await withFakeSMTPServer(configuration) { server in
-            let output = Output()
-            var frontend = RecordFrontend(upstreamHost: "127.0.0.1", upstreamPort: server.port, preset: "smtp") { output.write($0) }
-            frontend.outputFolder = folder.path
-            frontend.upstreamCAFile = "\(FixtureCertificates.directory)/ca.pem"
-            frontend.serverName = "localhost"
-            frontend.acceptTimeout = .seconds(30)
+        try await Self.withRecorder(folder: folder) { configured, output in
+            var frontend = configured
             frontend.recordLimit = 1 << 20
             let recording = Task { await frontend.run() }
             let port = try #require(try await Self.port(output), "\(output.all)")
