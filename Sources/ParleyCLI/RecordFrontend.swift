@@ -150,14 +150,20 @@ public struct RecordFrontend: Sendable {
     private func save(_ dialog: RecordingProxy.Dialog, credential: TLSConfiguration.PEMCredential) -> Bool {
         let recording = dialog.recording
         let data = recording.events.filter { $0.kind == .data }.count
-        if let problem = dialog.problem { output("dialog with \(dialog.client): \(problem)\n") }
+        // A dialog that broke (the server unreachable or unverified, the proxy's certificate
+        // refused, silence) is not kept: with --mode once it would be replayed from then on.
+        if let problem = dialog.problem {
+            output("dialog with \(dialog.client): \(problem); nothing written\n")
+            return false
+        }
         guard data > 0 else {
             output("dialog with \(dialog.client): nothing was said; nothing written\n")
             return false
         }
         guard let stem = stemFor(recording) else { return true }
         let names = ScenarioWriter.Names(
-            stem: stem, certificate: "\(stem).cert.pem", key: "\(stem).key.pem", caFile: upstreamCAFile.map(absolute))
+            stem: stem, certificate: "\(stem).cert.pem", key: "\(stem).key.pem",
+            caFile: upstreamCAFile.map { Self.relative(absolute($0), to: absolute(outputFolder)) })
         let files: [(String, Data)] = [
             (names.recording, recording.encoded()),
             (names.clientScenario, Data(ScenarioWriter.clientScenario(recording, names: names).utf8)),
@@ -226,6 +232,19 @@ public struct RecordFrontend: Sendable {
         default:
             throw RecordingError("--ca-cert and --ca-key go together")
         }
+    }
+
+    /// `path` as seen from `folder` (both absolute): the generated scenario names its CA file
+    /// relative to its own folder, so the folder can be committed and run elsewhere.
+    public static func relative(_ path: String, to folder: String) -> String {
+        let target = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+        let base = URL(fileURLWithPath: folder).standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(target.count, base.count), target[common] == base[common] { common += 1 }
+        // Only the root in common: the absolute path says more.
+        guard common > 1 else { return path }
+        let up = Array(repeating: "..", count: base.count - common)
+        return (up + target[common...]).joined(separator: "/")
     }
 
     private func absolute(_ file: String) -> String {

@@ -50,11 +50,11 @@ struct RecordFrontendTests {
         }
     }
 
-    static func runClient(port: String) async throws -> Int32? {
+    static func runClient(port: String, mustPass: Bool = true) async throws -> Int32? {
         let process = try ExternalProcess(
             ["python3", "-c", client, port, "\(FixtureCertificates.directory)/ca.pem", password], mergingStandardError: true)
         let status = try await process.waitForExit(seconds: 60)
-        if status != 0 { Issue.record("the client: \(String(decoding: process.stdout, as: UTF8.self))") }
+        if mustPass, status != 0 { Issue.record("the client: \(String(decoding: process.stdout, as: UTF8.self))") }
         return status
     }
 
@@ -152,6 +152,31 @@ struct RecordFrontendTests {
             let text = try String(contentsOf: folder.appendingPathComponent("smtp.client.yaml"), encoding: .utf8)
             #expect(text.contains("The recording was cut at its size limit"))
         }
+    }
+
+    @Test("a server whose certificate does not verify ends the dialog: the reason named, exit 3, nothing written")
+    func upstreamNotVerified() async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await Self.withRecorder(folder: folder) { configured, output in
+            var frontend = configured
+            frontend.upstreamCAFile = "\(FixtureCertificates.directory)/self-signed.pem"
+            let recording = Task { await frontend.run() }
+            let port = try #require(try await Self.port(output), "\(output.all)")
+            #expect(try await Self.runClient(port: port, mustPass: false) != 0)
+            #expect(await recording.value == 3, "\(output.all)")
+            #expect(output.all.contains("TLS with the server 127.0.0.1:"), "\(output.all)")
+            #expect(output.all.contains("nothing written"))
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("smtp.recording.json").path))
+        }
+    }
+
+    @Test("the generated scenario names its CA file relative to its own folder")
+    func relativeCAFile() {
+        #expect(RecordFrontend.relative("/work/p/fixtures/certs/ca.pem", to: "/work/p/recordings") == "../fixtures/certs/ca.pem")
+        #expect(RecordFrontend.relative("/work/p/recordings/ca.pem", to: "/work/p/recordings") == "ca.pem")
+        #expect(RecordFrontend.relative("/etc/ssl/ca.pem", to: "/work/p/recordings") == "/etc/ssl/ca.pem")
     }
 
     @Test("--mode none without a recording, an unknown preset and a bad name are bad usage; a server that is not there is a runtime error")
