@@ -50,9 +50,9 @@ public final class DomainLookups: @unchecked Sendable {
 
     /// Lookups answered from zone data alone (libunbound's local data in a static `test.` zone),
     /// for tests: nothing is asked of any server (the forwarder is a closed loopback port).
-    init(localData: [String]) {
+    init(localData: [String], localZones: [String] = []) {
         configuration = ResolverConfiguration(
-            forwarder: "127.0.0.1:1", localData: localData, timeout: .seconds(5), localZones: ["test. static"])
+            forwarder: "127.0.0.1:1", localData: localData, timeout: .seconds(5), localZones: ["test. static"] + localZones)
     }
 
     /// Which resolver and trust anchor, for transcripts.
@@ -273,7 +273,14 @@ extension Execution {
             throw Failure(
                 .assertion, at: location, "the TXT records of \(name) fail DNSSEC validation: \(answer.whyBogus ?? "bogus")")
         }
-        return answer
+        // A failed look-up (SERVFAIL, REFUSED) says nothing about what the domain publishes: it
+        // is not a missing record.
+        switch answer.code {
+        case .noError, .nxDomain: return answer
+        case .serverFailure, .other:
+            throw Failure(
+                .runtime, at: location, "the TXT look-up of \(name) failed (\(answer.code)): whether a record is published is not known")
+        }
     }
 
     /// The one record of a TXT record set that `select` chooses (MTA-STS, TLS-RPT), nil when

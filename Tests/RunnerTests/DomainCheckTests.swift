@@ -25,10 +25,12 @@ func policyScenario(_ steps: String, faults: [String] = []) -> String {
 
 /// Runs a scenario with a runner whose DNS answers come from `localData` (libunbound's local
 /// zone data: answers are not DNSSEC-validated).
-func runWithDNS(_ yaml: String, localData: [String], mx: MXChoice? = nil) async throws -> (ScenarioResult, [RunEvent]) {
+func runWithDNS(_ yaml: String, localData: [String], localZones: [String] = [], mx: MXChoice? = nil) async throws -> (
+    ScenarioResult, [RunEvent]
+) {
     let scenario = try ScenarioRunner.loader(serverProvider: MailServerProvider()).load(yaml: yaml, file: "/virtual/d.yaml")
     var runner = ScenarioRunner(environment: [:], serverProvider: MailServerProvider())
-    runner.domainLookups = DomainLookups(localData: localData)
+    runner.domainLookups = DomainLookups(localData: localData, localZones: localZones)
     runner.mxChoice = mx
     let events = Events()
     let result = await runner.run(scenario) { events.add($0) }
@@ -174,6 +176,24 @@ struct DomainCheckTests {
         #expect(result.outcome == .passed, "\(String(describing: result.failure))")
         #expect(notes(events).contains { $0.contains("MX of example.test") && $0.contains("5 mail.test, 20 backup.example.test") })
         #expect(notes(events).contains { $0.contains("MX host mail.test (preference 5) of example.test at 127.0.0.1") })
+    }
+
+    @Test("a TXT look-up that fails (REFUSED) is a runtime error naming the look-up, not a missing TLS-RPT record")
+    func failedLookupIsNotAMissingRecord() async throws {
+        let steps = """
+              - connect: {mx: example.test, port: '${server.port}'}
+              - greeting:
+              - assert: {tls-rpt: {present: true}}
+            """
+        let data = ["example.test. 300 IN MX 10 mail.test.", "mail.test. 300 IN A 127.0.0.1"]
+        let (result, _) = try await runWithDNS(policyScenario(steps), localData: data, localZones: ["_smtp._tls.example.test. refuse"])
+        let failure = try #require(result.failure)
+        #expect(result.outcome == .error, "\(failure.message)")
+        #expect(failure.message.contains("the TXT look-up of _smtp._tls.example.test failed (REFUSED)"), "\(failure.message)")
+        // Without the refusal, no record is a missing record, as before.
+        let (missing, _) = try await runWithDNS(policyScenario(steps), localData: data)
+        #expect(missing.outcome == .failed)
+        #expect(missing.failure?.message.contains("publishes no TLS-RPT record") == true, "\(String(describing: missing.failure?.message))")
     }
 
     @Test("a null MX fails the connect and says the domain accepts no mail (RFC 7505)")
