@@ -139,7 +139,7 @@ public struct RecordFrontend: Sendable {
                 status = RunFrontend.Status.failed
                 break
             }
-            let written = save(dialog, credential: credential)
+            let written = save(dialog, number: number, credential: credential)
             if dialog.problem != nil || !written { status = RunFrontend.Status.runtimeError }
         }
         await proxy.stop()
@@ -147,7 +147,7 @@ public struct RecordFrontend: Sendable {
     }
 
     /// Writes a dialog's files; false when nothing could be written.
-    private func save(_ dialog: RecordingProxy.Dialog, credential: TLSConfiguration.PEMCredential) -> Bool {
+    private func save(_ dialog: RecordingProxy.Dialog, number: Int, credential: TLSConfiguration.PEMCredential) -> Bool {
         let recording = dialog.recording
         let data = recording.events.filter { $0.kind == .data }.count
         // A dialog that broke (the server unreachable or unverified, the proxy's certificate
@@ -160,7 +160,7 @@ public struct RecordFrontend: Sendable {
             output("dialog with \(dialog.client): nothing was said; nothing written\n")
             return false
         }
-        guard let stem = stemFor(recording) else { return true }
+        guard let stem = stemFor(recording, number: number) else { return true }
         let names = ScenarioWriter.Names(
             stem: stem, certificate: "\(stem).cert.pem", key: "\(stem).key.pem",
             caFile: upstreamCAFile.map { Self.relative(absolute($0), to: absolute(outputFolder)) })
@@ -195,9 +195,10 @@ public struct RecordFrontend: Sendable {
         return true
     }
 
-    /// The name a dialog is saved under, or nil when `--mode new` finds it recorded already.
-    private func stemFor(_ recording: Recording) -> String? {
-        guard mode == .new else { return stem }
+    /// The name a dialog is saved under (the first NAME, the next NAME-2, ...), or nil when
+    /// `--mode new` finds it recorded already (it then takes the first free NAME-N).
+    private func stemFor(_ recording: Recording, number: Int) -> String? {
+        guard mode == .new else { return number == 1 ? stem : "\(stem)-\(number)" }
         var candidates: [String] = []
         let files = (try? FileManager.default.contentsOfDirectory(atPath: outputFolder)) ?? []
         for file in files where file.hasSuffix(".recording.json") {

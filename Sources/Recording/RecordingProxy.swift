@@ -54,14 +54,12 @@ public final class RecordingProxy: Sendable {
     /// The port listened on.
     public let port: Int
     private let channel: any Channel
-    private let dialogs: AsyncStream<Dialog>
-    private let finish: AsyncStream<Dialog>.Continuation
+    private let dialogs: DialogQueue
 
-    private init(port: Int, channel: any Channel, dialogs: AsyncStream<Dialog>, finish: AsyncStream<Dialog>.Continuation) {
+    private init(port: Int, channel: any Channel, dialogs: DialogQueue) {
         self.port = port
         self.channel = channel
         self.dialogs = dialogs
-        self.finish = finish
     }
 
     /// Starts listening.
@@ -70,7 +68,7 @@ public final class RecordingProxy: Sendable {
     public static func start(_ configuration: Configuration, group: (any EventLoopGroup)? = nil) async throws(RecordingError)
         -> RecordingProxy
     {
-        let (stream, continuation) = AsyncStream.makeStream(of: Dialog.self, bufferingPolicy: .unbounded)
+        let queue = DialogQueue()
         let active = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
@@ -85,7 +83,7 @@ public final class RecordingProxy: Sendable {
                 guard admitted else { return channel.close() }
                 let dialog = DialogShell(configuration: configuration, client: channel) { result in
                     active.withLockedValue { $0 -= 1 }
-                    continuation.yield(result)
+                    queue.push(result)
                 }
                 do {
                     if configuration.upstream.implicitTLS {
@@ -100,7 +98,7 @@ public final class RecordingProxy: Sendable {
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
             return RecordingProxy(
-                port: channel.localAddress?.port ?? configuration.port, channel: channel, dialogs: stream, finish: continuation)
+                port: channel.localAddress?.port ?? configuration.port, channel: channel, dialogs: queue)
         } catch {
             throw RecordingError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
@@ -108,25 +106,59 @@ public final class RecordingProxy: Sendable {
 
     /// The next dialog to finish, or nil when `timeout` passes first.
     public func nextDialog(timeout: Duration) async -> Dialog? {
-        let stream = dialogs
-        return await withTaskGroup(of: Dialog?.self) { group in
-            group.addTask {
-                var iterator = stream.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        await dialogs.next(timeout: timeout)
     }
 
     /// Stops listening (dialogs in progress go on to their end).
     public func stop() async {
         try? await channel.close().get()
+    }
+}
+
+/// Finished dialogs, in the order they finished, for one consumer at a time.
+final class DialogQueue: Sendable {
+    private struct State {
+        var ready: [RecordingProxy.Dialog] = []
+        var waiter: (token: Int, continuation: CheckedContinuation<RecordingProxy.Dialog?, Never>)?
+        var tokens = 0
+    }
+    private let state = NIOLockedValueBox(State())
+
+    func push(_ dialog: RecordingProxy.Dialog) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<RecordingProxy.Dialog?, Never>? in
+            guard let waiter = state.waiter else {
+                state.ready.append(dialog)
+                return nil
+            }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(returning: dialog)
+    }
+
+    func next(timeout: Duration) async -> RecordingProxy.Dialog? {
+        let token = state.withLockedValue { state -> Int in
+            state.tokens += 1
+            return state.tokens
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            let waiter = state.withLockedValue { state -> CheckedContinuation<RecordingProxy.Dialog?, Never>? in
+                guard let waiter = state.waiter, waiter.token == token else { return nil }
+                state.waiter = nil
+                return waiter.continuation
+            }
+            waiter?.resume(returning: nil)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let ready = state.withLockedValue { state -> RecordingProxy.Dialog? in
+                if !state.ready.isEmpty { return state.ready.removeFirst() }
+                state.waiter = (token, continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 
@@ -145,6 +177,8 @@ final class DialogShell: @unchecked Sendable {
     private var finished = false
     private let started = NIODeadline.now()
     private var idle: Scheduled<Void>?
+    /// The last write to each side: the other side's close waits for it.
+    private var lastWrite: [Recording.Side: EventLoopFuture<Void>] = [:]
     private let report: @Sendable (RecordingProxy.Dialog) -> Void
     private let peer: String
 
@@ -248,7 +282,7 @@ final class DialogShell: @unchecked Sendable {
     /// so no buffer grows without bound.
     private func write(_ bytes: [UInt8], to channel: any Channel, from source: (any Channel)?) {
         guard !bytes.isEmpty else { return }
-        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+        lastWrite[channel === client ? .client : .server] = channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
         if !channel.isWritable, let source { source.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
     }
 
@@ -290,7 +324,8 @@ final class DialogShell: @unchecked Sendable {
         }
         // One side gone: the other goes too, once what was written to it is out.
         let other = side == .client ? upstream : client
-        other?.close(mode: .all, promise: nil)
+        let written = lastWrite[side == .client ? .server : .client] ?? loop.makeSucceededVoidFuture()
+        written.whenComplete { _ in other?.close(mode: .all, promise: nil) }
         if open.isEmpty || (side == .client && upstream == nil) { end(problem: nil) }
     }
 

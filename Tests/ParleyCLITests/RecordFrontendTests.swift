@@ -172,6 +172,26 @@ struct RecordFrontendTests {
         }
     }
 
+    @Test("two dialogs in one run are NAME and NAME-2")
+    func twoDialogs() async throws {
+        guard ExternalProcess.isAvailable("python3") else { return }
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await Self.withRecorder(folder: folder) { configured, output in
+            var frontend = configured
+            frontend.name = "two"
+            frontend.connections = 2
+            let recording = Task { await frontend.run() }
+            let port = try #require(try await Self.port(output), "\(output.all)")
+            #expect(try await Self.runClient(port: port) == 0)
+            #expect(try await Self.runClient(port: port) == 0)
+            #expect(await recording.value == 0, "\(output.all)")
+            for name in ["two", "two-2"] {
+                #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("\(name).client.yaml").path), "\(output.all)")
+            }
+        }
+    }
+
     @Test("the generated scenario names its CA file relative to its own folder")
     func relativeCAFile() {
         #expect(RecordFrontend.relative("/work/p/fixtures/certs/ca.pem", to: "/work/p/recordings") == "../fixtures/certs/ca.pem")
@@ -201,7 +221,8 @@ struct RecordFrontendTests {
         frontend.acceptTimeout = .seconds(30)
         let unreachable = Output()
         frontend.output = { unreachable.write($0) }
-        let recording = Task { await frontend.run() }
+        let unreachableFrontend = frontend
+        let recording = Task { await unreachableFrontend.run() }
         let port = try #require(try await Self.port(unreachable), "\(unreachable.all)")
         // A client that connects and waits for a greeting that never comes: the proxy closes it.
         let client = try ExternalProcess(
@@ -211,5 +232,11 @@ struct RecordFrontendTests {
         _ = try await client.waitForExit(seconds: 30)
         #expect(unreachable.all.contains("cannot connect to the server 127.0.0.1:9"))
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("smtp.recording.json").path))
+        // No client at all: the accept deadline ends the run (status 1).
+        let nobody = Output()
+        frontend.output = { nobody.write($0) }
+        frontend.acceptTimeout = .milliseconds(300)
+        #expect(await frontend.run() == 1, "\(nobody.all)")
+        #expect(nobody.all.contains("no client within"))
     }
 }
