@@ -108,7 +108,7 @@ let package = Package(
         // `parley record`: the STARTTLS-aware recording proxy and the files generated from a recording.
         .target(
             name: "Recording",
-            dependencies: ["Runner", "Patterns", "GnuTLSNIO", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["Runner", "Scenario", "Patterns", "GnuTLSNIO", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
 

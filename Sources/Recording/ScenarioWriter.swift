@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 public import Runner
+import Scenario
 
 /// Writes the two files a recording gives: the client scenario (replays the client's side
 /// against the real server, the server's variable parts generalised, capabilities and TLS facts
@@ -85,7 +86,7 @@ public enum ScenarioWriter {
         let turns = turns(recording)
         let tlsOptions = tlsOptionText(recording, names: names)
         var connect =
-            "- connect: {host: \(YAMLText.quoted("${HOST:-\(upstream.host)}")), port: \(YAMLText.quoted("${PORT:-\(upstream.port)}"))"
+            "- connect: {host: \(quoted("${HOST:-\(upstream.host)}")), port: \(quoted("${PORT:-\(upstream.port)}"))"
         if upstream.implicitTLS { connect += ", tls: {\(tlsOptions)}" }
         steps.append(connect + "}")
         if upstream.implicitTLS, let tls = recording.upstreamTLS { steps.append(tlsAssert(tls, discarded: 0)) }
@@ -102,13 +103,13 @@ public enum ScenarioWriter {
                     if index + 1 < turns.count, case .server(let bytes, _) = turns[index + 1] { bytes } else { nil }
                 let line = lines.count == 1 ? literal(lines[0]) : nil
                 if let line, let reply, isCapabilityCommand(line, dialog: dialog) {
-                    var step = "- capability: {command: \(YAMLText.quoted(templateText(line)))"
+                    var step = "- capability: {command: \(quoted(templateText(line)))"
                     if dialog == .imap { step += ", end: " + YAMLText.singleQuoted(imapTaggedEnd(line)) }
                     steps.append(step + "}")
                     let words = CapabilityWords.parse(reply).sorted()
                     let which = sawTLS ? "capabilities-after-tls" : "capabilities-before-tls"
                     if !words.isEmpty {
-                        steps.append("- assert: {\(which): {has: [\(words.map(YAMLText.quoted).joined(separator: ", "))]}}")
+                        steps.append("- assert: {\(which): {has: [\(words.map(quoted).joined(separator: ", "))]}}")
                     }
                     snapshotAt = steps.count
                     index += 2
@@ -116,7 +117,7 @@ public enum ScenarioWriter {
                     continue
                 }
                 if let line, reply != nil, index + 2 < turns.count, case .starttls(let discarded) = turns[index + 2] {
-                    var step = "- starttls: {command: \(YAMLText.quoted(templateText(line)))"
+                    var step = "- starttls: {command: \(quoted(templateText(line)))"
                     if dialog == .imap {
                         let tag = Array(line.prefix { $0 != 32 })
                         step += ", reply: " + YAMLText.singleQuoted(#"^(?:\*[^\n]*\n)*"# + escape(tag) + #" (?:OK|NO|BAD)\b[^\n]*\n"#)
@@ -152,7 +153,7 @@ public enum ScenarioWriter {
         for variable in recording.variables { text += " --var \(variable.name)=..." }
         text += "\n#   (HOST, PORT, SERVER_NAME and CA_FILE default to what was recorded; --var changes them.)\n"
         text += "# The snapshot step compares the capabilities and TLS facts with \(names.snapshot).\n"
-        text += "name: \(YAMLText.quoted("Recorded \(recording.preset) dialog with \(upstream.host):\(upstream.port)"))\n"
+        text += "name: \(quoted("Recorded \(recording.preset) dialog with \(upstream.host):\(upstream.port)"))\n"
         text += "preset: \(recording.preset)\n"
         let required = recording.variables.map(\.name)
         if !required.isEmpty { text += "requires: [\(required.joined(separator: ", "))]\n" }
@@ -204,8 +205,8 @@ public enum ScenarioWriter {
     }
 
     private static func tlsOptionText(_ recording: Recording, names: Names) -> String {
-        var options = "ca-file: \(YAMLText.quoted("${CA_FILE:-\(templateEscaped(names.caFile ?? ""))}"))"
-        options += ", server-name: \(YAMLText.quoted("${SERVER_NAME:-\(templateEscaped(recording.upstream.serverName))}"))"
+        var options = "ca-file: \(quoted("${CA_FILE:-\(templateEscaped(names.caFile ?? ""))}"))"
+        options += ", server-name: \(quoted("${SERVER_NAME:-\(templateEscaped(recording.upstream.serverName))}"))"
         if let tls = recording.upstreamTLS, !tls.verified { options += ", insecure: true" }
         return options
     }
@@ -224,7 +225,7 @@ public enum ScenarioWriter {
         var tags: [(bytes: [UInt8], name: String)] = []
         var tagCount = 0
         var inMessage = false
-        let certificate = "certificate: \(YAMLText.quoted(names.certificate)), key: \(YAMLText.quoted(names.key))"
+        let certificate = "certificate: \(quoted(names.certificate)), key: \(quoted(names.key))"
         if recording.upstream.implicitTLS { steps.append("- starttls: {\(certificate)}") }
         var index = 0
         while index < turns.count {
@@ -236,8 +237,8 @@ public enum ScenarioWriter {
                     let goAhead = lines.removeLast()
                     if !lines.isEmpty { steps.append(serverSend(lines.flatMap { $0 }, tags: tags)) }
                     var step =
-                        "- starttls: {go-ahead: \(YAMLText.quoted(substituteTag(CredentialScanner.splitEnding(goAhead).0, tags: tags)))"
-                    if !discarded.isEmpty { step += ", inject: \(YAMLText.quoted(templateEscaped(discarded)))" }
+                        "- starttls: {go-ahead: \(quoted(substituteTag(CredentialScanner.splitEnding(goAhead).0, tags: tags)))"
+                    if !discarded.isEmpty { step += ", inject: \(quoted(templateEscaped(discarded)))" }
                     steps.append(step + ", \(certificate)}")
                     index += 2
                     if index < turns.count, case .handshake = turns[index] { index += 1 }
@@ -279,7 +280,7 @@ public enum ScenarioWriter {
         text += "#   parley test-client --suite \(names.serverScript) -- CLIENT ARGS   (the client's command, {port} for the port)\n"
         text += "# The client's credentials are not checked (they were never written down); its lines are.\n"
         text +=
-            "name: \(YAMLText.quoted("Recorded server side of a \(recording.preset) dialog with \(recording.upstream.host):\(recording.upstream.port)"))\n"
+            "name: \(quoted("Recorded server side of a \(recording.preset) dialog with \(recording.upstream.host):\(recording.upstream.port)"))\n"
         text += "preset: \(recording.preset)\n"
         text += "client-exit: success\n"
         text += "timeouts: {connect: 10s, expect: 10s, handshake: 10s}\n"
@@ -296,11 +297,11 @@ public enum ScenarioWriter {
         for line in CredentialScanner.lines(bytes) {
             let (body, ending) = CredentialScanner.splitEnding(line)
             if ending == [13, 10] {
-                parts.append("{line: \(YAMLText.quoted(substituteTag(body, tags: tags)))}")
+                parts.append("{line: \(quoted(substituteTag(body, tags: tags)))}")
             } else if String(validating: line, as: UTF8.self) != nil {
-                parts.append("{text: \(YAMLText.quoted(substituteTag(line, tags: tags)))}")
+                parts.append("{text: \(quoted(substituteTag(line, tags: tags)))}")
             } else {
-                parts.append("{hex: \(YAMLText.quoted(line.map { String(format: "%02x", $0) }.joined()))}")
+                parts.append("{hex: \(quoted(line.map { String(format: "%02x", $0) }.joined()))}")
             }
         }
         if parts.count == 1, parts[0].hasPrefix("{line: ") { return "- send: " + parts[0] }
@@ -352,9 +353,9 @@ public enum ScenarioWriter {
                 if String(validating: pending, as: UTF8.self) == nil
                     || pending.dropLast(final ? 2 : 0).contains(where: { $0 < 32 && $0 != 9 && $0 != 13 && $0 != 10 })
                 {
-                    if !template.isEmpty { parts.append(YAMLText.quoted(template)) }
+                    if !template.isEmpty { parts.append(quoted(template)) }
                     template = ""
-                    parts.append("{hex: \(YAMLText.quoted(pending.map { String(format: "%02x", $0) }.joined()))}")
+                    parts.append("{hex: \(quoted(pending.map { String(format: "%02x", $0) }.joined()))}")
                 } else {
                     template += templateEscaped(pending)
                 }
@@ -368,17 +369,17 @@ public enum ScenarioWriter {
                     template += "${\(name)}"
                 case .base64(let value):
                     flushBytes(final: false)
-                    if !template.isEmpty { parts.append(YAMLText.quoted(template)) }
+                    if !template.isEmpty { parts.append(quoted(template)) }
                     template = ""
-                    parts.append("{base64: \(YAMLText.quoted(value))}")
+                    parts.append("{base64: \(quoted(value))}")
                 }
             }
             flushBytes(final: true)
             // Bytes, not Characters: "\r\n" is one Character in Swift.
             if template.utf8.count > 2, template.utf8.suffix(2).elementsEqual([13, 10]) {
-                parts.append("{line: \(YAMLText.quoted(String(decoding: template.utf8.dropLast(2), as: UTF8.self)))}")
+                parts.append("{line: \(quoted(String(decoding: template.utf8.dropLast(2), as: UTF8.self)))}")
             } else if !template.isEmpty {
-                parts.append(YAMLText.quoted(template))
+                parts.append(quoted(template))
             }
         }
         if parts.count == 1, parts[0].hasPrefix("{line: ") { return "- send: " + parts[0] }

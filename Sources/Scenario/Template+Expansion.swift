@@ -154,7 +154,9 @@ extension Template {
 }
 
 /// A string in double quotes with quotes, backslashes and control characters escaped (`\r`,
-/// `\n`, `\t`, `\xHH`): readable in messages, and a valid YAML double-quoted scalar.
+/// `\n`, `\t`, `\0`, `\xHH`, and `\uXXXX` for the C1 controls, U+FEFF and the line and paragraph
+/// separators, which YAML does not allow unescaped): readable in messages, and a valid YAML
+/// double-quoted scalar (`parley record` writes its files with it).
 public func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
@@ -162,11 +164,14 @@ public func quoted(_ text: String) -> String {
         case "\r": out += "\\r"
         case "\n": out += "\\n"
         case "\t": out += "\\t"
+        case "\0": out += "\\0"
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
         default:
             if scalar.value < 0x20 || scalar.value == 0x7F {
                 out += "\\x" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 2)
+            } else if (0x80..<0xA0).contains(scalar.value) || scalar.value == 0xFEFF || (0x2028...0x2029).contains(scalar.value) {
+                out += "\\u" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
             } else {
                 out.unicodeScalars.append(scalar)
             }
