@@ -199,24 +199,6 @@ extension CertificateIssuer {
     private static func error(_ message: String) -> GnuTLSError {
         GnuTLSError(kind: .configuration, message: message)
     }
-
-    /// Calls `body` with a datum over the UTF-8 bytes of `text` (valid only inside).
-    fileprivate static func withDatum<R>(_ text: String, _ body: (UnsafePointer<gnutls_datum_t>) -> R) -> R {
-        var bytes = Array(text.utf8)
-        return bytes.withUnsafeMutableBufferPointer { buffer in
-            var datum = gnutls_datum_t(data: buffer.baseAddress, size: UInt32(buffer.count))
-            return body(&datum)
-        }
-    }
-
-    /// A key identifier as GnuTLS computes it (SHA-1 of the public key, RFC 5280 §4.2.1.2 (1)).
-    fileprivate static func keyID(_ getter: (UnsafeMutableRawPointer, UnsafeMutablePointer<Int>) -> Int32) -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        var size = buffer.count
-        let rc = buffer.withUnsafeMutableBytes { getter($0.baseAddress!, &size) }
-        guard rc == GNUTLS_E_SUCCESS else { return nil }
-        return Array(buffer.prefix(size))
-    }
 }
 
 /// A `gnutls_x509_privkey_t`, freed on deinit.
@@ -256,7 +238,7 @@ private final class PrivateKey {
     /// A key parsed from unencrypted PEM.
     static func parse(_ pem: TLSConfiguration.PEMText) throws -> PrivateKey {
         let key = try allocate()
-        let rc = CertificateIssuer.withDatum(pem.text) {
+        let rc = GnuTLSContext.withDatum(pem.text) {
             gnutls_x509_privkey_import2(key.raw, $0, GNUTLS_X509_FMT_PEM, nil, 0)
         }
         guard rc == GNUTLS_E_SUCCESS else {
@@ -268,7 +250,7 @@ private final class PrivateKey {
     /// The key identifier of the public half.
     func keyID() throws -> [UInt8] {
         guard
-            let id = CertificateIssuer.keyID({
+            let id = X509Certificate.read({
                 gnutls_x509_privkey_get_key_id(self.raw, GNUTLS_KEYID_USE_SHA1.rawValue, $0.assumingMemoryBound(to: UInt8.self), $1)
             })
         else {
@@ -304,7 +286,7 @@ private final class Authority {
     init(certificate pem: TLSConfiguration.PEMText, key keyPEM: TLSConfiguration.PEMText) throws {
         var list: UnsafeMutablePointer<OpaquePointer?>?
         var count: UInt32 = 0
-        let rc = CertificateIssuer.withDatum(pem.text) {
+        let rc = GnuTLSContext.withDatum(pem.text) {
             gnutls_x509_crt_list_import2(&list, &count, $0, GNUTLS_X509_FMT_PEM, 0)
         }
         guard rc == GNUTLS_E_SUCCESS, let list else {
@@ -334,7 +316,7 @@ private final class Authority {
 
     /// The CA's key identifier: its subject key identifier, or else its public key's identifier.
     func keyID() throws -> [UInt8] {
-        if let id = CertificateIssuer.keyID({ gnutls_x509_crt_get_subject_key_id(self.certificate, $0, $1, nil) }) {
+        if let id = X509Certificate.read({ gnutls_x509_crt_get_subject_key_id(self.certificate, $0, $1, nil) }) {
             return id
         }
         return try self.key.keyID()
@@ -371,10 +353,10 @@ private final class Authority {
         _ keyPEM: TLSConfiguration.PEMText
     ) throws {
         let flags = GNUTLS_KEYID_USE_SHA256.rawValue
-        let certificateID = CertificateIssuer.keyID {
+        let certificateID = X509Certificate.read {
             gnutls_x509_crt_get_key_id(certificate, flags, $0.assumingMemoryBound(to: UInt8.self), $1)
         }
-        let keyID = CertificateIssuer.keyID {
+        let keyID = X509Certificate.read {
             gnutls_x509_privkey_get_key_id(key.raw, flags, $0.assumingMemoryBound(to: UInt8.self), $1)
         }
         guard let certificateID, let keyID, certificateID == keyID else {

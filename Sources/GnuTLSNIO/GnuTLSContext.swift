@@ -154,7 +154,7 @@ public final class GnuTLSContext: Sendable {
     }
 
     /// Calls `body` with a `gnutls_datum_t` over the UTF-8 bytes of `text` (valid only inside).
-    private static func withDatum<R>(_ text: String, _ body: (UnsafePointer<gnutls_datum_t>) -> R) -> R {
+    static func withDatum<R>(_ text: String, _ body: (UnsafePointer<gnutls_datum_t>) -> R) -> R {
         var bytes = Array(text.utf8)
         return bytes.withUnsafeMutableBufferPointer { buffer in
             var datum = gnutls_datum_t(data: buffer.baseAddress, size: UInt32(buffer.count))

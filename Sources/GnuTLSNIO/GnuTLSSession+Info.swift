@@ -341,6 +341,12 @@ final class X509Certificate {
 
     /// Calls a GnuTLS "fill this buffer" getter, growing the buffer once if it is too small.
     private func bytes(_ getter: (UnsafeMutableRawPointer, UnsafeMutablePointer<Int>) -> Int32) -> [UInt8] {
+        Self.read(getter) ?? []
+    }
+
+    /// What a GnuTLS getter of the `(buffer, size)` kind writes (a fingerprint, a key id),
+    /// with a larger buffer when it says the first was short; nil when it fails.
+    static func read(_ getter: (UnsafeMutableRawPointer, UnsafeMutablePointer<Int>) -> Int32) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 64)
         var size = buffer.count
         var rc = buffer.withUnsafeMutableBytes { getter($0.baseAddress!, &size) }
@@ -348,7 +354,7 @@ final class X509Certificate {
             buffer = [UInt8](repeating: 0, count: size)
             rc = buffer.withUnsafeMutableBytes { getter($0.baseAddress!, &size) }
         }
-        guard rc == GNUTLS_E_SUCCESS else { return [] }
+        guard rc == GNUTLS_E_SUCCESS else { return nil }
         return Array(buffer.prefix(size))
     }
 
