@@ -224,10 +224,9 @@ final class DialogShell: @unchecked Sendable {
             case .success(let channel):
                 self.upstream = channel
                 self.open.insert(.server)
-                if !self.toServer.isEmpty {
-                    self.write(self.toServer, to: channel, from: self.client)
-                    self.toServer = []
-                }
+                let held = self.toServer
+                self.toServer = []
+                self.write(held, to: .server)
                 if self.finished { channel.close(promise: nil) }
             case .failure(let error):
                 self.end(problem: "cannot connect to the server \(upstream.host):\(upstream.port): \(error)")
@@ -247,16 +246,9 @@ final class DialogShell: @unchecked Sendable {
         for action in actions {
             switch action {
             case .toServer(let bytes):
-                if let upstream {
-                    write(bytes, to: upstream, from: client)
-                } else {
-                    toServer += bytes
-                    if toServer.count > Self.pendingLimit {
-                        end(problem: "the client sent more than \(Self.pendingLimit) bytes before the server answered the connection")
-                    }
-                }
+                write(bytes, to: .server)
             case .toClient(let bytes):
-                if let upstream { write(bytes, to: client, from: upstream) } else { write(bytes, to: client, from: nil) }
+                write(bytes, to: .client)
             case .startTLS:
                 do {
                     try client.pipeline.syncOperations.addHandler(GnuTLSHandler(context: configuration.clientSideTLS), position: .first)
@@ -277,13 +269,21 @@ final class DialogShell: @unchecked Sendable {
     /// Bytes from the client held while the connection to the server is being made.
     static let pendingLimit = 1 << 20
 
-    /// Writes, and stops reading the side the bytes came from while the other cannot take more
-    /// (its write buffer past NIO's high-water mark): a slow reader holds the fast writer back,
-    /// so no buffer grows without bound.
-    private func write(_ bytes: [UInt8], to channel: any Channel, from source: (any Channel)?) {
+    /// Writes to one side (to the server: held until its connection is up), and stops reading
+    /// the other side while this one cannot take more (its write buffer past NIO's high-water
+    /// mark): a slow reader holds the fast writer back, so no buffer grows without bound.
+    private func write(_ bytes: [UInt8], to side: Recording.Side) {
         guard !bytes.isEmpty else { return }
-        lastWrite[channel === client ? .client : .server] = channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
-        if !channel.isWritable, let source { source.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        let (target, source): ((any Channel)?, (any Channel)?) = side == .client ? (client, upstream) : (upstream, client)
+        guard let target else {
+            toServer += bytes
+            if toServer.count > Self.pendingLimit {
+                end(problem: "the client sent more than \(Self.pendingLimit) bytes before the server answered the connection")
+            }
+            return
+        }
+        lastWrite[side] = target.writeAndFlush(target.allocator.buffer(bytes: bytes))
+        if !target.isWritable, let source { source.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
     }
 
     /// A side can take writes again: read again from the other.
