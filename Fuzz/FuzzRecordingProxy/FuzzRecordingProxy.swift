@@ -75,7 +75,7 @@ public func fuzzRecordingProxy(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
 
 /// The generated files must load as scenarios, whatever the recording held.
 func generate(_ recording: Recording) {
-    let names = ScenarioWriter.Names(stem: "fuzz", certificate: "fuzz.cert.pem", key: "fuzz.key.pem", caFile: nil)
+    let names = ScenarioWriter.Names(stem: "fuzz", caFile: nil)
     let client = ScenarioWriter.clientScenario(recording, names: names)
     let server = ScenarioWriter.serverScript(recording, names: names)
     _ = ScenarioWriter.snapshot(recording, names: names)

@@ -69,7 +69,7 @@ public struct RecordFrontend: Sendable {
             return RunFrontend.Status.invalid
         }
         let existing = FileManager.default.fileExists(
-            atPath: path(ScenarioWriter.Names(stem: stem, certificate: "", key: "", caFile: nil).recording))
+            atPath: path(ScenarioWriter.Names(stem: stem).recording))
         switch mode {
         case .none where !existing:
             output("error: --mode none replays only, and \(outputFolder) has no recording '\(stem)' (record it with --mode once)\n")
@@ -162,8 +162,7 @@ public struct RecordFrontend: Sendable {
         }
         guard let stem = stemFor(recording, number: number) else { return true }
         let names = ScenarioWriter.Names(
-            stem: stem, certificate: "\(stem).cert.pem", key: "\(stem).key.pem",
-            caFile: upstreamCAFile.map { Self.relative(absolute($0), to: absolute(outputFolder)) })
+            stem: stem, caFile: upstreamCAFile.map { Self.relative(absolute($0), to: absolute(outputFolder)) })
         let files: [(String, Data)] = [
             (names.recording, recording.encoded()),
             (names.clientScenario, Data(ScenarioWriter.clientScenario(recording, names: names).utf8)),

@@ -21,6 +21,24 @@ public enum DialogProtocol: String, Sendable, CaseIterable {
     public static let presets = ["smtp", "submission", "lmtp", "imap", "pop3"]
 }
 
+extension DialogProtocol {
+    /// IMAP: the whole response to the command tagged `tag` (untagged lines, then the tagged
+    /// status), as the imap preset's patterns say it for their own tags.
+    static func imapTaggedResponse(tag: [UInt8]) -> String {
+        #"^(?:\*[^\n]*\n)*"# + ScenarioWriter.escape(tag) + #" (?:OK|NO|BAD)\b[^\n]*\n"#
+    }
+
+    /// IMAP: the tagged OK of the command tagged `tag`.
+    static func imapTaggedOK(tag: [UInt8]) -> String {
+        "^" + ScenarioWriter.escape(tag) + #" OK\b"#
+    }
+
+    /// IMAP: a command line's tag (its first word).
+    static func imapTag(of line: [UInt8]) -> [UInt8] {
+        Array(line.prefix { $0 != 32 })
+    }
+}
+
 /// Finds the credentials in the client's lines and turns them into variables, so that no
 /// credential reaches a recording: SMTP and POP3 `AUTH mech [initial]`, IMAP `tag LOGIN user
 /// password` and `tag AUTHENTICATE mech [initial]`, POP3 `USER`/`PASS`/`APOP`, and the client's
@@ -64,7 +82,7 @@ struct CredentialScanner: Sendable {
 
     /// Follows the server's lines: continuations, final replies, SMTP's 354.
     mutating func server(_ bytes: [UInt8]) {
-        for line in Self.lines(bytes) {
+        for line in LineBytes.lines(bytes) {
             if dataRequested {
                 dataRequested = false
                 if line.starts(with: Array("354".utf8)) { inMessage = true }
@@ -114,7 +132,7 @@ struct CredentialScanner: Sendable {
             if line == Array(".\r\n".utf8) || line == Array(".\n".utf8) { inMessage = false }
             return [.bytes(line)]
         }
-        let (body, ending) = Self.splitEnding(line)
+        let (body, ending) = LineBytes.splitEnding(line)
         if awaitingResponse {
             awaitingResponse = false
             // "*" cancels the exchange; it is not a secret.
@@ -124,7 +142,7 @@ struct CredentialScanner: Sendable {
         }
         noteLiteral(in: line)
         let words = body.split(separator: 32, omittingEmptySubsequences: false).map(Array.init)
-        let upper = words.map(Self.upper)
+        let upper = words.map(LineBytes.uppercased)
         switch dialog {
         case .smtp, .pop3:
             if upper.first == Array("AUTH".utf8), words.count >= 2 {
@@ -133,7 +151,7 @@ struct CredentialScanner: Sendable {
             if dialog == .smtp, upper.first == Array("DATA".utf8), words.count == 1 { dataRequested = true }
             if dialog == .pop3 {
                 if upper.first == Array("USER".utf8), words.count >= 2 {
-                    learn(user: Array(words.dropFirst().joined(separator: [32])))
+                    noteUser()
                     return [.bytes(Array("USER ".utf8)), .variable(Self.user)] + Self.ending(ending)
                 }
                 if upper.first == Array("PASS".utf8), words.count >= 2 {
@@ -141,7 +159,7 @@ struct CredentialScanner: Sendable {
                     return [.bytes(Array("PASS ".utf8)), .variable(Self.password)] + Self.ending(ending)
                 }
                 if upper.first == Array("APOP".utf8), words.count == 3 {
-                    learn(user: words[1])
+                    noteUser()
                     let name = nextSecret(prefix: "APOP_DIGEST", meaning: "the APOP digest (it depends on the greeting's timestamp)")
                     secretValues.append(words[2])
                     return [.bytes(Array("APOP ".utf8)), .variable(Self.user), .bytes([32]), .variable(name)] + Self.ending(ending)
@@ -161,7 +179,7 @@ struct CredentialScanner: Sendable {
 
     /// `AUTH mech [initial]` (`words` from the mechanism on).
     private mutating func authenticate(prefix: [UInt8], words: [[UInt8]], ending: [UInt8]) -> [Recording.Piece] {
-        mechanism = String(decoding: Self.upper(words[0]), as: UTF8.self)
+        mechanism = String(decoding: LineBytes.uppercased(words[0]), as: UTF8.self)
         responseCount = 0
         loginPrompt = nil
         guard words.count >= 2 else { return [.bytes(prefix)] + Self.ending(ending) }
@@ -180,9 +198,9 @@ struct CredentialScanner: Sendable {
         case ("PLAIN", let decoded?):
             let parts = decoded.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false).map(Array.init)
             if parts.count == 3 {
-                learn(user: parts[1])
+                noteUser()
                 learn(password: parts[2])
-                let authorization = Self.templateEscaped(parts[0])
+                let authorization = YAMLText.templateEscaped(parts[0])
                 return [.base64(authorization + "\0${\(Self.user)}\0${\(Self.password)}")]
             }
         case ("LOGIN", let decoded?):
@@ -192,7 +210,7 @@ struct CredentialScanner: Sendable {
                 learn(password: decoded)
                 return [.base64("${\(Self.password)}")]
             }
-            learn(user: decoded)
+            noteUser()
             return [.base64("${\(Self.user)}")]
         default:
             break
@@ -206,24 +224,24 @@ struct CredentialScanner: Sendable {
     private mutating func login(tag: [UInt8], arguments: [UInt8], ending: [UInt8]) -> [Recording.Piece] {
         let prefix = tag + Array(" LOGIN ".utf8)
         var rest = arguments[...]
-        if let user = Self.astring(&rest), rest.first == 32 {
+        if Self.astring(&rest) != nil, rest.first == 32 {
             rest = rest.dropFirst()
             if let password = Self.astring(&rest), rest.isEmpty {
-                learn(user: user)
+                noteUser()
                 learn(password: password)
                 return [.bytes(prefix + [34]), .variable(Self.user), .bytes([34, 32, 34]), .variable(Self.password), .bytes([34])]
                     + Self.ending(ending)
             }
         }
+        // The literal the line announces was noted by `client` already.
         opaqueLoginTag = tag
-        noteLiteral(in: arguments + ending)
         secretValues.append(arguments)
         return [.bytes(prefix)] + opaque(arguments) + Self.ending(ending)
     }
 
     /// A line of a login that cannot be taken apart: a secret variable of its own.
     private mutating func opaque(_ line: [UInt8]) -> [Recording.Piece] {
-        let (body, ending) = Self.splitEnding(line)
+        let (body, ending) = LineBytes.splitEnding(line)
         guard !body.isEmpty else { return Self.ending(ending) }
         secretValues.append(body)
         opaqueNumber += 1
@@ -235,7 +253,7 @@ struct CredentialScanner: Sendable {
     /// An IMAP literal announced at the end of a line (`{N}` or `{N+}`): its bytes are not commands.
     private mutating func noteLiteral(in line: [UInt8]) {
         guard dialog == .imap else { return }
-        let (body, _) = Self.splitEnding(line)
+        let (body, _) = LineBytes.splitEnding(line)
         guard body.last == 125, let open = body.lastIndex(of: 123) else { return }
         let digits = body[(open + 1)..<(body.count - 1)].filter { $0 != 43 }
         guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ (48...57).contains($0) }) else { return }
@@ -247,9 +265,9 @@ struct CredentialScanner: Sendable {
     static let user = "MAIL_USER"
     static let password = "MAIL_PASSWORD"
 
-    private mutating func learn(user: [UInt8]) {
+    /// The client named a user: `${MAIL_USER}` stands for it (not a secret, and not scrubbed).
+    private mutating func noteUser() {
         note(Recording.Variable(name: Self.user, secret: false, meaning: "the user name the client logged in with"))
-        _ = user
     }
 
     private mutating func learn(password: [UInt8]) {
@@ -299,20 +317,8 @@ struct CredentialScanner: Sendable {
         return Array(atom)
     }
 
-    /// Text for a template: `$` doubled, so that `${` in a value is not a reference.
-    static func templateEscaped(_ bytes: [UInt8]) -> String {
-        String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "$", with: "$$")
-    }
-
-    static func upper(_ bytes: [UInt8]) -> [UInt8] {
-        bytes.map { (97...122).contains($0) ? $0 - 32 : $0 }
-    }
-
     static func ending(_ ending: [UInt8]) -> [Recording.Piece] {
         ending.isEmpty ? [] : [.bytes(ending)]
     }
 
-    static func splitEnding(_ line: [UInt8]) -> ([UInt8], [UInt8]) { LineBytes.splitEnding(line) }
-
-    static func lines(_ bytes: [UInt8]) -> [[UInt8]] { LineBytes.lines(bytes) }
 }

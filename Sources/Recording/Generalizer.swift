@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Patterns
+import Runner
 
 /// Turns recorded bytes into patterns that match the same dialog on another day: the server's
 /// variable parts (host names, dates and times, queue and session ids, counts, sizes) become
@@ -19,7 +20,7 @@ enum Generalizer {
     ///
     /// - Returns: the pattern, and whether only its last line is checked.
     static func serverPattern(_ bytes: [UInt8]) -> (pattern: String, lastLineOnly: Bool) {
-        var lines = CredentialScanner.lines(bytes)
+        var lines = LineBytes.lines(bytes)
         var lastLineOnly = false
         if bytes.count > wholeReplyLimit, let last = lines.last {
             lines = [last]
@@ -41,7 +42,7 @@ enum Generalizer {
 
     /// One server line (with its ending) as a pattern.
     static func generalizeLine(_ line: [UInt8]) -> String {
-        let (body, ending) = CredentialScanner.splitEnding(line)
+        let (body, ending) = LineBytes.splitEnding(line)
         var text = body[...]
         var out = ""
         // An SMTP-style reply code and its separator stay literal.
@@ -180,7 +181,7 @@ enum Generalizer {
             }
             literal += bytes
         }
-        let (body, ending) = CredentialScanner.splitEnding(literal)
+        let (body, ending) = LineBytes.splitEnding(literal)
         var out = "^"
         var rest = body[...]
         var tag: [UInt8]?
@@ -189,7 +190,7 @@ enum Generalizer {
             out += "(?<\(tagName)>[^ \\r\\n]+) "
             rest = rest[(space + 1)...]
         }
-        let upper = CredentialScanner.upper(Array(rest))
+        let upper = LineBytes.uppercased(Array(rest))
         let namesClient = ["EHLO ", "HELO ", "LHLO "].contains { upper.starts(with: Array($0.utf8)) }
         if dialog == .smtp, namesClient {
             return (out + ScenarioWriter.escape(Array(rest.prefix(5))) + #"[^\r\n]*\r?\n"#, tag)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 public import Patterns
+import Runner
 
 /// The recording proxy's rules for one dialog, as a value: bytes from either side in, actions
 /// out (``Action``), the recording kept as it goes. The I/O shell (``RecordingProxy``) only
@@ -205,16 +206,15 @@ public struct ProxySession: Sendable {
 
     private func starttls(_ line: [UInt8]) -> [UInt8]? {
         guard let match = starttlsCommand.firstMatch(in: line), match.range.lowerBound == 0 else { return nil }
-        if dialog == .imap { return Array(line.prefix { $0 != 32 }) }
+        if dialog == .imap { return DialogProtocol.imapTag(of: line) }
         return []
     }
 
     private mutating func setReplyPatterns(tag: [UInt8]) {
-        let escaped = ScenarioWriter.escape(tag)
         let (reply, success) =
             switch dialog {
             case .smtp: (#"^(?:[0-9]{3}-[^\n]*\n)*[0-9]{3}(?: [^\n]*)?\n"#, "^220[ -]")
-            case .imap: (#"^(?:\*[^\n]*\n)*"# + escaped + #" (?:OK|NO|BAD)\b[^\n]*\n"#, "^" + escaped + #" OK\b"#)
+            case .imap: (DialogProtocol.imapTaggedResponse(tag: tag), DialogProtocol.imapTaggedOK(tag: tag))
             case .pop3: (#"^[+-](?:OK|ERR)\b[^\n]*\n"#, #"^\+OK\b"#)
             }
         replyPattern = try? BytePattern(reply, options: [.multiline, .caseInsensitive])
@@ -231,7 +231,7 @@ public struct ProxySession: Sendable {
     }
 
     private mutating func scannedPieces(_ bytes: [UInt8]) -> [Recording.Piece] {
-        CredentialScanner.lines(bytes).flatMap { scanner.client($0) }
+        LineBytes.lines(bytes).flatMap { scanner.client($0) }
     }
 
     private mutating func recordServer(_ bytes: [UInt8], at time: Double) {

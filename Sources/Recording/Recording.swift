@@ -208,11 +208,16 @@ extension Recording.Piece: Codable {
             if let text = String(validating: bytes, as: UTF8.self), Array(text.utf8) == bytes {
                 try container.encode(text, forKey: .text)
             } else {
-                try container.encode(bytes.map { String(format: "%02x", $0) }.joined(), forKey: .hex)
+                try container.encode(Self.hex(bytes), forKey: .hex)
             }
         case .variable(let name): try container.encode(name, forKey: .variable)
         case .base64(let template): try container.encode(template, forKey: .base64)
         }
+    }
+
+    /// Lowercase hexadecimal pairs, as `{hex}` pieces and `send: {hex}` parts take them.
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
     }
 
     static func bytes(hex: String) -> [UInt8]? {

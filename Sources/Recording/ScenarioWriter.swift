@@ -12,18 +12,17 @@ public enum ScenarioWriter {
     public struct Names: Sendable {
         /// The recording's name (`NAME.client.yaml`, `NAME.server.yaml`, ...).
         public var stem: String
-        /// The certificate and key the server script presents (the proxy's, for the same name).
-        public var certificate: String
-        public var key: String
         /// The CA file the client scenario verifies the server against by default (nil: the system store).
         public var caFile: String?
 
-        public init(stem: String, certificate: String, key: String, caFile: String?) {
+        public init(stem: String, caFile: String? = nil) {
             self.stem = stem
-            self.certificate = certificate
-            self.key = key
             self.caFile = caFile
         }
+
+        /// The certificate and key the server script presents (the proxy's, for the same name).
+        public var certificate: String { "\(stem).cert.pem" }
+        public var key: String { "\(stem).key.pem" }
 
         public var clientScenario: String { "\(stem).client.yaml" }
         public var serverScript: String { "\(stem).server.yaml" }
@@ -99,12 +98,11 @@ public enum ScenarioWriter {
                 if lastOnly { steps.append("# \(bytes.count) bytes: only the last line is checked") }
                 steps.append((first ? "- greeting: " : "- expect: ") + YAMLText.singleQuoted(pattern))
             case .client(let lines, _):
-                let reply: [UInt8]? =
-                    if index + 1 < turns.count, case .server(let bytes, _) = turns[index + 1] { bytes } else { nil }
-                let line = lines.count == 1 ? literal(lines[0]) : nil
-                if let line, let reply, isCapabilityCommand(line, dialog: dialog) {
-                    var step = "- capability: {command: \(quoted(templateText(line)))"
-                    if dialog == .imap { step += ", end: " + YAMLText.singleQuoted(imapTaggedEnd(line)) }
+                if let (line, reply) = capabilityExchange(turns, at: index, dialog: dialog) {
+                    var step = "- capability: {command: \(quoted(YAMLText.templateEscaped(line)))"
+                    if dialog == .imap {
+                        step += ", end: " + YAMLText.singleQuoted(DialogProtocol.imapTaggedResponse(tag: DialogProtocol.imapTag(of: line)))
+                    }
                     steps.append(step + "}")
                     let words = CapabilityWords.parse(reply).sorted()
                     let which = sawTLS ? "capabilities-after-tls" : "capabilities-before-tls"
@@ -116,12 +114,14 @@ public enum ScenarioWriter {
                     first = false
                     continue
                 }
-                if let line, reply != nil, index + 2 < turns.count, case .starttls(let discarded) = turns[index + 2] {
-                    var step = "- starttls: {command: \(quoted(templateText(line)))"
+                let line = lines.count == 1 ? literal(lines[0]) : nil
+                let replied = index + 1 < turns.count && { if case .server = turns[index + 1] { true } else { false } }()
+                if let line, replied, index + 2 < turns.count, case .starttls(let discarded) = turns[index + 2] {
+                    var step = "- starttls: {command: \(quoted(YAMLText.templateEscaped(line)))"
                     if dialog == .imap {
-                        let tag = Array(line.prefix { $0 != 32 })
-                        step += ", reply: " + YAMLText.singleQuoted(#"^(?:\*[^\n]*\n)*"# + escape(tag) + #" (?:OK|NO|BAD)\b[^\n]*\n"#)
-                        step += ", success: " + YAMLText.singleQuoted("^" + escape(tag) + #" OK\b"#)
+                        let tag = DialogProtocol.imapTag(of: line)
+                        step += ", reply: " + YAMLText.singleQuoted(DialogProtocol.imapTaggedResponse(tag: tag))
+                        step += ", success: " + YAMLText.singleQuoted(DialogProtocol.imapTaggedOK(tag: tag))
                     }
                     steps.append(step + ", \(tlsOptions)}")
                     sawTLS = true
@@ -176,15 +176,11 @@ public enum ScenarioWriter {
         var after: [UInt8]?
         let turns = turns(recording)
         var tls = recording.upstream.implicitTLS
-        for (index, turn) in turns.enumerated() {
-            switch turn {
-            case .client(let lines, _):
-                guard lines.count == 1, let line = literal(lines[0]), isCapabilityCommand(line, dialog: dialog),
-                    index + 1 < turns.count, case .server(let reply, _) = turns[index + 1]
-                else { continue }
+        for index in turns.indices {
+            if case .starttls = turns[index] {
+                tls = true
+            } else if let (_, reply) = capabilityExchange(turns, at: index, dialog: dialog) {
                 if tls { after = reply } else { before = reply }
-            case .starttls: tls = true
-            default: continue
             }
         }
         func words(_ reply: [UInt8]?) -> String {
@@ -205,8 +201,8 @@ public enum ScenarioWriter {
     }
 
     private static func tlsOptionText(_ recording: Recording, names: Names) -> String {
-        var options = "ca-file: \(quoted("${CA_FILE:-\(templateEscaped(names.caFile ?? ""))}"))"
-        options += ", server-name: \(quoted("${SERVER_NAME:-\(templateEscaped(recording.upstream.serverName))}"))"
+        var options = "ca-file: \(quoted("${CA_FILE:-\(YAMLText.templateEscaped(names.caFile ?? ""))}"))"
+        options += ", server-name: \(quoted("${SERVER_NAME:-\(YAMLText.templateEscaped(recording.upstream.serverName))}"))"
         if let tls = recording.upstreamTLS, !tls.verified { options += ", insecure: true" }
         return options
     }
@@ -231,14 +227,13 @@ public enum ScenarioWriter {
         while index < turns.count {
             switch turns[index] {
             case .server(let bytes, _):
-                let isGoAhead = index + 1 < turns.count && { if case .starttls = turns[index + 1] { return true } else { return false } }()
-                if isGoAhead, case .starttls(let discarded) = turns[index + 1] {
-                    var lines = CredentialScanner.lines(bytes)
+                if index + 1 < turns.count, case .starttls(let discarded) = turns[index + 1] {
+                    var lines = LineBytes.lines(bytes)
                     let goAhead = lines.removeLast()
                     if !lines.isEmpty { steps.append(serverSend(lines.flatMap { $0 }, tags: tags)) }
                     var step =
-                        "- starttls: {go-ahead: \(quoted(substituteTag(CredentialScanner.splitEnding(goAhead).0, tags: tags)))"
-                    if !discarded.isEmpty { step += ", inject: \(quoted(templateEscaped(discarded)))" }
+                        "- starttls: {go-ahead: \(quoted(substituteTag(LineBytes.splitEnding(goAhead).0, tags: tags)))"
+                    if !discarded.isEmpty { step += ", inject: \(quoted(YAMLText.templateEscaped(discarded)))" }
                     steps.append(step + ", \(certificate)}")
                     index += 2
                     if index < turns.count, case .handshake = turns[index] { index += 1 }
@@ -294,14 +289,14 @@ public enum ScenarioWriter {
     /// Server bytes as a send step, IMAP tags of the client's commands as `${tagN}`.
     private static func serverSend(_ bytes: [UInt8], tags: [(bytes: [UInt8], name: String)]) -> String {
         var parts: [String] = []
-        for line in CredentialScanner.lines(bytes) {
-            let (body, ending) = CredentialScanner.splitEnding(line)
+        for line in LineBytes.lines(bytes) {
+            let (body, ending) = LineBytes.splitEnding(line)
             if ending == [13, 10] {
                 parts.append("{line: \(quoted(substituteTag(body, tags: tags)))}")
             } else if String(validating: line, as: UTF8.self) != nil {
                 parts.append("{text: \(quoted(substituteTag(line, tags: tags)))}")
             } else {
-                parts.append("{hex: \(quoted(line.map { String(format: "%02x", $0) }.joined()))}")
+                parts.append("{hex: \(quoted(Recording.Piece.hex(line)))}")
             }
         }
         if parts.count == 1, parts[0].hasPrefix("{line: ") { return "- send: " + parts[0] }
@@ -310,9 +305,9 @@ public enum ScenarioWriter {
 
     private static func substituteTag(_ bytes: [UInt8], tags: [(bytes: [UInt8], name: String)]) -> String {
         for tag in tags where bytes.starts(with: tag.bytes + [32]) {
-            return "${\(tag.name)}" + templateEscaped(Array(bytes.dropFirst(tag.bytes.count)))
+            return "${\(tag.name)}" + YAMLText.templateEscaped(Array(bytes.dropFirst(tag.bytes.count)))
         }
-        return templateEscaped(bytes)
+        return YAMLText.templateEscaped(bytes)
     }
 
     // MARK: - Pieces
@@ -327,8 +322,18 @@ public enum ScenarioWriter {
         return out
     }
 
+    /// The capability command at `index` (a client turn of one line without credentials, the
+    /// preset's capability command) and the server's reply right after it, if that is what is
+    /// there: a `capability` step in the client scenario, and the snapshot's capability facts.
+    static func capabilityExchange(_ turns: [Turn], at index: Int, dialog: DialogProtocol) -> (line: [UInt8], reply: [UInt8])? {
+        guard case .client(let lines, _) = turns[index], lines.count == 1, let line = literal(lines[0]),
+            isCapabilityCommand(line, dialog: dialog), index + 1 < turns.count, case .server(let reply, _) = turns[index + 1]
+        else { return nil }
+        return (line, reply)
+    }
+
     static func isCapabilityCommand(_ line: [UInt8], dialog: DialogProtocol) -> Bool {
-        let upper = CredentialScanner.upper(line)
+        let upper = LineBytes.uppercased(line)
         switch dialog {
         case .smtp: return ["EHLO ", "LHLO "].contains { upper.starts(with: Array($0.utf8)) }
         case .pop3: return upper == Array("CAPA\r\n".utf8) || upper == Array("CAPA\n".utf8)
@@ -336,10 +341,6 @@ public enum ScenarioWriter {
             let words = upper.split(separator: 32)
             return words.count == 2 && [Array("CAPABILITY\r\n".utf8), Array("CAPABILITY\n".utf8)].contains(Array(words[1]))
         }
-    }
-
-    private static func imapTaggedEnd(_ line: [UInt8]) -> String {
-        #"^(?:\*[^\n]*\n)*"# + escape(Array(line.prefix { $0 != 32 })) + #" (?:OK|NO|BAD)\b[^\n]*\n"#
     }
 
     /// Client lines as one send step (one write, as the client sent them).
@@ -355,9 +356,9 @@ public enum ScenarioWriter {
                 {
                     if !template.isEmpty { parts.append(quoted(template)) }
                     template = ""
-                    parts.append("{hex: \(quoted(pending.map { String(format: "%02x", $0) }.joined()))}")
+                    parts.append("{hex: \(quoted(Recording.Piece.hex(pending)))}")
                 } else {
-                    template += templateEscaped(pending)
+                    template += YAMLText.templateEscaped(pending)
                 }
                 pending = []
             }
@@ -385,12 +386,6 @@ public enum ScenarioWriter {
         if parts.count == 1, parts[0].hasPrefix("{line: ") { return "- send: " + parts[0] }
         return "- send: {parts: [\(parts.joined(separator: ", "))]}"
     }
-
-    /// The text form of a line for `command:` (with `$` doubled).
-    private static func templateText(_ line: [UInt8]) -> String { templateEscaped(line) }
-
-    static func templateEscaped(_ bytes: [UInt8]) -> String { CredentialScanner.templateEscaped(bytes) }
-    static func templateEscaped(_ text: String) -> String { text.replacingOccurrences(of: "$", with: "$$") }
 
     private static func header(_ recording: Recording, kind: String, names: Names) -> String {
         var text = "# A \(kind) generated by `parley record` from a \(recording.preset) dialog with "

@@ -15,6 +15,11 @@ public enum LineBytes {
         return lines
     }
 
+    /// ASCII letters upper-cased, every other byte as it is (commands are case-insensitive).
+    public static func uppercased(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.map { (97...122).contains($0) ? $0 - 32 : $0 }
+    }
+
     /// A line split into its text and its CR LF / LF ending.
     public static func splitEnding(_ line: [UInt8]) -> (body: [UInt8], ending: [UInt8]) {
         if line.suffix(2) == [13, 10] { return (Array(line.dropLast(2)), [13, 10]) }

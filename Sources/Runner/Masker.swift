@@ -90,7 +90,7 @@ struct Masker: Sendable {
             return Self.mask + ending
         }
         let words = body.split(separator: 32, omittingEmptySubsequences: false).map(Array.init)
-        let upper = words.map { $0.map { (97...122).contains($0) ? $0 - 32 : $0 } }
+        let upper = words.map(LineBytes.uppercased)
         func keep(_ count: Int) -> [UInt8] {
             let hidden = Array(words.dropFirst(count).joined(separator: [32]))
             maskedCredentials.append(hidden)

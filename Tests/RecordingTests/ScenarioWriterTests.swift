@@ -9,8 +9,7 @@ import Testing
 /// The generated files: they load, they say what the recording said, and their patterns
 /// generalise what changes from session to session.
 @Suite struct ScenarioWriterTests {
-    static let names = ScenarioWriter.Names(
-        stem: "submission", certificate: "submission.cert.pem", key: "submission.key.pem", caFile: "/ca.pem")
+    static let names = ScenarioWriter.Names(stem: "submission", caFile: "/ca.pem")
 
     static func load(_ text: String, file: String) throws -> Scenario {
         try ScenarioRunner.loader(serverProvider: nil).load(yaml: text, file: file)
@@ -86,7 +85,7 @@ import Testing
                 "* 3 EXISTS\r\n* OK [UIDVALIDITY 1733612345] UIDs valid\r\nKLMN4 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n"
             ), at: 0)
         let recording = session.finished
-        let names = ScenarioWriter.Names(stem: "imap", certificate: "imap.cert.pem", key: "imap.key.pem", caFile: nil)
+        let names = ScenarioWriter.Names(stem: "imap", caFile: nil)
         let client = ScenarioWriter.clientScenario(recording, names: names)
         _ = try Self.load(client, file: "/tmp/imap.client.yaml")
         #expect(client.contains(#"- capability: {command: "KLMN1 CAPABILITY\r\n", end: '^(?:\*[^\n]*\n)*KLMN1 (?:OK|NO|BAD)\b[^\n]*\n'}"#))
