@@ -18,9 +18,15 @@ struct Masker: Sendable {
     private var awaitingResponse = false
     /// An AUTH or AUTHENTICATE command is in progress.
     private var inAuthentication = false
-    /// The credentials masked in client lines so far, to hide wherever else they turn up (a
-    /// scripted server's failure that shows what the client sent).
-    private(set) var maskedCredentials: [[UInt8]] = []
+    /// The credentials masked in client lines and not yet taken, to hide wherever else they turn
+    /// up (a scripted server's failure that shows what the client sent).
+    private var maskedCredentials: [[UInt8]] = []
+
+    /// The credentials masked since the last call (each handed over once).
+    mutating func takeMaskedCredentials() -> [[UInt8]] {
+        defer { maskedCredentials = [] }
+        return maskedCredentials
+    }
 
     /// Adds a value to hide; values shorter than 3 bytes are ignored (they would hide ordinary text).
     mutating func add(secret value: String) {
@@ -147,6 +153,11 @@ final class SharedMasker: @unchecked Sendable {
         String(decoding: hideSecrets(Array(text.utf8)), as: UTF8.self)
     }
 
+    /// Makes masked credentials secrets (values under 3 bytes are ignored by `add`). Called with the lock held.
+    private func hideFromNowOn(_ credentials: [[UInt8]]) {
+        for credential in credentials { masker.add(secret: String(decoding: credential, as: UTF8.self)) }
+    }
+
     /// An engine event with its secrets hidden. On a connection the scenario accepted (playing
     /// the server) the roles turn round: the client's credentials arrive, the continuations
     /// leave; what is masked there is hidden everywhere from then on.
@@ -155,16 +166,12 @@ final class SharedMasker: @unchecked Sendable {
             switch (event, serverRole) {
             case (.sent(let bytes, let tls), false):
                 let hidden = masker.sent(bytes)
-                for credential in masker.maskedCredentials where credential.count >= 3 {
-                    masker.add(secret: String(decoding: credential, as: UTF8.self))
-                }
+                hideFromNowOn(masker.takeMaskedCredentials())
                 return .sent(hidden, tls: tls)
             case (.received(let bytes, let tls), false): return .received(masker.received(bytes), tls: tls)
             case (.received(let bytes, let tls), true):
                 let hidden = serverSide.sent(bytes)
-                for credential in serverSide.maskedCredentials where credential.count >= 3 {
-                    masker.add(secret: String(decoding: credential, as: UTF8.self))
-                }
+                hideFromNowOn(serverSide.takeMaskedCredentials())
                 return .received(masker.hideSecrets(hidden), tls: tls)
             case (.sent(let bytes, let tls), true):
                 _ = serverSide.received(bytes)
