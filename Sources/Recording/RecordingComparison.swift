@@ -11,26 +11,18 @@ public enum RecordingComparison {
     /// The client's command lines, normalised.
     static func commands(_ recording: Recording) -> [[Recording.Piece]] {
         let dialog = DialogProtocol(preset: recording.preset) ?? .smtp
+        let turns = ScenarioWriter.turns(recording)
+        let message = ScenarioWriter.messageLines(turns, dialog: dialog)
         var out: [[Recording.Piece]] = []
-        var inMessage = false
-        var lastServer: [UInt8] = []
-        for event in recording.events where event.kind == .data {
-            guard event.from == .client else {
-                lastServer = event.literalBytes
-                if dialog == .smtp, lastServer.starts(with: Array("354".utf8)) { inMessage = true }
-                continue
-            }
-            var pieces = event.pieces ?? []
-            if inMessage {
-                if ScenarioWriter.literal(pieces).map({ $0 == Array(".\r\n".utf8) || $0 == Array(".\n".utf8) }) ?? false {
-                    inMessage = false
+        for (index, turn) in turns.enumerated() {
+            guard case .client(let lines, _) = turn else { continue }
+            for (number, line) in lines.enumerated() where !(message[index]?[number] ?? false) {
+                var pieces = line
+                if dialog == .imap, case .bytes(let bytes)? = pieces.first, let space = bytes.firstIndex(of: 32) {
+                    pieces[0] = .bytes(Array(bytes[space...]))
                 }
-                continue
+                out.append(pieces)
             }
-            if dialog == .imap, case .bytes(let bytes)? = pieces.first, let space = bytes.firstIndex(of: 32) {
-                pieces[0] = .bytes(Array(bytes[space...]))
-            }
-            out.append(pieces)
         }
         return out
     }

@@ -220,7 +220,7 @@ public enum ScenarioWriter {
         var steps: [String] = []
         var tags: [(bytes: [UInt8], name: String)] = []
         var tagCount = 0
-        var inMessage = false
+        let message = messageLines(turns, dialog: dialog)
         let certificate = "certificate: \(quoted(names.certificate)), key: \(quoted(names.key))"
         if recording.upstream.implicitTLS { steps.append("- starttls: {\(certificate)}") }
         var index = 0
@@ -239,23 +239,19 @@ public enum ScenarioWriter {
                     if index < turns.count, case .handshake = turns[index] { index += 1 }
                     continue
                 }
-                if dialog == .smtp, bytes.starts(with: Array("354".utf8)) { inMessage = true }
                 steps.append(serverSend(bytes, tags: tags))
             case .client(let lines, _):
-                var remaining = lines[...]
-                while let line = remaining.first {
-                    remaining = remaining.dropFirst()
-                    if inMessage {
+                let inMessage = message[index] ?? Array(repeating: false, count: lines.count)
+                var next = 0
+                while next < lines.count {
+                    let line = lines[next]
+                    if inMessage[next] {
                         // The message itself (its Date and Message-ID change every time): up to the lone dot.
-                        var sawDot = literal(line).map(isDot) ?? false
-                        while !sawDot, let next = remaining.first {
-                            remaining = remaining.dropFirst()
-                            sawDot = literal(next).map(isDot) ?? false
-                        }
+                        while next < lines.count, inMessage[next] { next += 1 }
                         steps.append("- expect: \(YAMLText.singleQuoted(#"^\.\r?\n"#))  # the message, up to its final dot")
-                        inMessage = false
                         continue
                     }
+                    next += 1
                     tagCount += 1
                     let (pattern, tag) = Generalizer.clientPattern(line, dialog: dialog, tagName: "tag\(tagCount)")
                     if let tag { tags.insert((tag, "tag\(tagCount)"), at: 0) }
@@ -285,6 +281,29 @@ public enum ScenarioWriter {
     }
 
     private static func isDot(_ line: [UInt8]) -> Bool { line == Array(".\r\n".utf8) || line == Array(".\n".utf8) }
+
+    /// For each client turn (by its index), which of its lines are an SMTP message's: from a
+    /// server turn that starts with 354 up to the lone dot, that included.
+    static func messageLines(_ turns: [Turn], dialog: DialogProtocol) -> [Int: [Bool]] {
+        guard dialog == .smtp else { return [:] }
+        var flags: [Int: [Bool]] = [:]
+        var inMessage = false
+        for (index, turn) in turns.enumerated() {
+            switch turn {
+            case .server(let bytes, _):
+                if bytes.starts(with: Array("354".utf8)) { inMessage = true }
+            case .client(let lines, _):
+                flags[index] = lines.map { line in
+                    guard inMessage else { return false }
+                    if literal(line).map(isDot) ?? false { inMessage = false }
+                    return true
+                }
+            default:
+                continue
+            }
+        }
+        return flags
+    }
 
     /// Server bytes as a send step, IMAP tags of the client's commands as `${tagN}`.
     private static func serverSend(_ bytes: [UInt8], tags: [(bytes: [UInt8], name: String)]) -> String {
